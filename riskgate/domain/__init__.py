@@ -1,0 +1,1 @@
+"""Domain model: instruments, symbols, market snapshots, portfolios and margin pools."""

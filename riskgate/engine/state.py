@@ -1,0 +1,244 @@
+"""Incremental portfolio state: per pool, the scenario P&L vectors and add-on aggregates.
+
+Every position or collateral change goes through :meth:`PoolState.set_quantity`, which
+updates the pool's state in O(n_cells) with the ``apply_change`` kernel. ``margin()`` reads
+the state; ``whatif()`` evaluates a change on scratch copies without touching it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from riskgate.domain.instruments import USD_LIKE, Instrument
+from riskgate.kernels import margin as mk
+from riskgate.models.risk_table import USD, RiskTable, build_table, collateral_symbol
+
+
+class StateError(ValueError):
+    """A change the state cannot take (instrument not in the pool's table...)."""
+
+
+@dataclass(frozen=True)
+class UnderlyingMargin:
+    coin: str
+    initial_margin: float
+    maintenance_margin: float
+    worst_case: float
+    worst_scenario: dict[str, Any]
+    add_ons: dict[str, float]
+
+
+@dataclass(frozen=True)
+class PoolMargin:
+    """Margin of one pool, in its currency, with the breakdown of DESIGN section 4."""
+
+    currency: str
+    model: str
+    equity: float
+    initial_margin: float
+    maintenance_margin: float
+    worst_case: float
+    worst_scenario: dict[str, Any]
+    add_ons: dict[str, float]
+    net_option_value: float
+    underlyings: dict[str, UnderlyingMargin] = field(default_factory=dict)
+
+
+def read_margin(table: RiskTable, out: np.ndarray, equity: float, nov: float) -> PoolMargin:
+    """Turn a kernel ``out`` block into a :class:`PoolMargin`."""
+    model = table.model
+    total = len(table.coins)
+    unders: dict[str, UnderlyingMargin] = {}
+    best_coin = table.coins[0] if table.coins else ""
+    best = -1.0
+    for u, coin in enumerate(table.coins):
+        row = out[u]
+        if row[mk.O_WORST] > best:
+            best, best_coin = row[mk.O_WORST], coin
+        unders[coin] = UnderlyingMargin(
+            coin=coin,
+            initial_margin=float(row[mk.O_IM]),
+            maintenance_margin=float(row[mk.O_MM]),
+            worst_case=float(row[mk.O_WORST]),
+            worst_scenario=table.cell_label(coin, int(row[mk.O_CELL])),
+            add_ons={n: float(row[mk.O_ADDON0 + k]) for k, n in enumerate(model.addon_names)},
+        )
+    row = out[total]
+    cell = int(row[mk.O_CELL])
+    scenario = table.cell_label(best_coin, cell) if table.coins else {}
+    if model.name == "deribit":
+        # the pool's worst cell is shared by all coins: report each coin's move there
+        scenario = {
+            "cell": cell,
+            "vol_move": scenario.get("vol_move"),
+            "price_move": {c: float(table.grids[c].moves[cell]) for c in table.coins},
+        }
+    else:
+        scenario = {**scenario, "underlying": best_coin}
+    return PoolMargin(
+        currency=table.currency,
+        model=model.name,
+        equity=equity,
+        initial_margin=float(row[mk.O_IM]),
+        maintenance_margin=float(row[mk.O_MM]),
+        worst_case=float(row[mk.O_WORST]),
+        worst_scenario=scenario,
+        add_ons={n: float(row[mk.O_ADDON0 + k]) for k, n in enumerate(model.addon_names)},
+        net_option_value=nov,
+        underlyings=unders,
+    )
+
+
+class PoolState:
+    """One margin pool of one account."""
+
+    __slots__ = ("_out", "_saux", "_spnl", "aux", "cash", "cash_balances", "pnl", "qty", "table")
+
+    def __init__(self, table: RiskTable) -> None:
+        self.table = table
+        n_u, n_cells = len(table.coins), table.n_cells
+        self.pnl = np.zeros((n_u, n_cells))
+        self.aux = np.zeros((n_u, mk.N_AUX))
+        self._spnl = np.zeros((n_u, n_cells))
+        self._saux = np.zeros((n_u, mk.N_AUX))
+        self._out = np.zeros((n_u + 1, mk.N_OUT))
+        self.qty: dict[str, float] = {}
+        self.cash_balances: dict[str, float] = {}
+        self.cash = 0.0  # collateral that never moves in this pool's currency
+
+    @property
+    def currency(self) -> str:
+        return self.table.currency
+
+    def _row(self, symbol: str) -> int:
+        try:
+            return self.table.row[symbol]
+        except KeyError:
+            raise StateError(f"{symbol}: not in the {self.currency} pool's risk table") from None
+
+    def set_quantity(self, symbol: str, quantity: float) -> None:
+        """The one place a pool's holdings change."""
+        if not math.isfinite(quantity):
+            raise StateError(f"{symbol}: quantity must be finite")
+        i = self._row(symbol)
+        q0 = self.qty.get(symbol, 0.0)
+        t = self.table
+        mk.apply_change(self.pnl, self.aux, t.risk, t.attr, i, q0, quantity)
+        if quantity == 0.0:
+            self.qty.pop(symbol, None)
+        else:
+            self.qty[symbol] = quantity
+
+    def add_quantity(self, symbol: str, delta_qty: float) -> None:
+        self.set_quantity(symbol, self.qty.get(symbol, 0.0) + delta_qty)
+
+    def set_collateral(self, currency: str, amount: float) -> None:
+        if currency == self.currency or (self.currency == USD and currency in USD_LIKE):
+            self.cash_balances[currency] = amount
+            self.cash = sum(self.cash_balances.values())
+        else:
+            self.set_quantity(collateral_symbol(currency), amount)
+
+    @property
+    def equity(self) -> float:
+        return self.cash + float(self.aux[:, mk.X_VALUE].sum())
+
+    def net_option_value(self) -> float:
+        t = self.table
+        return sum(
+            q * float(t.attr[t.row[s], mk.A_VALUE])
+            for s, q in self.qty.items()
+            if t.attr[t.row[s], mk.A_CALL] + t.attr[t.row[s], mk.A_PUT] > 0
+        )
+
+    def margin(self) -> PoolMargin:
+        t = self.table
+        t.model.margin_kernel(self.pnl, self.aux, t.und_price, t.gparams, t.uparams, self._out)
+        return read_margin(t, self._out, self.equity, self.net_option_value())
+
+    def whatif_out(self, symbol: str, delta_qty: float) -> np.ndarray:
+        """Kernel output block after adding ``delta_qty``; the state is unchanged.
+
+        The returned array is scratch reused by the next call: read it, don't keep it.
+        """
+        t = self.table
+        i = self._row(symbol)
+        q0 = self.qty.get(symbol, 0.0)
+        t.model.whatif_kernel(
+            self.pnl, self.aux, t.risk, t.attr, i, q0, q0 + delta_qty,
+            t.und_price, t.gparams, t.uparams, self._spnl, self._saux, self._out,
+        )  # fmt: skip
+        return self._out
+
+    def whatif(self, symbol: str, delta_qty: float) -> tuple[float, float]:
+        """(initial margin, maintenance margin) of the pool after adding ``delta_qty``."""
+        out = self.whatif_out(symbol, delta_qty)
+        total = out.shape[0] - 1
+        return float(out[total, mk.O_IM]), float(out[total, mk.O_MM])
+
+    def rebind(self, table: RiskTable) -> None:
+        """Re-margin on a new table (market update): rebuild the state from holdings."""
+        missing = [s for s in self.qty if s not in table.row]
+        if missing:
+            raise StateError(f"{missing[0]}: not in the new {table.currency} risk table")
+        rows = np.array([table.row[s] for s in self.qty], dtype=np.int64)
+        qty = np.array(list(self.qty.values()), dtype=np.float64)
+        self.table = table
+        mk.rebuild_state(self.pnl, self.aux, table.risk, table.attr, rows, qty)
+
+
+class PortfolioState:
+    """All pools of one account: ``cross`` (one USD pool) or ``segregated``."""
+
+    def __init__(self, tables: Mapping[str, RiskTable], segregated: bool) -> None:
+        self.tables = dict(tables)
+        self.segregated = segregated
+        self.pools: dict[str, PoolState] = {}
+
+    def pool_for(self, inst: Instrument) -> PoolState:
+        ccy = inst.underlying if self.segregated and inst.is_inverse else USD
+        return self._pool(ccy)
+
+    def _pool(self, currency: str) -> PoolState:
+        pool = self.pools.get(currency)
+        if pool is None:
+            try:
+                table = self.tables[currency]
+            except KeyError:
+                raise StateError(f"no risk table for pool {currency}") from None
+            pool = self.pools[currency] = PoolState(table)
+        return pool
+
+    def set_position(self, inst: Instrument, quantity: float) -> None:
+        self.pool_for(inst).set_quantity(inst.symbol, quantity)
+
+    def set_collateral(self, currency: str, amount: float) -> None:
+        ccy = currency.upper()
+        if not math.isfinite(amount):
+            raise StateError(f"collateral.{ccy}: must be finite")
+        if ccy in USD_LIKE:
+            self._pool(USD).set_collateral(ccy, amount)
+        elif self.segregated:
+            self._pool(ccy).set_collateral(ccy, amount)
+        else:
+            self._pool(USD).set_collateral(ccy, amount)
+
+    def margin(self) -> dict[str, PoolMargin]:
+        return {ccy: pool.margin() for ccy, pool in sorted(self.pools.items())}
+
+
+def build_tables(
+    model: Any, snapshot: Any, instruments: Iterable[Instrument], segregated: bool
+) -> dict[str, RiskTable]:
+    """The tables an account in this mode needs: USD always, plus one per coin if segregated."""
+    insts = list(instruments)
+    tables = {USD: build_table(model, snapshot, insts, USD)}
+    if segregated:
+        for coin in sorted(snapshot.index_usd):
+            tables[coin] = build_table(model, snapshot, insts, coin)
+    return tables

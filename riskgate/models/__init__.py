@@ -1,0 +1,5 @@
+"""Scenario models (span, deribit) and rules-based margin."""
+
+from riskgate.models.base import ModelParamsError, ScenarioModel, load_model, model_names
+
+__all__ = ["ModelParamsError", "ScenarioModel", "load_model", "model_names"]
