@@ -49,14 +49,19 @@ class PoolMargin:
     underlyings: dict[str, UnderlyingMargin] = field(default_factory=dict)
 
 
-def read_margin(table: RiskTable, out: np.ndarray, equity: float, nov: float) -> PoolMargin:
-    """Turn a kernel ``out`` block into a :class:`PoolMargin`."""
+def read_margin(
+    table: RiskTable, out: np.ndarray, equity: float, nov: float, active: np.ndarray
+) -> PoolMargin:
+    """Turn a kernel ``out`` block into a :class:`PoolMargin` (coins where ``active``)."""
     model = table.model
     total = len(table.coins)
     unders: dict[str, UnderlyingMargin] = {}
-    best_coin = table.coins[0] if table.coins else ""
+    coins = [c for u, c in enumerate(table.coins) if active[u]]
+    best_coin = coins[0] if coins else table.coins[0]
     best = -1.0
     for u, coin in enumerate(table.coins):
+        if not active[u]:
+            continue
         row = out[u]
         if row[mk.O_WORST] > best:
             best, best_coin = row[mk.O_WORST], coin
@@ -76,7 +81,7 @@ def read_margin(table: RiskTable, out: np.ndarray, equity: float, nov: float) ->
         scenario = {
             "cell": cell,
             "vol_move": scenario.get("vol_move"),
-            "price_move": {c: float(table.grids[c].moves[cell]) for c in table.coins},
+            "price_move": {c: float(table.grids[c].moves[cell]) for c in coins},
         }
     else:
         scenario = {**scenario, "underlying": best_coin}
@@ -159,7 +164,8 @@ class PoolState:
     def margin(self) -> PoolMargin:
         t = self.table
         t.model.margin_kernel(self.pnl, self.aux, t.und_price, t.gparams, t.uparams, self._out)
-        return read_margin(t, self._out, self.equity, self.net_option_value())
+        active = (self.pnl != 0.0).any(axis=1) | (self.aux != 0.0).any(axis=1)
+        return read_margin(t, self._out, self.equity, self.net_option_value(), active)
 
     def whatif_out(self, symbol: str, delta_qty: float) -> np.ndarray:
         """Kernel output block after adding ``delta_qty``; the state is unchanged.

@@ -59,7 +59,9 @@ def black76_greeks(
         df = math.exp(-rate * tte_years) if tte_years > 0.0 else 1.0
         itm = fwd_usd > strike_usd if is_call else fwd_usd < strike_usd
         delta = (df if is_call else -df) if itm else 0.0
-        return price, delta, 0.0, 0.0, 0.0
+        # only the discount factor still decays before expiry
+        theta = rate * price if tte_years > 0.0 else 0.0
+        return price, delta, 0.0, 0.0, theta
     df = math.exp(-rate * tte_years)
     sqrt_t = math.sqrt(tte_years)
     sd = vol * sqrt_t

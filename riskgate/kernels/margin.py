@@ -48,6 +48,7 @@ O_IM = 1
 O_WORST = 2
 O_CELL = 3
 O_ADDON0 = 4
+O_UND = 9  # pool row only: the underlying whose loss is largest (names the worst move)
 N_OUT = 10
 
 # SPAN add-on columns
@@ -219,6 +220,7 @@ def margin_span(
         if out[u, O_WORST] > best_scan:
             best_scan = out[u, O_WORST]
             out[total, O_CELL] = out[u, O_CELL]
+            out[total, O_UND] = u
 
 
 @kernel
@@ -270,6 +272,11 @@ def margin_deribit(
     rmm = worst_total + roll_total + dshock_total
     out[total, O_WORST] = worst_total
     out[total, O_CELL] = worst_cell
+    worst_u = 0
+    for u in range(n_u):
+        if -pnl[u, worst_cell] > -pnl[worst_u, worst_cell]:
+            worst_u = u
+    out[total, O_UND] = worst_u
     out[total, O_DBT_ROLL] = roll_total
     out[total, O_DBT_DELTA] = dshock_total
     out[total, O_DBT_RMM] = rmm

@@ -23,6 +23,7 @@ from riskgate.kernels.risk_arrays import build_risk_table
 from riskgate.models.base import CoinGrid, ScenarioModel
 
 USD = "USD"
+_VOL_NAMES = {1: "up", 0: "unchanged", -1: "down"}
 COLLATERAL_PREFIX = "collateral:"
 
 
@@ -50,6 +51,8 @@ class RiskTable:
     gparams: np.ndarray
     uparams: np.ndarray
     grids: Mapping[str, CoinGrid] = field(repr=False)
+    # [u][cell] -> (price move, vol move): scenario names without work on the hot path
+    labels: tuple[tuple[tuple[float, str], ...], ...] = field(default=(), repr=False)
 
     @property
     def usd_pool(self) -> bool:
@@ -181,4 +184,11 @@ def build_table(
         gparams=gparams,
         uparams=uparams,
         grids=grids,
+        labels=tuple(
+            tuple(
+                (float(grids[c].moves[k]), _VOL_NAMES[int(grids[c].vol_dir[k])])
+                for k in range(n_cells)
+            )
+            for c in coin_list
+        ),
     )

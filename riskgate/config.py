@@ -1,0 +1,137 @@
+"""One frozen settings object, parsed once: defaults < TOML file < ``RISKGATE_*`` environment.
+
+Every field can be set in the file (``[riskgate]`` table or top level) or as
+``RISKGATE_<FIELD_NAME_UPPERCASE>`` (e.g. ``RISKGATE_LISTEN_ADDRESS=127.0.0.1:6000``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be parsed; names the setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # service
+    listen_address: str = "127.0.0.1:50051"
+    grpc_workers: int = 8
+    shutdown_grace_s: float = 5.0
+    # margin
+    model: str = "deribit"
+    model_params: str | None = None  # TOML file; None = packaged parameters
+    rules_params: str | None = None
+    pm_equity_minimum_usd: float = 0.0  # AUTO accounts below this use rules-based margin
+    # order path
+    decision_budget_us: float = 2000.0  # fail-closed budget per decision (server compute)
+    max_batch_orders: int = 10_000
+    reservation_ttl_s: float = 30.0  # accepted orders never acknowledged expire after this
+    idempotency_window: int = 100_000  # client order ids remembered per account
+    # default static limits for new accounts (<= 0 means no limit)
+    default_max_order_quantity: float = 0.0
+    default_max_order_notional_usd: float = 0.0
+    default_price_band_fraction: float = 0.0
+    default_max_open_orders: int = 0
+    default_position_limit: float = 0.0
+    # logging
+    log_level: str = "info"
+    log_format: str = "auto"  # auto (JSON unless a terminal) | json | console
+    accept_log_sample_rate: float = 0.01  # rejects are always logged
+    # demo data
+    demo: bool = True  # load the embedded demo market and accounts at start-up
+    demo_accounts: int = 4
+
+    def __post_init__(self) -> None:
+        if self.model not in ("deribit", "span"):
+            raise SettingsError(f"model: expected deribit or span, got {self.model!r}")
+        if self.log_format not in ("auto", "json", "console"):
+            raise SettingsError(
+                f"log_format: expected auto, json or console, got {self.log_format!r}"
+            )
+        if not 0.0 <= self.accept_log_sample_rate <= 1.0:
+            raise SettingsError("accept_log_sample_rate: must be within [0, 1]")
+        for name in ("decision_budget_us", "reservation_ttl_s", "shutdown_grace_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise SettingsError(f"{name}: must be positive, got {value!r}")
+        for name in ("grpc_workers", "max_batch_orders", "idempotency_window"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name}: must be >= 1")
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(name: str, kind: Any, raw: Any) -> Any:
+    kinds = str(kind)
+    try:
+        if isinstance(raw, str):
+            if "bool" in kinds:
+                if raw.strip().lower() in ("1", "true", "yes", "on"):
+                    return True
+                if raw.strip().lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(raw)
+            if "None" in kinds and raw.strip().lower() in ("", "none"):
+                return None
+            if "int" in kinds:
+                return int(raw)
+            if "float" in kinds:
+                return float(raw)
+            return raw
+        if "bool" in kinds and not isinstance(raw, bool):
+            raise ValueError(raw)
+        if "float" in kinds and isinstance(raw, int | float) and not isinstance(raw, bool):
+            return float(raw)
+        if "int" in kinds and isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        if "str" in kinds and isinstance(raw, str):
+            return raw
+        if "bool" in kinds and isinstance(raw, bool):
+            return raw
+        raise ValueError(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: cannot use {raw!r} (expected {kinds})") from None
+
+
+def load_settings(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Defaults, then the TOML file, then ``RISKGATE_*`` variables, then ``overrides``."""
+    env = os.environ if env is None else env
+    known = {f.name: f.type for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    path = path or env.get("RISKGATE_CONFIG")
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except OSError as exc:
+            raise SettingsError(f"config: cannot read {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"config: malformed TOML in {path}: {exc}") from None
+        table = data.get("riskgate", data)
+        for key, raw in table.items():
+            if key not in known:
+                raise SettingsError(f"{key}: unknown setting in {path}")
+            values[key] = _coerce(key, known[key], raw)
+    for key, kind in known.items():
+        var = f"RISKGATE_{key.upper()}"
+        if var in env:
+            values[key] = _coerce(var, kind, env[var])
+    for key, raw in overrides.items():
+        if key not in known:
+            raise SettingsError(f"{key}: unknown setting")
+        if raw is not None:
+            values[key] = raw
+    return Settings(**values)

@@ -1,0 +1,194 @@
+"""Accounts: positions, working orders and their margin state, per pool.
+
+Per pool three incremental states share one risk table:
+- ``P``: positions (and collateral) — equity and the margin status come from here;
+- ``B``: positions + every working buy; ``S``: positions − every working sell.
+Margin with open orders is the worse of ``B`` and ``S`` (DESIGN section 6). Every change of
+holdings goes through :meth:`AccountPool.change`, which keeps the three in step.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from riskgate.engine.market import MarketState
+from riskgate.engine.state import PoolState
+from riskgate.engine.types import (
+    Decision,
+    Limits,
+    MarginMethod,
+    MarginStatus,
+    OrderRequest,
+    OrderStatus,
+    PoolMode,
+    Side,
+    TradingState,
+)
+from riskgate.kernels import margin as mk
+from riskgate.models.risk_table import USD, RiskTable
+
+
+@dataclass(slots=True)
+class WorkingOrder:
+    request: OrderRequest
+    symbol: str  # canonical
+    side: Side
+    pool: str
+    quantity: float
+    price: float | None
+    accepted_ns: int  # wall clock
+    deadline_mono_ns: int  # reservation expiry while PENDING_ACK (monotonic clock)
+    filled: float = 0.0
+    status: OrderStatus = OrderStatus.PENDING_ACK
+    venue_order_id: str = ""
+    fill_ids: set[str] = field(default_factory=set)
+
+    @property
+    def working(self) -> float:
+        return self.quantity - self.filled if self.status.is_working else 0.0
+
+
+class RulesTotals:
+    """Per-leg standard IM/MM of a state, kept incrementally: sum_i f_i(q_i)."""
+
+    __slots__ = ("im", "mm")
+
+    def __init__(self) -> None:
+        self.im = 0.0
+        self.mm = 0.0
+
+    @staticmethod
+    def leg(coef: tuple[float, ...], q: float) -> tuple[float, float]:
+        a = abs(q)
+        if q >= 0.0:
+            return coef[0] * a + coef[1] * a * a, coef[4] * a + coef[5] * a * a
+        return coef[2] * a + coef[3] * a * a, coef[6] * a + coef[7] * a * a
+
+
+class AccountPool:
+    __slots__ = (
+        "B", "P", "S", "currency", "equity", "im", "im_B", "im_S", "mm", "mm_B", "mm_S", "rules",
+    )  # fmt: skip
+
+    def __init__(self, table: RiskTable) -> None:
+        self.currency = table.currency
+        self.P = PoolState(table)
+        self.B = PoolState(table)
+        self.S = PoolState(table)
+        self.rules = {"P": RulesTotals(), "B": RulesTotals(), "S": RulesTotals()}
+        self.im_B = self.im_S = self.mm_B = self.mm_S = 0.0
+        self.im = self.mm = 0.0
+        self.equity = 0.0  # of P, cached: read on every decision
+
+    @property
+    def table(self) -> RiskTable:
+        return self.P.table
+
+    def states(self) -> tuple[tuple[str, PoolState], ...]:
+        return (("P", self.P), ("B", self.B), ("S", self.S))
+
+    def change(
+        self, market: MarketState, symbol: str, dq_pos: float, dq_buy: float, dq_sell: float
+    ) -> None:
+        """Positions move by ``dq_pos``; working buys by ``dq_buy``; working sells by ``dq_sell``
+        (both as positive quantities of working orders)."""
+        for name, state, dq in (
+            ("P", self.P, dq_pos),
+            ("B", self.B, dq_pos + dq_buy),
+            ("S", self.S, dq_pos - dq_sell),
+        ):
+            if dq != 0.0:
+                q0 = state.qty.get(symbol, 0.0)
+                state.set_quantity(symbol, q0 + dq)
+                if not symbol.startswith("collateral:"):
+                    self._rules_step(market, name, symbol, q0, q0 + dq)
+        self.equity = self.P.equity
+
+    def _rules_step(
+        self, market: MarketState, name: str, symbol: str, q0: float, q1: float
+    ) -> None:
+        coef = market.rules_coefficients(self.currency, symbol)
+        r = self.rules[name]
+        im0, mm0 = RulesTotals.leg(coef, q0)
+        im1, mm1 = RulesTotals.leg(coef, q1)
+        r.im += im1 - im0
+        r.mm += mm1 - mm0
+
+    def set_collateral(self, currency: str, amount: float) -> None:
+        for _, state in self.states():
+            state.set_collateral(currency, amount)
+        self.equity = self.P.equity
+
+    def rebind(self, market: MarketState, table: RiskTable) -> None:
+        for name, state in self.states():
+            state.rebind(table)
+            r = self.rules[name]
+            r.im = r.mm = 0.0
+            for sym, q in state.qty.items():
+                if not sym.startswith("collateral:"):
+                    im, mm = RulesTotals.leg(market.rules_coefficients(self.currency, sym), q)
+                    r.im += im
+                    r.mm += mm
+        self.equity = self.P.equity
+
+
+@dataclass(eq=False)
+class Account:
+    account_id: str
+    pool_mode: PoolMode
+    margin_method: MarginMethod
+    limits: Limits
+    trading_state: TradingState = TradingState.ACTIVE
+    trading_state_reason: str = ""
+    collateral: dict[str, float] = field(default_factory=dict)
+    positions: dict[str, float] = field(default_factory=dict)
+    avg_price: dict[str, float] = field(default_factory=dict)
+    working_buy: dict[str, float] = field(default_factory=dict)
+    working_sell: dict[str, float] = field(default_factory=dict)
+    orders: dict[str, WorkingOrder] = field(default_factory=dict)
+    decisions: OrderedDict[str, tuple[tuple, Decision]] = field(default_factory=OrderedDict)
+    pools: dict[str, AccountPool] = field(default_factory=dict)
+    open_orders: int = 0
+    status: MarginStatus = MarginStatus.OK
+    method_in_use: MarginMethod = MarginMethod.PORTFOLIO
+    market: MarketState | None = field(default=None, repr=False)  # what the state is bound to
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def segregated(self) -> bool:
+        return self.pool_mode == PoolMode.SEGREGATED
+
+    def pool_currency(self, market: MarketState, symbol: str) -> str:
+        inst = market.instruments[symbol]
+        return inst.underlying if self.segregated and inst.is_inverse else USD
+
+    def pool(self, market: MarketState, currency: str) -> AccountPool:
+        p = self.pools.get(currency)
+        if p is None:
+            p = self.pools[currency] = AccountPool(market.tables[currency])
+        return p
+
+    def refresh_margin(self, pool: AccountPool) -> None:
+        """Recompute the pool's cached margin figures (after any change of its states)."""
+        if self.method_in_use == MarginMethod.RULES_BASED:
+            pool.im_B, pool.mm_B = pool.rules["B"].im, pool.rules["B"].mm
+            pool.im_S, pool.mm_S = pool.rules["S"].im, pool.rules["S"].mm
+        else:
+            t = pool.table
+            out = np.zeros((len(t.coins) + 1, mk.N_OUT))
+            total = len(t.coins)
+            for name, state in (("B", pool.B), ("S", pool.S)):
+                t.model.margin_kernel(state.pnl, state.aux, t.und_price, t.gparams, t.uparams, out)
+                setattr(pool, f"im_{name}", float(out[total, mk.O_IM]))
+                setattr(pool, f"mm_{name}", float(out[total, mk.O_MM]))
+        pool.im = max(pool.im_B, pool.im_S)
+        pool.mm = max(pool.mm_B, pool.mm_S)
+
+    def remember(self, decision: Decision, request: OrderRequest, window: int) -> None:
+        self.decisions[request.client_order_id] = (request.fingerprint(), decision)
+        while len(self.decisions) > window:
+            self.decisions.popitem(last=False)

@@ -1,0 +1,315 @@
+"""Engine-side value types. The enums carry the same numbers as the proto (riskgate.v1), so
+the servicer converts by value; a test checks they agree."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Reason(enum.IntEnum):
+    ACCEPTED = 0
+    INVALID_ORDER = 1
+    UNKNOWN_ACCOUNT = 2
+    UNKNOWN_INSTRUMENT = 3
+    INSTRUMENT_EXPIRED = 4
+    DUPLICATE_ORDER_ID_MISMATCH = 5
+    ACCOUNT_HALTED = 6
+    ACCOUNT_REDUCING_ONLY = 7
+    MAX_ORDER_QUANTITY = 8
+    MAX_ORDER_NOTIONAL = 9
+    PRICE_BAND = 10
+    MAX_OPEN_ORDERS = 11
+    POSITION_LIMIT = 12
+    INSUFFICIENT_MARGIN = 13
+    LATENCY_BUDGET_EXCEEDED = 14
+    MARKET_DATA_MISSING = 15
+    INTERNAL_ERROR = 16
+    REDUCE_ONLY_VIOLATION = 17
+
+
+class Side(enum.IntEnum):
+    BUY = 1
+    SELL = 2
+
+    @property
+    def sign(self) -> float:
+        return 1.0 if self is Side.BUY else -1.0
+
+
+class OrderType(enum.IntEnum):
+    LIMIT = 1
+    MARKET = 2
+
+
+class TradingState(enum.IntEnum):
+    ACTIVE = 1
+    REDUCING = 2
+    HALTED = 3
+
+
+class PoolMode(enum.IntEnum):
+    CROSS = 1
+    SEGREGATED = 2
+
+
+class MarginMethod(enum.IntEnum):
+    PORTFOLIO = 1
+    RULES_BASED = 2
+    AUTO = 3  # portfolio margin while equity >= the configured minimum, else rules-based
+
+
+class MarginStatus(enum.IntEnum):
+    OK = 1
+    MARGIN_CALL = 2  # equity < initial margin
+    LIQUIDATION = 3  # equity < maintenance margin
+
+
+class OrderStatus(enum.IntEnum):
+    PENDING_ACK = 1
+    OPEN = 2
+    PARTIALLY_FILLED = 3
+    FILLED = 4
+    CANCELLED = 5
+    EXPIRED = 6
+    VENUE_REJECTED = 7
+    RESERVATION_EXPIRED = 8
+
+    @property
+    def is_working(self) -> bool:
+        return self in (OrderStatus.PENDING_ACK, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
+
+
+class EngineError(Exception):
+    """Bad input to an administrative or query call; ``code`` is the gRPC status name."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code  # INVALID_ARGUMENT | NOT_FOUND | FAILED_PRECONDITION | ALREADY_EXISTS
+        self.message = message
+
+
+def invalid(message: str) -> EngineError:
+    return EngineError("INVALID_ARGUMENT", message)
+
+
+def not_found(message: str) -> EngineError:
+    return EngineError("NOT_FOUND", message)
+
+
+def precondition(message: str) -> EngineError:
+    return EngineError("FAILED_PRECONDITION", message)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    account_id: str
+    client_order_id: str
+    symbol: str
+    side: Side | int
+    quantity: float
+    price: float | None = None
+    order_type: OrderType | int = OrderType.LIMIT
+    reduce_only: bool = False
+    time_in_force: int = 0
+
+    def fingerprint(self) -> tuple:
+        """What must match for a retry to count as the same order."""
+        return (
+            self.symbol, int(self.side), self.quantity, self.price, int(self.order_type),
+            self.reduce_only,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioInfo:
+    index: int
+    price_move_fraction: float
+    vol_move: str
+    pool_currency: str
+    underlying: str
+    loss: float
+
+
+@dataclass(slots=True)
+class Decision:
+    account_id: str
+    client_order_id: str
+    accepted: bool
+    reason: Reason
+    detail: str = ""
+    context_field: str = ""
+    context_limit: float | None = None
+    context_actual: float | None = None
+    context_unit: str = ""
+    initial_margin_before: float = 0.0
+    initial_margin_after: float = 0.0
+    maintenance_margin_before: float = 0.0
+    maintenance_margin_after: float = 0.0
+    equity_before: float = 0.0
+    equity_after: float = 0.0
+    worst_scenario: ScenarioInfo | None = None
+    pool_currency: str = ""
+    risk_reducing: bool = False
+    duplicate: bool = False
+    margin_method: MarginMethod = MarginMethod.PORTFOLIO
+    compute_ns: int = 0
+    market_version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MaxQuantityResult:
+    account_id: str
+    symbol: str
+    max_buy_quantity: float
+    max_sell_quantity: float
+    buy_limited_by: Reason
+    sell_limited_by: Reason
+    compute_ns: int
+    market_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Static pre-trade limits; None = no limit."""
+
+    max_order_quantity: float | None = None
+    max_order_notional_usd: float | None = None
+    price_band_fraction: float | None = None
+    max_open_orders: int | None = None
+    default_position_limit: float | None = None
+    position_limits: dict[str, float] = field(default_factory=dict)
+
+
+# ---- order lifecycle events ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledged:
+    venue_order_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VenueRejected:
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Amended:
+    new_quantity: float | None = None
+    new_price: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Filled:
+    fill_quantity: float
+    fill_price: float
+    fill_id: str = ""
+
+
+OrderEventBody = Acknowledged | VenueRejected | Cancelled | Expired | Amended | Filled
+
+
+@dataclass(frozen=True, slots=True)
+class EventAck:
+    account_id: str
+    client_order_id: str
+    duplicate: bool
+    order_status: OrderStatus
+    filled_quantity: float
+    working_quantity: float
+
+
+# ---- views --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    symbol: str
+    quantity: float
+    avg_price: float | None
+    mark_price: float  # quote currency of the instrument
+    value: float  # pool currency
+    pool_currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkingOrderView:
+    client_order_id: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    quantity: float
+    filled_quantity: float
+    working_quantity: float
+    price: float | None
+    reduce_only: bool
+    status: OrderStatus
+    venue_order_id: str
+    accepted_time_ns: int
+    time_in_force: int
+
+
+@dataclass(frozen=True, slots=True)
+class PoolView:
+    currency: str
+    equity: float
+    initial_margin: float  # positions + open orders (the worse side)
+    maintenance_margin: float
+    positions_initial_margin: float  # positions only (margin status uses these)
+    positions_maintenance_margin: float
+    worst_scenario: ScenarioInfo | None
+    add_ons: dict[str, float]
+    margin_status: MarginStatus
+    margin_method: MarginMethod
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    account_id: str
+    trading_state: TradingState
+    trading_state_reason: str
+    pool_mode: PoolMode
+    margin_method: MarginMethod
+    margin_status: MarginStatus
+    equity_usd: float
+    initial_margin_usd: float
+    maintenance_margin_usd: float
+    worst_scenario: ScenarioInfo | None
+    pools: list[PoolView]
+    positions: list[PositionView]
+    working_orders: list[WorkingOrderView]
+    collateral: dict[str, float]
+    limits: Limits
+    market_version: int
+    valuation_time_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarginStatusEvent:
+    account_id: str
+    previous_status: MarginStatus
+    status: MarginStatus
+    pool_currency: str
+    equity: float
+    initial_margin: float
+    maintenance_margin: float
+    time_ns: int
+    market_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarketUpdateResult:
+    market_version: int
+    accounts_remargined: int
+    compute_ns: int

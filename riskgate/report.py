@@ -1,0 +1,225 @@
+"""Margin comparison report: portfolio margin next to rules-based margin, per pool.
+
+``compute_report`` is what ``riskgate margin`` prints; its dict is the ``--json`` output and
+its keys are stable (see README "riskgate margin").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from riskgate.domain.instruments import Instrument
+from riskgate.domain.portfolio import Portfolio, portfolio_from_dict
+from riskgate.engine.state import PoolMargin, PortfolioState, build_tables
+from riskgate.models import load_model
+from riskgate.models.base import ScenarioModel
+from riskgate.models.risk_table import COLLATERAL_PREFIX
+from riskgate.models.rules import RulesParams, load_rules_params, per_leg_margin, strategy_margin
+
+
+def portfolio_state(portfolio: Portfolio, model: ScenarioModel) -> PortfolioState:
+    """Build the incremental state of a portfolio, one position at a time."""
+    tables = build_tables(
+        model, portfolio.market, portfolio.instruments.values(), portfolio.segregated
+    )
+    state = PortfolioState(tables, portfolio.segregated)
+    for ccy, amount in portfolio.collateral.items():
+        state.set_collateral(ccy, amount)
+    for symbol, qty in portfolio.positions.items():
+        state.set_position(portfolio.instruments[symbol], qty)
+    return state
+
+
+def _efficiency(portfolio_im: float, rules_im: float) -> dict[str, float | None]:
+    return {
+        "rules_over_portfolio": (rules_im / portfolio_im) if portfolio_im > 0 else None,
+        "saving": rules_im - portfolio_im,
+        "saving_fraction": (1.0 - portfolio_im / rules_im) if rules_im > 0 else None,
+    }
+
+
+def _rules_block(
+    legs: list[tuple[Instrument, float]], portfolio: Portfolio, ccy: str, params: RulesParams
+) -> dict[str, Any]:
+    per_leg = per_leg_margin(legs, portfolio.market, ccy, params)
+    strategy = strategy_margin(legs, portfolio.market, ccy, params)
+    return {
+        "per_leg": {
+            "initial_margin": per_leg.initial_margin,
+            "maintenance_margin": per_leg.maintenance_margin,
+            "legs": [
+                {
+                    "symbol": leg.symbol,
+                    "quantity": leg.quantity,
+                    "initial_margin": leg.initial_margin,
+                    "maintenance_margin": leg.maintenance_margin,
+                }
+                for leg in per_leg.legs
+            ],
+        },
+        "strategy": {
+            "initial_margin": strategy.initial_margin,
+            "maintenance_margin": strategy.maintenance_margin,
+            "capped_at_per_leg": strategy.capped_at_per_leg,
+            "strategies": [
+                {
+                    "name": s.name,
+                    "legs": [list(leg) for leg in s.legs],
+                    "initial_margin": s.initial_margin,
+                }
+                for s in strategy.strategies
+            ],
+        },
+    }
+
+
+def _pool_block(
+    pm: PoolMargin, legs: list[tuple[Instrument, float]], portfolio: Portfolio, params: RulesParams
+) -> dict[str, Any]:
+    rules = _rules_block(legs, portfolio, pm.currency, params)
+    unders: dict[str, Any] = {}
+    for coin, um in pm.underlyings.items():
+        coin_legs = [(i, q) for i, q in legs if i.underlying == coin]
+        if not coin_legs and um.worst_case == 0.0 and um.initial_margin == 0.0:
+            continue
+        coin_rules = _rules_block(coin_legs, portfolio, pm.currency, params)
+        unders[coin] = {
+            "portfolio": {
+                "initial_margin": um.initial_margin,
+                "maintenance_margin": um.maintenance_margin,
+                "worst_case": um.worst_case,
+                "worst_scenario": um.worst_scenario,
+                "add_ons": um.add_ons,
+            },
+            "rules": coin_rules,
+        }
+    return {
+        "currency": pm.currency,
+        "equity": pm.equity,
+        "net_option_value": pm.net_option_value,
+        "portfolio": {
+            "initial_margin": pm.initial_margin,
+            "maintenance_margin": pm.maintenance_margin,
+            "worst_case": pm.worst_case,
+            "worst_scenario": pm.worst_scenario,
+            "add_ons": pm.add_ons,
+        },
+        "rules": rules,
+        "capital_efficiency": {
+            "vs_per_leg": _efficiency(pm.initial_margin, rules["per_leg"]["initial_margin"]),
+            "vs_strategy": _efficiency(pm.initial_margin, rules["strategy"]["initial_margin"]),
+        },
+        "excess_equity": pm.equity - pm.initial_margin,
+        "underlyings": unders,
+    }
+
+
+def compute_report(
+    portfolio: Portfolio | Mapping[str, Any],
+    model: str = "deribit",
+    params_path: str | Path | None = None,
+    rules_params_path: str | Path | None = None,
+) -> dict[str, Any]:
+    """Portfolio margin and both rules-based flavours for every pool of ``portfolio``."""
+    if not isinstance(portfolio, Portfolio):
+        portfolio = portfolio_from_dict(portfolio)
+    scenario_model = load_model(model, params_path)
+    rules_params = load_rules_params(rules_params_path)
+    state = portfolio_state(portfolio, scenario_model)
+    pools: dict[str, Any] = {}
+    for ccy, pool in sorted(state.pools.items()):
+        legs = [
+            (portfolio.instruments[s], q)
+            for s, q in pool.qty.items()
+            if not s.startswith(COLLATERAL_PREFIX)
+        ]
+        pools[ccy] = _pool_block(pool.margin(), legs, portfolio, rules_params)
+    return {
+        "model": scenario_model.name,
+        "pool_mode": portfolio.pool_mode,
+        "valuation_time": portfolio.market.valuation_time.isoformat().replace("+00:00", "Z"),
+        "pools": pools,
+    }
+
+
+# ---- text rendering -----------------------------------------------------------------------
+
+
+def _fmt(x: float | None, ccy: str) -> str:
+    if x is None:
+        return "-"
+    digits = 2 if ccy == "USD" else 6
+    return f"{x:,.{digits}f}"
+
+
+def _scenario_text(ws: Mapping[str, Any]) -> str:
+    if not ws:
+        return "-"
+    pm = ws.get("price_move")
+    if isinstance(pm, Mapping):
+        moves = ", ".join(f"{c} {m:+.1%}" for c, m in pm.items())
+    else:
+        moves = f"{ws.get('underlying', '')} {pm:+.1%}".strip()
+    return f"cell {ws['cell'] + 1}: {moves}, vol {ws.get('vol_move')}"
+
+
+def render_text(report: Mapping[str, Any]) -> str:
+    lines: list[str] = []
+    lines.append(
+        f"riskgate margin · model {report['model']} · pools {report['pool_mode']} · "
+        f"valuation {report['valuation_time']}"
+    )
+    for ccy, pool in report["pools"].items():
+        coins = list(pool["underlyings"])
+        cols = ["pool total", *coins]
+        lines.append("")
+        lines.append(f"Pool {ccy}  (amounts in {ccy})")
+
+        def row(label: str, values: list[str]) -> str:
+            return f"  {label:<28}" + "".join(f"{v:>16}" for v in values)
+
+        lines.append(row("", cols))
+        lines.append(row("equity", [_fmt(pool["equity"], ccy)] + [""] * len(coins)))
+        pblocks = [pool["portfolio"]] + [pool["underlyings"][c]["portfolio"] for c in coins]
+        rblocks = [pool["rules"]] + [pool["underlyings"][c]["rules"] for c in coins]
+        lines.append(row("portfolio IM", [_fmt(b["initial_margin"], ccy) for b in pblocks]))
+        lines.append(row("portfolio MM", [_fmt(b["maintenance_margin"], ccy) for b in pblocks]))
+        lines.append(row("  worst case (scan risk)", [_fmt(b["worst_case"], ccy) for b in pblocks]))
+        for name in pool["portfolio"]["add_ons"]:
+            lines.append(row(f"  {name}", [_fmt(b["add_ons"][name], ccy) for b in pblocks]))
+        lines.append(
+            row("per-leg standard IM", [_fmt(b["per_leg"]["initial_margin"], ccy) for b in rblocks])
+        )
+        lines.append(
+            row("strategy-based IM", [_fmt(b["strategy"]["initial_margin"], ccy) for b in rblocks])
+        )
+        lines.append(f"  worst scenario: {_scenario_text(pool['portfolio']['worst_scenario'])}")
+        for coin in coins:
+            ws = pool["underlyings"][coin]["portfolio"]["worst_scenario"]
+            lines.append(f"    {coin}: {_scenario_text({**ws, 'underlying': coin})}")
+        eff = pool["capital_efficiency"]
+        for label, key in (("per-leg", "vs_per_leg"), ("strategy", "vs_strategy")):
+            e = eff[key]
+            if e["rules_over_portfolio"] is None:
+                lines.append(f"  capital efficiency vs {label}: portfolio IM is zero")
+            else:
+                lines.append(
+                    f"  capital efficiency vs {label}: {e['rules_over_portfolio']:.2f}x "
+                    f"(portfolio margin saves {_fmt(e['saving'], ccy)} {ccy}, "
+                    f"{(e['saving_fraction'] or 0.0):.0%})"
+                )
+        strategies = pool["rules"]["strategy"]["strategies"]
+        if strategies:
+            lines.append("  strategies recognised:")
+            for s in strategies:
+                legs = " + ".join(f"{q:+g} {sym}" for sym, q in s["legs"])
+                lines.append(f"    {s['name']:<16} {legs}  IM {_fmt(s['initial_margin'], ccy)}")
+        if pool["rules"]["strategy"]["capped_at_per_leg"]:
+            lines.append("  (strategy-based IM capped at the per-leg standard sum)")
+        lines.append(
+            f"  excess equity over portfolio IM: {_fmt(pool['excess_equity'], ccy)}"
+            f"   net option value: {_fmt(pool['net_option_value'], ccy)}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Generated code, do not edit; regenerate with scripts/gen_protos.py."""

@@ -1,0 +1,1 @@
+"""Naive, independent reference implementations used by the tests (never by riskgate)."""
