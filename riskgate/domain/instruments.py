@@ -7,6 +7,7 @@ Strikes and futures prices are in USD per coin. Expiry is 08:00 UTC on the symbo
 from __future__ import annotations
 
 import enum
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -111,12 +112,11 @@ def format_expiry(expiry: datetime) -> str:
 
 def _parse_strike(text: str, symbol: str) -> float:
     # Deribit writes decimal strikes with a 'd' (e.g. 0d625).
-    try:
-        strike = float(text.replace("d", "."))
-    except ValueError:
-        raise InstrumentError(f"{symbol}: malformed strike {text!r}") from None
-    if not strike > 0.0:
-        raise InstrumentError(f"{symbol}: strike must be positive")
+    if not re.fullmatch(r"\d+([dD.]\d+)?", text):
+        raise InstrumentError(f"{symbol}: malformed strike {text!r}")
+    strike = float(text.replace("d", ".").replace("D", "."))
+    if not (math.isfinite(strike) and strike > 0.0):
+        raise InstrumentError(f"{symbol}: strike must be finite and positive")
     return strike
 
 
