@@ -1,12 +1,16 @@
-"""``riskgate`` command line: ``margin``, ``bench`` (and the service commands)."""
+"""``riskgate`` command line: ``margin``, ``bench``, and the service commands ``serve``,
+``check`` and ``account``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import uuid
 from collections.abc import Sequence
+from typing import Any
 
+from riskgate.config import SettingsError
 from riskgate.domain.instruments import InstrumentError
 from riskgate.domain.market import MarketDataError
 from riskgate.domain.portfolio import PortfolioError, load_portfolio
@@ -14,7 +18,15 @@ from riskgate.engine.state import StateError
 from riskgate.models.base import ModelParamsError
 
 EXIT_BAD_INPUT = 2
-INPUT_ERRORS = (PortfolioError, MarketDataError, InstrumentError, ModelParamsError, StateError)
+INPUT_ERRORS = (
+    PortfolioError,
+    MarketDataError,
+    InstrumentError,
+    ModelParamsError,
+    StateError,
+    SettingsError,
+)
+DEFAULT_TARGET = "127.0.0.1:50051"
 
 
 def _cmd_margin(args: argparse.Namespace) -> int:
@@ -30,10 +42,320 @@ def _cmd_margin(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_service(args: argparse.Namespace) -> int:
+    from riskgate.bench_service import main as bench_service_main
+
+    return bench_service_main(args)
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from riskgate.bench import main as bench_main
 
     return bench_main(args)
+
+
+# ---- service commands ---------------------------------------------------------------------
+
+
+class _ServiceError(Exception):
+    """A failed call to a running service, already worded for one stderr line."""
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from riskgate.config import load_settings
+    from riskgate.models.rules import RulesParamsError
+    from riskgate.server.app import ServeError, serve
+
+    try:
+        settings = load_settings(
+            args.config,
+            listen_address=args.listen,
+            model=args.model,
+            demo=False if args.no_demo else None,
+        )
+        return serve(settings)
+    except (ServeError, RulesParamsError) as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _rpc(target: str, call: Any) -> Any:
+    """Run ``call()``; a gRPC failure becomes one clear line (``_ServiceError``)."""
+    import grpc
+
+    try:
+        return call()
+    except grpc.RpcError as exc:
+        code = exc.code() if hasattr(exc, "code") else None
+        details = exc.details() if hasattr(exc, "details") else str(exc)
+        if code == grpc.StatusCode.UNAVAILABLE:
+            raise _ServiceError(
+                f"cannot reach riskgate at {target} (is `riskgate serve` running?): {details}"
+            ) from None
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            raise _ServiceError(f"no answer from riskgate at {target} in time") from None
+        name = code.name if code is not None else "UNKNOWN"
+        raise _ServiceError(f"{name}: {details}") from None
+
+
+def _to_json(msg: Any) -> str:
+    from google.protobuf import json_format
+
+    return json.dumps(
+        json_format.MessageToDict(
+            msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        ),
+        indent=2,
+    )
+
+
+_USD_LIKE = ("USD", "USDC", "USDT")
+
+
+def _money(x: float, ccy: str) -> str:
+    if ccy in _USD_LIKE or not ccy:
+        return f"{x:,.2f} {ccy}".rstrip()
+    return f"{x:,.6f} {ccy}"
+
+
+def _enum_name(enum: Any, value: int, prefix: str) -> str:
+    try:
+        name = enum.Name(value)
+    except ValueError:
+        return str(value)
+    return name[len(prefix) :] if name.startswith(prefix) else name
+
+
+def _scenario_text(s: Any) -> str:
+    if not s.vol_move and not s.pool_currency:
+        return "-"
+    who = f"{s.underlying} " if s.underlying else ""
+    return (
+        f"#{s.index} {who}{s.price_move_fraction:+.1%} vol {s.vol_move}, "
+        f"loss {_money(s.loss, s.pool_currency)}"
+    )
+
+
+def _render_decision(d: Any, order: Any) -> str:
+    from riskgate.v1 import riskgate_pb2 as pb
+
+    ccy = d.pool_currency
+    verdict = "ACCEPTED" if d.accepted else "REJECTED"
+    side = _enum_name(pb.Side, order.side, "SIDE_")
+    px = f" @ {order.price:g}" if order.HasField("price") else " @ market"
+    lines = [
+        f"{verdict}  {order.account_id}  {side} {order.quantity:g} {order.symbol}{px}"
+        f"  (client order id {d.client_order_id or '-'})"
+        + ("  [retry: original decision]" if d.duplicate else ""),
+    ]
+    reason = _enum_name(pb.RejectReason, d.reason, "REJECT_REASON_")
+    rows = [("reason", "-" if d.accepted else reason)]
+    if d.detail:
+        rows.append(("detail", d.detail))
+    if d.HasField("context") and (d.context.field or d.context.HasField("limit_value")):
+        c = d.context
+        parts = [c.field] if c.field else []
+        if c.HasField("limit_value"):
+            parts.append(f"limit {c.limit_value:,.6g} {c.unit}".rstrip())
+        if c.HasField("actual_value"):
+            parts.append(f"actual {c.actual_value:,.6g} {c.unit}".rstrip())
+        rows.append(("context", ", ".join(parts)))
+    rows += [
+        (
+            "initial margin",
+            f"{_money(d.initial_margin_before, ccy)} -> {_money(d.initial_margin_after, ccy)}",
+        ),
+        (
+            "maint. margin",
+            f"{_money(d.maintenance_margin_before, ccy)} -> "
+            f"{_money(d.maintenance_margin_after, ccy)}",
+        ),
+        ("equity", _money(d.equity_before, ccy)),
+        ("worst scenario", _scenario_text(d.worst_scenario)),
+        (
+            "margin method",
+            _enum_name(pb.MarginMethod, d.margin_method, "MARGIN_METHOD_")
+            + ("  (risk-reducing)" if d.risk_reducing else ""),
+        ),
+        ("compute", f"{d.compute_ns / 1000:.1f} µs (market v{d.market_version})"),
+    ]
+    lines += [f"  {k:<15} {v}" for k, v in rows]
+    return "\n".join(lines)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from riskgate.client import RiskGateClient, make_order
+    from riskgate.v1 import riskgate_pb2 as pb
+
+    order_type = args.type or ("limit" if args.price is not None else "market")
+    coid = args.client_order_id or f"cli-{uuid.uuid4().hex[:12]}"
+    order = make_order(
+        args.account, coid, args.symbol, args.side, args.quantity, args.price, order_type,
+        args.reduce_only,
+    )  # fmt: skip
+    with RiskGateClient(args.target, timeout_s=args.timeout) as client:
+        method = client.stub.WhatIf if args.whatif else client.stub.CheckOrder
+        decision = _rpc(
+            args.target,
+            lambda: method(pb.CheckOrderRequest(order=order), timeout=args.timeout),
+        )
+    print(_to_json(decision) if args.json else _render_decision(decision, order))
+    return 0 if decision.accepted else 1
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    out = []
+    for row in (header, *rows):
+        cells = [
+            str(c).ljust(w) if k == 0 else str(c).rjust(w)
+            for k, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        out.append(indent + "  ".join(cells).rstrip())
+    return out
+
+
+def _render_account(v: Any) -> str:
+    from riskgate.v1 import riskgate_pb2 as pb
+
+    when = v.valuation_time.ToDatetime().strftime("%Y-%m-%d %H:%M UTC")
+    status = _enum_name(pb.MarginStatus, v.margin_status, "MARGIN_STATUS_")
+    lines = [
+        f"account {v.account_id}  trading {_enum_name(pb.TradingState, v.trading_state, 'TRADING_STATE_')}"
+        + (f" ({v.trading_state_reason})" if v.trading_state_reason else "")
+        + f"  margin status {status}"
+        + f"  pools {_enum_name(pb.MarginPoolMode, v.pool_mode, 'MARGIN_POOL_MODE_')}"
+        + f"  method {_enum_name(pb.MarginMethod, v.margin_method, 'MARGIN_METHOD_')}",
+        f"  market v{v.market_version} valued {when}",
+        f"  equity              {_money(v.equity_usd, 'USD')}",
+        f"  initial margin      {_money(v.initial_margin_usd, 'USD')}",
+        f"  maintenance margin  {_money(v.maintenance_margin_usd, 'USD')}",
+        f"  excess equity       {_money(v.equity_usd - v.initial_margin_usd, 'USD')}",
+        f"  worst scenario      {_scenario_text(v.worst_scenario)}",
+        "  collateral          "
+        + (", ".join(f"{c} {a:,.6g}" for c, a in sorted(v.collateral.items())) or "-"),
+        "",
+        "pools",
+    ]
+    for p in v.pools:
+        c = p.currency
+        lines.append(
+            f"  {c}: equity {_money(p.equity, c)}  IM {_money(p.initial_margin, c)}"
+            f"  MM {_money(p.maintenance_margin, c)}"
+            f"  {_enum_name(pb.MarginStatus, p.margin_status, 'MARGIN_STATUS_')}"
+            f"  {_enum_name(pb.MarginMethod, p.margin_method, 'MARGIN_METHOD_')}"
+        )
+        lines.append(f"      worst scenario {_scenario_text(p.worst_scenario)}")
+        if p.add_ons:
+            lines.append(
+                "      add-ons " + ", ".join(f"{k} {x:,.6g}" for k, x in sorted(p.add_ons.items()))
+            )
+    lines += ["", f"positions ({len(v.positions)})"]
+    if v.positions:
+        rows = [
+            (
+                p.symbol,
+                f"{p.quantity:g}",
+                f"{p.avg_price:g}" if p.HasField("avg_price") else "-",
+                f"{p.mark_price:,.6g}",
+                f"{p.value + 0.0:,.6g}",
+                p.pool_currency,
+            )
+            for p in v.positions
+        ]
+        lines += _table(("symbol", "qty", "avg price", "mark", "value", "pool"), rows)
+    lines += ["", f"working orders ({len(v.working_orders)})"]
+    if v.working_orders:
+        rows = [
+            (
+                o.client_order_id,
+                o.symbol,
+                _enum_name(pb.Side, o.side, "SIDE_"),
+                _enum_name(pb.OrderType, o.order_type, "ORDER_TYPE_"),
+                f"{o.quantity:g}",
+                f"{o.filled_quantity:g}",
+                f"{o.working_quantity:g}",
+                f"{o.price:g}" if o.HasField("price") else "-",
+                _enum_name(pb.OrderStatus, o.status, "ORDER_STATUS_"),
+            )
+            for o in v.working_orders
+        ]
+        lines += _table(
+            ("client order id", "symbol", "side", "type", "qty", "filled", "working", "price",
+             "status"),
+            rows,
+        )  # fmt: skip
+    return "\n".join(lines)
+
+
+def _cmd_account(args: argparse.Namespace) -> int:
+    from riskgate.client import RiskGateClient
+
+    with RiskGateClient(args.target, admin_timeout_s=args.timeout) as client:
+        view = _rpc(args.target, lambda: client.get_account(args.account))
+    print(_to_json(view) if args.json else _render_account(view))
+    return 0
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def _add_service_commands(sub: Any) -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="run the gRPC pre-trade risk service",
+        description="Run the riskgate.v1.RiskGate gRPC service (with gRPC health and "
+        "reflection). With no arguments it listens on 127.0.0.1:50051 with an embedded "
+        "demo market (BTC/ETH spot, perpetuals, dated futures, option chains) and demo "
+        "accounts demo-1... . Settings: --config FILE (TOML), then RISKGATE_* environment "
+        "variables, then these flags. SIGTERM/SIGINT drain in-flight calls and exit 0.",
+    )
+    serve.add_argument("--config", metavar="FILE", help="settings file (TOML)")
+    serve.add_argument("--listen", metavar="ADDR", help="listen address (default 127.0.0.1:50051)")
+    serve.add_argument("--model", choices=["deribit", "span"], help="margin model")
+    serve.add_argument(
+        "--no-demo", action="store_true", help="start empty: no demo market, no demo accounts"
+    )
+    serve.set_defaults(func=_cmd_serve)
+
+    check = sub.add_parser(
+        "check",
+        help="send one order to a running service and print the decision",
+        description="Send one order to a running riskgate service (CheckOrder) and print the "
+        "decision: accepted/rejected, reason, initial margin before/after, equity, worst "
+        "scenario, server compute time. Without PRICE the order is a market order. Exit "
+        "code 0 accepted, 1 rejected, 2 error (e.g. service unreachable).",
+    )
+    check.add_argument("account", metavar="ACCOUNT")
+    check.add_argument("symbol", metavar="SYMBOL", help="e.g. BTC-PERPETUAL, BTC-27DEC26-70000-C")
+    check.add_argument("side", metavar="SIDE", type=str.lower, choices=["buy", "sell"])
+    check.add_argument("quantity", metavar="QTY", type=_number, help="coin")
+    check.add_argument("price", metavar="PRICE", type=_number, nargs="?", help="limit price")
+    check.add_argument("--type", choices=["limit", "market"], help="order type")
+    check.add_argument("--reduce-only", action="store_true")
+    check.add_argument("--client-order-id", metavar="ID", help="default: a generated cli-… id")
+    check.add_argument(
+        "--whatif", action="store_true", help="WhatIf instead of CheckOrder (reserves nothing)"
+    )
+    check.add_argument("--target", default=DEFAULT_TARGET, metavar="ADDR")
+    check.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds")
+    check.add_argument("--json", action="store_true", help="the Decision message as JSON")
+    check.set_defaults(func=_cmd_check)
+
+    account = sub.add_parser(
+        "account",
+        help="print an account's margin from a running service",
+        description="Print an account's margin (GetAccount): equity, initial and maintenance "
+        "margin, status, per-pool breakdown with add-ons, positions and working orders.",
+    )
+    account.add_argument("account", metavar="ACCOUNT")
+    account.add_argument("--target", default=DEFAULT_TARGET, metavar="ADDR")
+    account.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds")
+    account.add_argument("--json", action="store_true", help="the AccountView message as JSON")
+    account.set_defaults(func=_cmd_account)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +394,22 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=7)
     bench.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench.set_defaults(func=_cmd_bench)
+
+    bench_service = sub.add_parser(
+        "bench-service",
+        help="benchmark: decision latency through the gRPC servicer, in process",
+        description="CheckOrder through RiskGateServicer with real request objects for "
+        "10/100/500-leg accounts and both models, next to the engine time and the raw kernel.",
+    )
+    bench_service.add_argument(
+        "--legs", type=int, nargs="+", default=[10, 100, 500], help="account sizes (legs)"
+    )
+    bench_service.add_argument("--orders", type=int, default=20000, help="orders per row")
+    bench_service.add_argument("--seed", type=int, default=7)
+    bench_service.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    bench_service.set_defaults(func=_cmd_bench_service)
+
+    _add_service_commands(sub)
     return parser
 
 
@@ -80,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except INPUT_ERRORS as exc:
+    except (*INPUT_ERRORS, _ServiceError) as exc:
         print(f"riskgate {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

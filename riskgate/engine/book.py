@@ -10,7 +10,7 @@ holdings goes through :meth:`AccountPool.change`, which keeps the three in step.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,9 +72,10 @@ class RulesTotals:
 class AccountPool:
     __slots__ = (
         "B", "P", "S", "currency", "equity", "im", "im_B", "im_S", "mm", "mm_B", "mm_S", "rules",
+        "track_rules",
     )  # fmt: skip
 
-    def __init__(self, table: RiskTable) -> None:
+    def __init__(self, table: RiskTable, track_rules: bool = False) -> None:
         self.currency = table.currency
         self.P = PoolState(table)
         self.B = PoolState(table)
@@ -83,6 +84,8 @@ class AccountPool:
         self.im_B = self.im_S = self.mm_B = self.mm_S = 0.0
         self.im = self.mm = 0.0
         self.equity = 0.0  # of P, cached: read on every decision
+        # per-leg standard totals are kept only while the account is margined rules-based
+        self.track_rules = track_rules
 
     @property
     def table(self) -> RiskTable:
@@ -104,9 +107,10 @@ class AccountPool:
             if dq != 0.0:
                 q0 = state.qty.get(symbol, 0.0)
                 state.set_quantity(symbol, q0 + dq)
-                if not symbol.startswith("collateral:"):
+                if self.track_rules and not symbol.startswith("collateral:"):
                     self._rules_step(market, name, symbol, q0, q0 + dq)
-        self.equity = self.P.equity
+        if dq_pos != 0.0:
+            self.equity = self.P.equity
 
     def _rules_step(
         self, market: MarketState, name: str, symbol: str, q0: float, q1: float
@@ -123,9 +127,14 @@ class AccountPool:
             state.set_collateral(currency, amount)
         self.equity = self.P.equity
 
-    def rebind(self, market: MarketState, table: RiskTable) -> None:
+    def set_track_rules(self, market: MarketState, on: bool) -> None:
+        if on and not self.track_rules:
+            self.track_rules = True
+            self._recompute_rules(market)
+        self.track_rules = on
+
+    def _recompute_rules(self, market: MarketState) -> None:
         for name, state in self.states():
-            state.rebind(table)
             r = self.rules[name]
             r.im = r.mm = 0.0
             for sym, q in state.qty.items():
@@ -133,6 +142,12 @@ class AccountPool:
                     im, mm = RulesTotals.leg(market.rules_coefficients(self.currency, sym), q)
                     r.im += im
                     r.mm += mm
+
+    def rebind(self, market: MarketState, table: RiskTable) -> None:
+        for _, state in self.states():
+            state.rebind(table)
+        if self.track_rules:
+            self._recompute_rules(market)
         self.equity = self.P.equity
 
 
@@ -153,6 +168,8 @@ class Account:
     decisions: OrderedDict[str, tuple[tuple, Decision]] = field(default_factory=OrderedDict)
     pools: dict[str, AccountPool] = field(default_factory=dict)
     open_orders: int = 0
+    pending: dict[str, int] = field(default_factory=dict)  # PENDING_ACK coid -> deadline
+    ended: deque[str] = field(default_factory=deque)
     status: MarginStatus = MarginStatus.OK
     method_in_use: MarginMethod = MarginMethod.PORTFOLIO
     market: MarketState | None = field(default=None, repr=False)  # what the state is bound to
@@ -169,12 +186,15 @@ class Account:
     def pool(self, market: MarketState, currency: str) -> AccountPool:
         p = self.pools.get(currency)
         if p is None:
-            p = self.pools[currency] = AccountPool(market.tables[currency])
+            p = self.pools[currency] = AccountPool(
+                market.tables[currency], self.method_in_use == MarginMethod.RULES_BASED
+            )
         return p
 
     def refresh_margin(self, pool: AccountPool) -> None:
         """Recompute the pool's cached margin figures (after any change of its states)."""
         if self.method_in_use == MarginMethod.RULES_BASED:
+            assert pool.track_rules, "rules-based account pool without per-leg totals"
             pool.im_B, pool.mm_B = pool.rules["B"].im, pool.rules["B"].mm
             pool.im_S, pool.mm_S = pool.rules["S"].im, pool.rules["S"].mm
         else:
@@ -187,6 +207,19 @@ class Account:
                 setattr(pool, f"mm_{name}", float(out[total, mk.O_MM]))
         pool.im = max(pool.im_B, pool.im_S)
         pool.mm = max(pool.mm_B, pool.mm_S)
+
+    def order_ended(self, order: WorkingOrder, window: int) -> None:
+        """Book-keeping when an order stops working; ended orders are kept (for duplicate
+        terminal events) only up to the idempotency window."""
+        coid = order.request.client_order_id
+        self.open_orders -= 1
+        self.pending.pop(coid, None)
+        self.ended.append(coid)
+        while len(self.ended) > window:
+            old = self.ended.popleft()
+            stale = self.orders.get(old)
+            if stale is not None and not stale.status.is_working:
+                del self.orders[old]
 
     def remember(self, decision: Decision, request: OrderRequest, window: int) -> None:
         self.decisions[request.client_order_id] = (request.fingerprint(), decision)

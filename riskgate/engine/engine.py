@@ -110,6 +110,8 @@ class RiskEngine:
         self._sub_lock = threading.Lock()
         self.halt_all: tuple[bool, str] = (False, "")
         self.counters: dict[str, int] = {"latency_rejects": 0, "decisions": 0}
+        self._pending_accounts: set[Account] = set()  # accounts with PENDING_ACK orders
+        self._dropping: frozenset[str] = frozenset()  # symbols a market update is removing
 
     def warm_up(self) -> None:
         """Compile (or load from numba's on-disk cache) every kernel the order path uses, on
@@ -143,6 +145,15 @@ class RiskEngine:
         with self._market_lock:
             old = self.market
             try:
+                if (
+                    old is not None
+                    and valuation_time is not None
+                    and valuation_time < old.valuation_time
+                ):
+                    raise precondition(
+                        f"valuation_time: {valuation_time.isoformat()} is older than the "
+                        f"current {old.valuation_time.isoformat()}"
+                    )
                 if full_snapshot or old is None:
                     if valuation_time is None:
                         raise invalid("valuation_time: required for a full snapshot")
@@ -170,26 +181,37 @@ class RiskEngine:
                 new = build_market_state(version, snap, self.model, self.rules_params)
             except (MarketDataError, InstrumentError) as exc:
                 raise invalid(str(exc)) from None
-            held = self._held_symbols()
-            missing = sorted(s for s in held if s not in new.instruments)
-            if missing:
-                raise precondition(
-                    f"market: {missing[0]} is held or worked by an account but cannot be priced "
-                    "by this update (missing data or expired); reconcile positions first"
-                )
-            self.market = new
+            # Instruments this update drops take no new orders or positions from now on, so
+            # once no account holds them (checked under each account's lock) none can.
+            self._dropping = (
+                frozenset(old.instruments) - frozenset(new.instruments) if old else frozenset()
+            )
+            try:
+                held = self._held_symbols()
+                missing = sorted(s for s in held if s not in new.instruments)
+                if missing:
+                    raise precondition(
+                        f"market: {missing[0]} is held or worked by an account but cannot be "
+                        "priced by this update (missing data or expired); reconcile positions first"
+                    )
+                self.market = new
+            except BaseException:
+                self._dropping = frozenset()
+                raise
             n = 0
             for account in list(self.accounts.values()):
                 with account.lock:
                     self._rebind_account(account, old, new)
                 n += 1
+            self._dropping = frozenset()
         return MarketUpdateResult(new.version, n, time.perf_counter_ns() - t0)
 
     def _held_symbols(self) -> set[str]:
         held: set[str] = set()
         for account in list(self.accounts.values()):
-            held.update(account.positions)
-            held.update(o.symbol for o in account.orders.values() if o.status.is_working)
+            with account.lock:
+                held.update(account.positions)
+                held.update(o.symbol for o in account.orders.values() if o.status.is_working)
         return held
 
     def _rebind_account(self, account: Account, old: MarketState | None, new: MarketState) -> None:
@@ -333,6 +355,9 @@ class RiskEngine:
         with acc.lock:
             if acc.market is not market:
                 raise precondition("market: changed while reconciling; retry")
+            dropping = sorted(set(target) & self._dropping)
+            if dropping:
+                raise precondition(f"positions: {dropping[0]} is being removed by a market update")
             for sym in set(acc.positions) | set(target):
                 dq = target.get(sym, 0.0) - acc.positions.get(sym, 0.0)
                 if dq != 0.0:
@@ -449,6 +474,18 @@ class RiskEngine:
                     ),
                     start,
                 )
+        if reserve and order.client_order_id in acc.orders:
+            # its decision has left the idempotency window, the order has not
+            return self._finish(
+                d,
+                _Reject(
+                    Reason.DUPLICATE_ORDER_ID_MISMATCH,
+                    f"client_order_id {order.client_order_id!r} belongs to an order already "
+                    "decided (its decision is no longer kept for replay)",
+                    "client_order_id",
+                ),
+                start,
+            )
         r = self._validate(order, market)
         if r is not None:
             return self._remember(acc, order, self._finish(d, r, start), reserve)
@@ -457,11 +494,21 @@ class RiskEngine:
             if order.symbol in market.instruments
             else parse_symbol(order.symbol).symbol
         )
+        if symbol in self._dropping:
+            r = _Reject(
+                Reason.MARKET_DATA_MISSING,
+                f"{symbol} is being removed by a market update",
+                "symbol",
+            )
+            return self._remember(acc, order, self._finish(d, r, start), reserve)
         side = Side(order.side)
         qty = float(order.quantity)
         signed = side.sign * qty
         ccy = acc.pool_currency(market, symbol)
-        pool = acc.pool(market, ccy)
+        # a pool the account doesn't have yet joins it only when an order is reserved
+        pool = acc.pools.get(ccy) or AccountPool(
+            market.tables[ccy], acc.method_in_use == MarginMethod.RULES_BASED
+        )
         d.pool_currency = ccy
         d.margin_method = acc.method_in_use
         # 2. trading state
@@ -497,9 +544,12 @@ class RiskEngine:
                     Reason.LATENCY_BUDGET_EXCEEDED, "decision exceeded the latency budget"
                 )
         except _Reject as rej:
+            if rej.reason != Reason.INSUFFICIENT_MARGIN:
+                self._current_numbers(d, pool, symbol, side)
             return self._remember(acc, order, self._finish(d, rej, start), reserve)
         d.accepted = True
         if reserve:
+            acc.pools.setdefault(ccy, pool)
             self._reserve(acc, market, pool, order, symbol, side, qty, side_after)
         return self._remember(acc, order, self._finish(d, None, start), reserve)
 
@@ -660,6 +710,18 @@ class RiskEngine:
             )  # fmt: skip
         return side_im, side_mm
 
+    def _current_numbers(self, d: Decision, pool: AccountPool, symbol: str, side: Side) -> None:
+        """A reject before (or without) the margin step still carries the account's margin,
+        equity and worst scenario; nothing changes, so before = after."""
+        if d.worst_scenario is not None:
+            return  # the margin step already filled them
+        d.initial_margin_before = d.initial_margin_after = pool.im
+        d.maintenance_margin_before = d.maintenance_margin_after = pool.mm
+        d.equity_before = d.equity_after = pool.equity
+        state = pool.B if pool.im_B >= pool.im_S else pool.S
+        out = state.whatif_out(symbol, 0.0)
+        d.worst_scenario = self._scenario(pool, out, int(out[out.shape[0] - 1, mk.O_CELL]))
+
     @staticmethod
     def _scenario(pool: AccountPool, out: np.ndarray, cell: int) -> ScenarioInfo:
         t = pool.table
@@ -687,6 +749,8 @@ class RiskEngine:
             self.clock_ns() + self.config.reservation_ttl_ns,
         )  # fmt: skip
         acc.open_orders += 1
+        acc.pending[order.client_order_id] = acc.orders[order.client_order_id].deadline_mono_ns
+        self._pending_accounts.add(acc)
 
     def check_orders(
         self, orders: Sequence[OrderRequest], deadline_ns: int | None = None
@@ -813,6 +877,7 @@ class RiskEngine:
             elif isinstance(event, Acknowledged):
                 if order.status == OrderStatus.PENDING_ACK:
                     order.status = OrderStatus.OPEN
+                    acc.pending.pop(client_order_id, None)
                 order.venue_order_id = event.venue_order_id or order.venue_order_id
             elif isinstance(event, VenueRejected | Cancelled | Expired):
                 self._release(acc, market, order, order.working)
@@ -821,7 +886,7 @@ class RiskEngine:
                     Cancelled: OrderStatus.CANCELLED,
                     Expired: OrderStatus.EXPIRED,
                 }[type(event)]
-                acc.open_orders -= 1
+                acc.order_ended(order, self.config.idempotency_window)
             elif isinstance(event, Amended):
                 self._amend(acc, market, order, event)
             elif isinstance(event, Filled):
@@ -852,7 +917,9 @@ class RiskEngine:
             if not _finite_positive(ev.new_quantity):
                 raise invalid("amended.new_quantity: must be finite and positive")
             if ev.new_quantity < order.filled - _EPS:
-                raise invalid(f"amended.new_quantity: below the filled quantity {order.filled:g}")
+                raise precondition(
+                    f"amended.new_quantity: below the filled quantity {order.filled:g}"
+                )
         if ev.new_price is not None and not _finite_positive(ev.new_price):
             raise invalid("amended.new_price: must be finite and positive")
         if ev.new_quantity is not None:
@@ -868,7 +935,7 @@ class RiskEngine:
             order.quantity = ev.new_quantity
             if order.working <= _EPS:
                 order.status = OrderStatus.FILLED
-                acc.open_orders -= 1
+                acc.order_ended(order, self.config.idempotency_window)
         if ev.new_price is not None:
             order.price = ev.new_price
 
@@ -880,7 +947,7 @@ class RiskEngine:
         if not _finite_positive(ev.fill_price):
             raise invalid("filled.fill_price: must be finite and positive")
         if ev.fill_quantity > order.working + _EPS * max(1.0, order.quantity):
-            raise invalid(
+            raise precondition(
                 f"filled.fill_quantity: {ev.fill_quantity:g} exceeds the working quantity {order.working:g}"
             )
         f = min(ev.fill_quantity, order.working)
@@ -912,7 +979,8 @@ class RiskEngine:
         p = ev.fill_price
         if inst.kind in (Kind.FUTURE, Kind.PERPETUAL):
             if inst.is_inverse:
-                self._add_cash(acc, inst.underlying, signed * inst.multiplier * (mark / p - 1.0))
+                # DESIGN section 3: Q (1 - 1/(1+s)) for the move s = mark/p - 1 since the fill
+                self._add_cash(acc, inst.underlying, signed * inst.multiplier * (1.0 - p / mark))
             else:
                 self._add_cash(acc, USD, signed * inst.multiplier * (mark - p))
         elif inst.is_option and inst.is_inverse:
@@ -924,35 +992,36 @@ class RiskEngine:
             order.fill_ids.add(ev.fill_id)
         if order.quantity - order.filled <= _EPS * max(1.0, order.quantity):
             order.status = OrderStatus.FILLED
-            acc.open_orders -= 1
+            acc.order_ended(order, self.config.idempotency_window)
         else:
             order.status = OrderStatus.PARTIALLY_FILLED
+            acc.pending.pop(order.request.client_order_id, None)
         return False
 
     def expire_reservations(self, now_ns: int | None = None) -> int:
         """Release the reservations of accepted orders never acknowledged within the TTL."""
         now = self.clock_ns() if now_ns is None else now_ns
-        market = self.market
-        if market is None:
-            return 0
         n = 0
-        for acc in list(self.accounts.values()):
-            stale = [
-                o for o in acc.orders.values()
-                if o.status == OrderStatus.PENDING_ACK and o.deadline_mono_ns <= now
-            ]  # fmt: skip
-            if not stale:
-                continue
+        for acc in list(self._pending_accounts):
             with acc.lock:
-                for o in stale:
-                    if o.status != OrderStatus.PENDING_ACK:
+                if not acc.pending:
+                    self._pending_accounts.discard(acc)
+                    continue
+                if not any(deadline <= now for deadline in acc.pending.values()):
+                    continue
+                market = acc.market
+                for coid, deadline in list(acc.pending.items()):
+                    o = acc.orders.get(coid)
+                    if deadline > now or o is None or o.status != OrderStatus.PENDING_ACK:
                         continue
-                    self._release(acc, self.market or market, o, o.working)
+                    self._release(acc, market, o, o.working)
                     o.status = OrderStatus.RESERVATION_EXPIRED
-                    acc.open_orders -= 1
+                    acc.order_ended(o, self.config.idempotency_window)
                     n += 1
                 for pool in acc.pools.values():
                     acc.refresh_margin(pool)
+                if not acc.pending:
+                    self._pending_accounts.discard(acc)
         return n
 
     # ================================================================ status & views =======
@@ -985,6 +1054,8 @@ class RiskEngine:
                 else MarginMethod.RULES_BASED
             )
         acc.method_in_use = method
+        for pool in acc.pools.values():
+            pool.set_track_rules(market, method == MarginMethod.RULES_BASED)
         worst = MarginStatus.OK
         worst_pool = None
         figures = None
@@ -1026,23 +1097,31 @@ class RiskEngine:
                 q.put_nowait(event)
 
     def current_status_events(self, account_ids: Iterable[str]) -> list[MarginStatusEvent]:
-        market = self._market()
+        """The current status of each account, with the figures of its worst pool (the same
+        shape as a change event)."""
+        self._market()
         out = []
         for aid in account_ids:
             acc = self._account(aid)
             with acc.lock:
-                view = self._view(acc, market)
+                view = self._view(acc, acc.market)
+            worst = max(view.pools, key=lambda p: p.margin_status, default=None)
+            ccy, eq, im, mm = (
+                (worst.currency, worst.equity, worst.positions_initial_margin,
+                 worst.positions_maintenance_margin)
+                if worst is not None else (USD, 0.0, 0.0, 0.0)
+            )  # fmt: skip
             out.append(
                 MarginStatusEvent(
                     aid,
                     acc.status,
                     acc.status,
-                    USD,
-                    view.equity_usd,
-                    view.initial_margin_usd,
-                    view.maintenance_margin_usd,
+                    ccy,
+                    eq,
+                    im,
+                    mm,
                     time.time_ns(),
-                    market.version,
+                    view.market_version,
                 )
             )
         return out

@@ -151,7 +151,7 @@ class PoolState:
 
     @property
     def equity(self) -> float:
-        return self.cash + float(self.aux[:, mk.X_VALUE].sum())
+        return self.cash + sum(self.aux[:, mk.X_VALUE].tolist())
 
     def net_option_value(self) -> float:
         t = self.table

@@ -1,0 +1,563 @@
+"""Start-up and shutdown: engine from settings, demo data, warm-up, the gRPC server.
+
+Start-up order (DESIGN §7): bind and start the gRPC server with the health service saying
+NOT_SERVING (for "" and ``riskgate.v1.RiskGate``), load the demo market and accounts,
+compile (numba on-disk cache) and warm the decision path, then SERVING. SIGTERM / SIGINT:
+health NOT_SERVING, open margin-status streams end, in-flight calls drain for
+``shutdown_grace_s``, exit 0.
+"""
+
+from __future__ import annotations
+
+import gc
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent import futures
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from riskgate.config import Settings
+from riskgate.demo import DemoMarket, demo_market
+from riskgate.domain.instruments import Instrument, Kind
+from riskgate.engine.engine import EngineConfig, RiskEngine
+from riskgate.engine.types import (
+    Acknowledged,
+    Amended,
+    Cancelled,
+    Filled,
+    Limits,
+    MarginMethod,
+    OrderRequest,
+    OrderType,
+    PoolMode,
+    Side,
+)
+from riskgate.models import load_model
+from riskgate.models.rules import load_rules_params
+from riskgate.server.logging import configure_logging, get_logger
+from riskgate.server.servicer import SERVICE_NAME, RiskGateServicer
+from riskgate.v1 import riskgate_pb2_grpc
+
+__all__ = [
+    "SERVICE_NAMES",
+    "RiskGateServer",
+    "ServeError",
+    "build_engine",
+    "create_engine",
+    "engine_config",
+    "load_demo",
+    "serve",
+    "warm_kernel_cache",
+    "warm_up",
+]
+
+HEALTH_SERVICE_NAME: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+SERVICE_NAMES: tuple[str, ...] = (SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME)
+EXPIRY_INTERVAL_S = 0.1
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # full market snapshots can be large
+
+_SERVER_OPTIONS: Sequence[tuple[str, Any]] = (
+    # fail loudly when the port is taken instead of silently sharing it
+    ("grpc.so_reuseport", 0),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+)
+
+_log = get_logger("riskgate.server")
+
+
+class _HealthServicer(health.HealthServicer):
+    """The standard health service, plus ending open Watch streams at shutdown (otherwise
+    each would hold the drain for the whole grace period)."""
+
+    def Watch(
+        self,
+        request: health_pb2.HealthCheckRequest,
+        context: grpc.ServicerContext,
+        send_response_callback: Callable[[Any], None] | None = None,
+    ) -> Any:
+        if send_response_callback is not None:
+            send_response_callback = _EndOnce(send_response_callback)
+        return super().Watch(request, context, send_response_callback)
+
+    def close_watches(self) -> None:
+        callbacks = getattr(self, "_send_response_callbacks", None)  # grpc_health internals
+        if not callbacks:
+            return
+        with self._lock:
+            pending = [cb for cbs in callbacks.values() for cb in cbs]
+        for cb in pending:
+            cb(None)  # None ends the stream, as when grpc_health drops a watcher
+
+
+class _EndOnce:
+    """A Watch response callback that ignores everything after the end of the stream."""
+
+    def __init__(self, callback: Callable[[Any], None]) -> None:
+        self._callback = callback
+        self._ended = False
+        self._lock = threading.Lock()
+
+    def __call__(self, response: Any) -> None:
+        with self._lock:
+            if self._ended:
+                return
+            if response is None:
+                self._ended = True
+            self._callback(response)
+
+
+class ServeError(RuntimeError):
+    """The service cannot start (e.g. the listen address cannot be bound)."""
+
+
+# ====================================================================== engine ===========
+
+
+def _limit(value: float) -> float | None:
+    return float(value) if value > 0 else None
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    """Engine configuration from settings (limits <= 0 mean no limit)."""
+    return EngineConfig(
+        decision_budget_ns=int(settings.decision_budget_us * 1_000),
+        reservation_ttl_ns=int(settings.reservation_ttl_s * 1e9),
+        idempotency_window=settings.idempotency_window,
+        pm_equity_minimum_usd=settings.pm_equity_minimum_usd,
+        max_batch_orders=settings.max_batch_orders,
+        default_limits=Limits(
+            max_order_quantity=_limit(settings.default_max_order_quantity),
+            max_order_notional_usd=_limit(settings.default_max_order_notional_usd),
+            price_band_fraction=_limit(settings.default_price_band_fraction),
+            max_open_orders=(
+                settings.default_max_open_orders if settings.default_max_open_orders > 0 else None
+            ),
+            default_position_limit=_limit(settings.default_position_limit),
+        ),
+    )
+
+
+def create_engine(settings: Settings) -> RiskEngine:
+    """An engine with the configured model and rules parameters and no data."""
+    model = load_model(settings.model, settings.model_params)
+    rules = load_rules_params(settings.rules_params)
+    return RiskEngine(model, rules, engine_config(settings))
+
+
+def build_engine(settings: Settings) -> RiskEngine:
+    """:func:`create_engine`, plus the demo market and accounts when ``settings.demo``."""
+    engine = create_engine(settings)
+    if settings.demo:
+        load_demo(engine, settings)
+    return engine
+
+
+def _now_hour() -> datetime:
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _load_market(engine: RiskEngine, dm: DemoMarket) -> None:
+    s = dm.snapshot
+    engine.update_market(
+        full_snapshot=True,
+        valuation_time=s.valuation_time,
+        index_usd=s.index_usd,
+        marks_usd=s.marks_usd,
+        ivs=s.ivs,
+        rate=s.rate,
+    )
+
+
+@dataclass(frozen=True)
+class _Picks:
+    """Demo symbols for one coin: spot, perpetuals, a dated future and options at it."""
+
+    coin: str
+    index: float
+    spot: str
+    perp: str
+    perp_linear: str
+    future: str
+    atm_call: str
+    otm_call: str
+    atm_put: str
+    otm_put: str
+    atm_call_linear: str
+    otm_call_linear: str
+    otm_put_linear: str
+
+
+def _picks(dm: DemoMarket, coin: str) -> _Picks:
+    index = dm.snapshot.index_usd[coin]
+    insts = [i for i in dm.instruments if i.underlying == coin]
+    futures_ = sorted(
+        (i for i in insts if i.kind == Kind.FUTURE and i.is_inverse), key=lambda i: i.expiry
+    )
+    fut = futures_[0]
+
+    def option(kind: Kind, inverse: bool, moneyness: float) -> str:
+        chain = [
+            i
+            for i in insts
+            if i.kind == kind and i.expiry == fut.expiry and i.is_inverse == inverse
+        ]
+        best: Instrument = min(chain, key=lambda i: abs(i.strike_usd - index * moneyness))
+        return best.symbol
+
+    return _Picks(
+        coin=coin,
+        index=index,
+        spot=f"{coin}_USDC",
+        perp=f"{coin}-PERPETUAL",
+        perp_linear=f"{coin}_USDC-PERPETUAL",
+        future=fut.symbol,
+        atm_call=option(Kind.CALL, True, 1.0),
+        otm_call=option(Kind.CALL, True, 1.10),
+        atm_put=option(Kind.PUT, True, 1.0),
+        otm_put=option(Kind.PUT, True, 0.92),
+        atm_call_linear=option(Kind.CALL, False, 1.0),
+        otm_call_linear=option(Kind.CALL, False, 1.12),
+        otm_put_linear=option(Kind.PUT, False, 0.90),
+    )
+
+
+def _demo_templates(
+    dm: DemoMarket,
+) -> list[tuple[PoolMode, MarginMethod, dict[str, float], list[tuple[str, float]]]]:
+    """Four demo books: (pool mode, method, collateral, positions)."""
+    btc, eth = _picks(dm, "BTC"), _picks(dm, "ETH")
+    return [
+        # a hedged BTC options book with an ETH perpetual short, cross-margined in USD
+        (
+            PoolMode.CROSS,
+            MarginMethod.AUTO,
+            {"USD": 250_000.0, "BTC": 2.0},
+            [
+                (btc.perp, 1.5),
+                (btc.otm_call, -2.0),
+                (btc.otm_put_linear, 1.0),
+                (eth.perp_linear, -10.0),
+            ],
+        ),
+        # coin-settled short put spread and a calendar hedge, segregated pools
+        (
+            PoolMode.SEGREGATED,
+            MarginMethod.PORTFOLIO,
+            {"BTC": 5.0, "ETH": 40.0, "USDC": 50_000.0},
+            [
+                (btc.atm_put, -2.0),
+                (btc.otm_put, 2.0),
+                (btc.future, 0.5),
+                (eth.atm_call, -10.0),
+                (eth.perp, 5.0),
+            ],
+        ),
+        # a small covered-call account on rules-based margin
+        (
+            PoolMode.CROSS,
+            MarginMethod.RULES_BASED,
+            {"USD": 25_000.0},
+            [(eth.spot, 3.0), (eth.otm_call_linear, -3.0)],
+        ),
+        # a short BTC straddle with thin collateral: close to a margin call
+        (
+            PoolMode.CROSS,
+            MarginMethod.PORTFOLIO,
+            {"USDC": 30_000.0},
+            [(btc.atm_call_linear, -2.0), (btc.otm_put_linear, -2.0), (btc.perp_linear, 0.2)],
+        ),
+    ]
+
+
+def load_demo(
+    engine: RiskEngine, settings: Settings, valuation_time: datetime | None = None
+) -> list[str]:
+    """Load the embedded demo market (valued at the current hour) and
+    ``settings.demo_accounts`` accounts ``demo-1``, ``demo-2``...; returns their ids."""
+    dm = demo_market(valuation_time=valuation_time or _now_hour())
+    _load_market(engine, dm)
+    templates = _demo_templates(dm)
+    ids = []
+    for k in range(settings.demo_accounts):
+        pool_mode, method, collateral, positions = templates[k % len(templates)]
+        account_id = f"demo-{k + 1}"
+        engine.upsert_account(
+            account_id, collateral=collateral, pool_mode=pool_mode, margin_method=method
+        )
+        engine.set_positions(account_id, [(sym, qty, None) for sym, qty in positions])
+        ids.append(account_id)
+    return ids
+
+
+# ====================================================================== warm-up ==========
+
+
+def _warm_scratch(engine: RiskEngine) -> None:
+    """Every kernel and code path of the order flow, on a throwaway engine sharing the
+    model: market build, both pool modes, both margin methods, every instrument kind,
+    check/reserve, what-if, ack, amend, fill, cancel, expiry, max quantity, views."""
+    scratch = RiskEngine(engine.model, engine.rules_params, engine.config, clock_ns=engine.clock_ns)
+    dm = demo_market(valuation_time=_now_hour(), strikes_per_expiry=5, n_months=1, n_quarters=1)
+    _load_market(scratch, dm)
+    btc, eth = _picks(dm, "BTC"), _picks(dm, "ETH")
+    symbols = [
+        btc.spot, btc.perp, btc.perp_linear, btc.future, btc.atm_call, btc.otm_put,
+        btc.atm_call_linear, btc.otm_put_linear, eth.perp, eth.atm_put, eth.otm_call_linear,
+    ]  # fmt: skip
+    setups = [
+        (PoolMode.CROSS, MarginMethod.PORTFOLIO),
+        (PoolMode.SEGREGATED, MarginMethod.PORTFOLIO),
+        (PoolMode.CROSS, MarginMethod.RULES_BASED),
+        (PoolMode.SEGREGATED, MarginMethod.AUTO),
+    ]
+    for n, (mode, method) in enumerate(setups):
+        aid = f"warm-{n}"
+        scratch.upsert_account(
+            aid,
+            collateral={"USD": 1e6, "BTC": 5.0, "ETH": 50.0},
+            pool_mode=mode,
+            margin_method=method,
+        )
+        scratch.set_positions(aid, [(btc.perp, 1.0, None), (eth.atm_put, -2.0, None)])
+        for k, sym in enumerate(symbols):
+            for side in (Side.BUY, Side.SELL):
+                scratch.whatif(OrderRequest(aid, "", sym, side, 0.5, None, OrderType.MARKET))
+                coid = f"w{k}{int(side)}"
+                d = scratch.check_order(
+                    OrderRequest(aid, coid, sym, side, 0.5, None, OrderType.MARKET)
+                )
+                if not d.accepted:
+                    continue
+                scratch.order_event(aid, coid, Acknowledged("v"))
+                scratch.order_event(aid, coid, Amended(new_quantity=0.4))
+                mark = scratch.market.quotes[sym].mark if scratch.market else 1.0
+                scratch.order_event(aid, coid, Filled(0.1, mark, f"f{coid}"))
+                scratch.order_event(aid, coid, Cancelled())
+        scratch.check_order(OrderRequest(aid, "never-acked", btc.perp, Side.BUY, 0.1, None, 2))
+        scratch.expire_reservations(now_ns=scratch.clock_ns() + 10**15)
+        scratch.max_quantity(aid, btc.perp, None)
+        scratch.account_view(aid)
+    scratch.current_status_events(list(scratch.accounts))
+
+
+def _warm_live(engine: RiskEngine, rounds: int) -> None:
+    """What-ifs (nothing reserved) on the live engine's own accounts and market."""
+    market = engine.market
+    if market is None:
+        return
+    for aid in list(engine.accounts)[:8]:
+        view = engine.account_view(aid)
+        symbols = [p.symbol for p in view.positions][:4] or ["BTC-PERPETUAL"]
+        for sym in symbols:
+            if sym not in market.instruments:
+                continue
+            for k in range(rounds):
+                side = Side.BUY if k % 2 else Side.SELL
+                engine.whatif(OrderRequest(aid, "", sym, side, 0.1, None, OrderType.MARKET))
+
+
+def tune_gc() -> None:
+    """Keep the cyclic garbage collector off the order path's tail latency: everything
+    allocated during start-up (market tables, accounts) is frozen out of collection, and
+    young-generation collections run less often (the order path allocates few containers)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
+def warm_up(engine: RiskEngine, rounds: int = 50) -> float:
+    """Compile (or load from the numba cache) and exercise the decision path so the first
+    real order pays no JIT or dispatch cost. Reserves nothing on ``engine``'s accounts.
+    Returns the seconds it took."""
+    t0 = time.perf_counter()
+    _warm_scratch(engine)
+    _warm_live(engine, rounds)
+    return time.perf_counter() - t0
+
+
+def warm_kernel_cache(models: Sequence[str] = ("deribit", "span")) -> None:
+    """Compile every kernel into numba's on-disk cache (``NUMBA_CACHE_DIR``) for each model:
+    build an engine with the demo data and warm it. Used at image build time."""
+    for name in models:
+        settings = Settings(model=name, demo=True, demo_accounts=4)
+        warm_up(build_engine(settings))
+
+
+# ====================================================================== server ===========
+
+
+class RiskGateServer:
+    """The gRPC server: RiskGate, health and reflection services, reservation expiry."""
+
+    def __init__(self, settings: Settings, engine: RiskEngine | None = None) -> None:
+        """With ``engine`` given, it is served as is (no demo data is loaded into it)."""
+        configure_logging(settings)
+        self.settings = settings
+        self._own_engine = engine is None
+        self.engine: RiskEngine = create_engine(settings) if engine is None else engine
+        self.servicer = RiskGateServicer(self.engine, settings)
+        self.health = _HealthServicer()
+        self.demo_accounts: list[str] = []
+        self.port: int | None = None
+        self.warm_up_s: float = 0.0
+        self._server: grpc.Server | None = None
+        self._stop_expiry = threading.Event()
+        self._expiry_thread: threading.Thread | None = None
+        self._terminated: grpc.Server | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def address(self) -> str:
+        """The listen address with the bound port (useful with port 0)."""
+        host = self.settings.listen_address.rpartition(":")[0]
+        return f"{host}:{self.port}"
+
+    def _set_health(self, status: int) -> None:
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, status)
+
+    def start(self) -> int:
+        """Bind, start (health NOT_SERVING), load demo data, warm up, then SERVING.
+        Returns the bound port. Raises :class:`ServeError` if the address cannot be bound."""
+        with self._lock:
+            if self._server is not None:
+                raise ServeError("server already started")
+            s = self.settings
+            server = grpc.server(
+                futures.ThreadPoolExecutor(
+                    max_workers=s.grpc_workers, thread_name_prefix="riskgate-rpc"
+                ),
+                options=_SERVER_OPTIONS,
+            )
+            riskgate_pb2_grpc.add_RiskGateServicer_to_server(self.servicer, server)
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+            self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+            reflection.enable_server_reflection(SERVICE_NAMES, server)
+            try:
+                port = server.add_insecure_port(s.listen_address)
+            except RuntimeError as exc:
+                raise ServeError(f"listen_address: cannot bind {s.listen_address}: {exc}") from None
+            if not port:
+                raise ServeError(f"listen_address: cannot bind {s.listen_address}")
+            server.start()
+            self._server, self.port = server, port
+        _log.info("listening", address=self.address, health="NOT_SERVING")
+        try:
+            if self._own_engine and s.demo:
+                self.demo_accounts = load_demo(self.engine, s)
+            self.warm_up_s = warm_up(self.engine)
+            tune_gc()
+        except BaseException:
+            self.stop(grace=0)
+            raise
+        self._expiry_thread = threading.Thread(
+            target=self._expiry_loop, name="riskgate-expiry", daemon=True
+        )
+        self._expiry_thread.start()
+        self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        market = self.engine.market
+        _log.info(
+            "serving",
+            address=self.address,
+            model=s.model,
+            market_version=market.version if market else None,
+            instruments=len(market.instruments) if market else 0,
+            accounts=len(self.engine.accounts),
+            warm_up_s=round(self.warm_up_s, 3),
+        )
+        return port
+
+    def _expiry_loop(self) -> None:
+        while not self._stop_expiry.wait(EXPIRY_INTERVAL_S):
+            try:
+                n = self.engine.expire_reservations()
+            except Exception:
+                _log.exception("reservation_expiry_failed")
+                continue
+            if n:
+                _log.info("reservations_expired", orders=n)
+
+    def stop(self, grace: float | None = None) -> None:
+        """Health NOT_SERVING, end margin-status streams, refuse new calls and let in-flight
+        ones finish within ``grace`` seconds (default ``shutdown_grace_s``). Idempotent."""
+        with self._lock:
+            server = self._server
+            if server is None:
+                return
+            self._server = None
+        grace = self.settings.shutdown_grace_s if grace is None else grace
+        _log.info("stopping", grace_s=grace)
+        self.health.enter_graceful_shutdown()  # watchers see NOT_SERVING...
+        self.health.close_watches()  # ...then their stream ends
+        self.servicer.close()
+        server.stop(grace).wait()
+        self._stop_expiry.set()
+        if self._expiry_thread is not None:
+            self._expiry_thread.join(timeout=1.0)
+        self._terminated = server
+        _log.info("stopped")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the server has terminated; False on timeout."""
+        server = self._server or self._terminated
+        if server is None:
+            return True
+        return not server.wait_for_termination(timeout)
+
+
+def _describe(server: RiskGateServer) -> str:
+    market = server.engine.market
+    parts = [f"model {server.settings.model}"]
+    if market is not None:
+        parts.append(f"market v{market.version}, {len(market.instruments)} instruments")
+    else:
+        parts.append("no market data (load it with UpdateMarket)")
+    if server.demo_accounts:
+        parts.append("demo accounts: " + ", ".join(server.demo_accounts))
+    else:
+        parts.append("no demo accounts")
+    return f"riskgate: serving {SERVICE_NAME} on {server.address} ({'; '.join(parts)})"
+
+
+def serve(
+    settings: Settings,
+    out: TextIO | None = None,
+    on_ready: Callable[[RiskGateServer], None] | None = None,
+) -> int:
+    """Run the service until SIGTERM or SIGINT; prints one line once it is SERVING.
+    Returns the exit code (0 after a graceful stop)."""
+    stop_requested: list[int] = []
+
+    def request_stop(signum: int, frame: Any) -> None:
+        # only record the signal (no locks in a handler): the loop below does the shutdown
+        stop_requested.append(signum)
+
+    server = RiskGateServer(settings)
+    previous = {}
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, request_stop)
+    try:
+        server.start()
+        print(_describe(server), file=out or sys.stdout, flush=True)
+        if on_ready is not None:
+            on_ready(server)
+        while not stop_requested:
+            time.sleep(0.1)
+        _log.info("signal_received", signal=signal.Signals(stop_requested[0]).name)
+        server.stop(settings.shutdown_grace_s)
+        return 0
+    finally:
+        server.stop(0)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
