@@ -45,7 +45,7 @@ class WorkingOrder:
     filled: float = 0.0
     status: OrderStatus = OrderStatus.PENDING_ACK
     venue_order_id: str = ""
-    fill_ids: set[str] = field(default_factory=set)
+    fill_ids: set[str] | None = None  # created on the first fill that carries an id
 
     @property
     def working(self) -> float:

@@ -64,6 +64,7 @@ from riskgate.models.risk_table import USD
 from riskgate.models.rules import RulesParams
 
 _EPS = 1e-12
+_SIDE = {1: Side.BUY, 2: Side.SELL}
 
 
 @dataclass(frozen=True)
@@ -501,7 +502,7 @@ class RiskEngine:
                 "symbol",
             )
             return self._remember(acc, order, self._finish(d, r, start), reserve)
-        side = Side(order.side)
+        side = _SIDE[order.side]
         qty = float(order.quantity)
         signed = side.sign * qty
         ccy = acc.pool_currency(market, symbol)
@@ -535,7 +536,8 @@ class RiskEngine:
                     "reduce_only", abs(pos) - same_side, qty, "coin",
                 )  # fmt: skip
             # 3. static limits
-            self._check_static(acc, market, order, symbol, qty, signed, pos)
+            if acc.limits.active:
+                self._check_static(acc, market, order, symbol, qty, signed, pos)
             # 4. margin
             side_after = self._margin_step(acc, market, pool, symbol, side, qty, d)
             # 5. latency budget: fail closed if the decision took too long
@@ -866,7 +868,7 @@ class RiskEngine:
                     or (
                         isinstance(event, Filled)
                         and event.fill_id
-                        and event.fill_id in order.fill_ids
+                        and event.fill_id in (order.fill_ids or ())
                     )
                 )
                 if not same:
@@ -940,7 +942,7 @@ class RiskEngine:
             order.price = ev.new_price
 
     def _fill(self, acc: Account, market: MarketState, order: WorkingOrder, ev: Filled) -> bool:
-        if ev.fill_id and ev.fill_id in order.fill_ids:
+        if ev.fill_id and ev.fill_id in (order.fill_ids or ()):
             return True
         if not _finite_positive(ev.fill_quantity):
             raise invalid("filled.fill_quantity: must be finite and positive")
@@ -989,6 +991,8 @@ class RiskEngine:
             self._add_cash(acc, USD, -signed * inst.multiplier * p)
         order.filled += f
         if ev.fill_id:
+            if order.fill_ids is None:
+                order.fill_ids = set()
             order.fill_ids.add(ev.fill_id)
         if order.quantity - order.filled <= _EPS * max(1.0, order.quantity):
             order.status = OrderStatus.FILLED

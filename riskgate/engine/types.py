@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 class Reason(enum.IntEnum):
@@ -101,8 +102,9 @@ def precondition(message: str) -> EngineError:
     return EngineError("FAILED_PRECONDITION", message)
 
 
-@dataclass(frozen=True, slots=True)
-class OrderRequest:
+class OrderRequest(NamedTuple):
+    """One proposed order (a NamedTuple: built once per order on the hot path)."""
+
     account_id: str
     client_order_id: str
     symbol: str
@@ -179,6 +181,18 @@ class Limits:
     max_open_orders: int | None = None
     default_position_limit: float | None = None
     position_limits: dict[str, float] = field(default_factory=dict)
+    active: bool = field(init=False, default=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # the order path skips every static-limit check when none is set
+        active = bool(self.position_limits) or any(
+            v is not None
+            for v in (
+                self.max_order_quantity, self.max_order_notional_usd, self.price_band_fraction,
+                self.max_open_orders, self.default_position_limit,
+            )
+        )  # fmt: skip
+        object.__setattr__(self, "active", active)
 
 
 # ---- order lifecycle events ---------------------------------------------------------------
