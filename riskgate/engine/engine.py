@@ -379,8 +379,9 @@ class RiskEngine:
         if all_accounts:
             if account_id:
                 raise invalid("account_id: give either account_id or all_accounts, not both")
-            self.halt_all = (state == TradingState.HALTED, reason)
-            targets = list(self.accounts.values())
+            with self._accounts_lock:  # no account can be created half-way through
+                self.halt_all = (state == TradingState.HALTED, reason)
+                targets = list(self.accounts.values())
         else:
             targets = [self._account(account_id)]
         for acc in targets:
@@ -701,8 +702,9 @@ class RiskEngine:
         d.initial_margin_before, d.initial_margin_after = im_before, im_after
         d.maintenance_margin_before, d.maintenance_margin_after = mm_before, mm_after
         d.equity_before = d.equity_after = equity
-        cell = int(out[total, mk.O_CELL])
-        d.worst_scenario = self._scenario(pool, out, cell)
+        if other_im > side_im:  # the other side sets the requirement: name its scenario
+            out = (pool.S if side == Side.BUY else pool.B).whatif_out(symbol, 0.0)
+        d.worst_scenario = self._scenario(pool, out, int(out[total, mk.O_CELL]))
         d.risk_reducing = side_im < side_im_before - _EPS * max(1.0, side_im_before)
         if im_after > equity and not d.risk_reducing:
             raise _Reject(
@@ -1142,7 +1144,12 @@ class RiskEngine:
         worst: ScenarioInfo | None = None
         worst_loss = -1.0
         for ccy, pool in sorted(acc.pools.items()):
-            im_p, mm_p, out = self._pool_positions_margin(acc, pool)
+            im_p, mm_p, _ = self._pool_positions_margin(acc, pool)
+            # scenario and add-ons of the state that sets the pool's IM (orders included)
+            binding = pool.B if pool.im_B >= pool.im_S else pool.S
+            t = pool.table
+            out = np.zeros((len(t.coins) + 1, mk.N_OUT))
+            t.model.margin_kernel(binding.pnl, binding.aux, t.und_price, t.gparams, t.uparams, out)
             total = out.shape[0] - 1
             scen = self._scenario(pool, out, int(out[total, mk.O_CELL]))
             eq = pool.P.equity

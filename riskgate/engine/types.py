@@ -117,9 +117,11 @@ class OrderRequest(NamedTuple):
 
     def fingerprint(self) -> tuple:
         """What must match for a retry to count as the same order."""
+        q, p = self.quantity, self.price
+        # NaN != NaN: a retried bad order must still match its original
         return (
-            self.symbol, int(self.side), self.quantity, self.price, int(self.order_type),
-            self.reduce_only,
+            self.symbol, int(self.side), q if q == q else "nan",
+            p if p is None or p == p else "nan", int(self.order_type), self.reduce_only,
         )  # fmt: skip
 
 

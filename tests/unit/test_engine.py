@@ -170,6 +170,8 @@ class Ref:
     pos_mm: float
     worst_b: float
     worst_s: float
+    im_b: float = 0.0
+    im_s: float = 0.0
 
 
 def ref_pool(
@@ -193,6 +195,8 @@ def ref_pool(
         g(pp, "maintenance_margin"),
         g(pb, "worst_case"),
         g(ps, "worst_case"),
+        g(pb, "initial_margin"),
+        g(ps, "initial_margin"),
     )
 
 
@@ -271,8 +275,11 @@ def test_decision_margin_equals_full_revaluation_worse_of_buys_and_sells(model, 
         assert d.equity_after == approx(before.equity)  # an order moves no cash
         assert d.worst_scenario is not None
         assert d.worst_scenario.pool_currency == ccy
-        side_worst = after.worst_b if side == Side.BUY else after.worst_s
-        assert d.worst_scenario.loss == approx(side_worst)
+        # the scenario named is the one setting IM after: the order's side unless the
+        # other side's requirement is larger
+        own, other = (after.im_b, after.im_s) if side == Side.BUY else (after.im_s, after.im_b)
+        buy_binds = (side == Side.BUY) == (other <= own)
+        assert d.worst_scenario.loss == approx(after.worst_b if buy_binds else after.worst_s)
         assert d.margin_method == MarginMethod.PORTFOLIO
         assert d.market_version == 1
         buys, sells = nb, ns
