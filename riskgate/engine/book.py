@@ -52,6 +52,12 @@ class WorkingOrder:
         return self.quantity - self.filled if self.status.is_working else 0.0
 
 
+def scenario_key(out: np.ndarray) -> tuple[int, int, float]:
+    """(cell, underlying row, worst loss) of a margin kernel's pool row."""
+    row = out[out.shape[0] - 1]
+    return int(row[mk.O_CELL]), int(row[mk.O_UND]), float(row[mk.O_WORST])
+
+
 class RulesTotals:
     """Per-leg standard IM/MM of a state, kept incrementally: sum_i f_i(q_i)."""
 
@@ -72,7 +78,7 @@ class RulesTotals:
 class AccountPool:
     __slots__ = (
         "B", "P", "S", "currency", "equity", "im", "im_B", "im_S", "mm", "mm_B", "mm_S", "rules",
-        "track_rules",
+        "scen_B", "scen_S", "track_rules",
     )  # fmt: skip
 
     def __init__(self, table: RiskTable, track_rules: bool = False) -> None:
@@ -83,6 +89,9 @@ class AccountPool:
         self.rules = {"P": RulesTotals(), "B": RulesTotals(), "S": RulesTotals()}
         self.im_B = self.im_S = self.mm_B = self.mm_S = 0.0
         self.im = self.mm = 0.0
+        # (cell, underlying row, worst loss) of each side's worst scenario, cached so that a
+        # decision can name the other side's scenario without another kernel call
+        self.scen_B = self.scen_S = (0, 0, 0.0)
         self.equity = 0.0  # of P, cached: read on every decision
         # per-leg standard totals are kept only while the account is margined rules-based
         self.track_rules = track_rules
@@ -193,18 +202,18 @@ class Account:
 
     def refresh_margin(self, pool: AccountPool) -> None:
         """Recompute the pool's cached margin figures (after any change of its states)."""
+        t = pool.table
+        out = np.zeros((len(t.coins) + 1, mk.N_OUT))
+        total = len(t.coins)
+        for name, state in (("B", pool.B), ("S", pool.S)):
+            t.model.margin_kernel(state.pnl, state.aux, t.und_price, t.gparams, t.uparams, out)
+            setattr(pool, f"im_{name}", float(out[total, mk.O_IM]))
+            setattr(pool, f"mm_{name}", float(out[total, mk.O_MM]))
+            setattr(pool, f"scen_{name}", scenario_key(out))
         if self.method_in_use == MarginMethod.RULES_BASED:
             assert pool.track_rules, "rules-based account pool without per-leg totals"
             pool.im_B, pool.mm_B = pool.rules["B"].im, pool.rules["B"].mm
             pool.im_S, pool.mm_S = pool.rules["S"].im, pool.rules["S"].mm
-        else:
-            t = pool.table
-            out = np.zeros((len(t.coins) + 1, mk.N_OUT))
-            total = len(t.coins)
-            for name, state in (("B", pool.B), ("S", pool.S)):
-                t.model.margin_kernel(state.pnl, state.aux, t.und_price, t.gparams, t.uparams, out)
-                setattr(pool, f"im_{name}", float(out[total, mk.O_IM]))
-                setattr(pool, f"mm_{name}", float(out[total, mk.O_MM]))
         pool.im = max(pool.im_B, pool.im_S)
         pool.mm = max(pool.mm_B, pool.mm_S)
 

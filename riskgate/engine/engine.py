@@ -22,7 +22,7 @@ import numpy as np
 
 from riskgate.domain.instruments import USD_LIKE, InstrumentError, Kind, parse_symbol
 from riskgate.domain.market import MarketDataError, MarketSnapshot
-from riskgate.engine.book import Account, AccountPool, RulesTotals, WorkingOrder
+from riskgate.engine.book import Account, AccountPool, RulesTotals, WorkingOrder, scenario_key
 from riskgate.engine.market import MarketState, build_market_state
 from riskgate.engine.state import StateError
 from riskgate.engine.types import (
@@ -676,9 +676,9 @@ class RiskEngine:
         side: Side,
         qty: float,
         d: Decision,
-    ) -> tuple[float, float]:
+    ) -> tuple[float, float, tuple[int, int, float]]:
         """Fill the decision's margin numbers; reject if short of margin. Returns the side's
-        (IM, MM) after the order."""
+        (IM, MM, scenario key) after the order."""
         state = pool.B if side == Side.BUY else pool.S
         signed = qty if side == Side.BUY else -qty
         equity = pool.equity
@@ -702,9 +702,11 @@ class RiskEngine:
         d.initial_margin_before, d.initial_margin_after = im_before, im_after
         d.maintenance_margin_before, d.maintenance_margin_after = mm_before, mm_after
         d.equity_before = d.equity_after = equity
-        if other_im > side_im:  # the other side sets the requirement: name its scenario
-            out = (pool.S if side == Side.BUY else pool.B).whatif_out(symbol, 0.0)
-        d.worst_scenario = self._scenario(pool, out, int(out[total, mk.O_CELL]))
+        key = scenario_key(out)
+        # name the scenario that sets IM after: the other side's when it binds
+        d.worst_scenario = self._scenario_info(
+            pool, key if other_im <= side_im else (pool.scen_S if side == Side.BUY else pool.scen_B)
+        )
         d.risk_reducing = side_im < side_im_before - _EPS * max(1.0, side_im_before)
         if im_after > equity and not d.risk_reducing:
             raise _Reject(
@@ -712,7 +714,7 @@ class RiskEngine:
                 f"initial margin after {im_after:.6g} exceeds equity {equity:.6g} {pool.currency}",
                 "initial_margin", equity, im_after, pool.currency,
             )  # fmt: skip
-        return side_im, side_mm
+        return side_im, side_mm, key
 
     def _current_numbers(self, d: Decision, pool: AccountPool, symbol: str, side: Side) -> None:
         """A reject before (or without) the margin step still carries the account's margin,
@@ -727,6 +729,13 @@ class RiskEngine:
         d.worst_scenario = self._scenario(pool, out, int(out[out.shape[0] - 1, mk.O_CELL]))
 
     @staticmethod
+    def _scenario_info(pool: AccountPool, key: tuple[int, int, float]) -> ScenarioInfo:
+        cell, u, loss = key
+        t = pool.table
+        move, vol = t.labels[u][cell]
+        return ScenarioInfo(cell, move, vol, t.currency, t.coins[u], loss)
+
+    @staticmethod
     def _scenario(pool: AccountPool, out: np.ndarray, cell: int) -> ScenarioInfo:
         t = pool.table
         total = out.shape[0] - 1
@@ -736,16 +745,16 @@ class RiskEngine:
 
     def _reserve(
         self, acc: Account, market: MarketState, pool: AccountPool, order: OrderRequest,
-        symbol: str, side: Side, qty: float, side_after: tuple[float, float],
+        symbol: str, side: Side, qty: float, side_after: tuple[float, float, tuple[int, int, float]],
     ) -> None:  # fmt: skip
         if side == Side.BUY:
             pool.change(market, symbol, 0.0, qty, 0.0)
             acc.working_buy[symbol] = acc.working_buy.get(symbol, 0.0) + qty
-            pool.im_B, pool.mm_B = side_after
+            pool.im_B, pool.mm_B, pool.scen_B = side_after
         else:
             pool.change(market, symbol, 0.0, 0.0, qty)
             acc.working_sell[symbol] = acc.working_sell.get(symbol, 0.0) + qty
-            pool.im_S, pool.mm_S = side_after
+            pool.im_S, pool.mm_S, pool.scen_S = side_after
         pool.im = max(pool.im_B, pool.im_S)
         pool.mm = max(pool.mm_B, pool.mm_S)
         acc.orders[order.client_order_id] = WorkingOrder(
