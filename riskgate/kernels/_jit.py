@@ -19,4 +19,4 @@ def kernel(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``numba.njit(cache=True, nogil=True)`` unless JIT is switched off."""
     if not JIT_ENABLED:
         return fn
-    return numba.njit(cache=True, nogil=True, fastmath=False)(fn)
+    return numba.njit(cache=True, nogil=False, fastmath=False)(fn)
