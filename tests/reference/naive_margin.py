@@ -5,7 +5,7 @@ input is the pair of TOML parameter files shipped in ``riskgate/models/params`` 
 with ``tomllib``). Everything is explicit loops over positions x scenario cells with
 ``math``; speed is irrelevant, readability is the point.
 
-Methodology: ``/work/shared/DESIGN.md`` sections 2-4 and the interpretation choices listed
+Methodology: the design notes (DESIGN.md) sections 2-4 and the interpretation choices listed
 below (the ones DESIGN leaves open), which riskgate follows as well:
 
 Pools
