@@ -18,11 +18,9 @@ import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
 import pytest
 
-from riskgate.demo import demo_market
 from riskgate.domain.instruments import parse_symbol
 from riskgate.engine.engine import EngineConfig, RiskEngine
 from riskgate.engine.revaluation import full_revaluation
@@ -35,15 +33,8 @@ from riskgate.engine.types import (
     Reason,
     Side,
 )
-from riskgate.models import load_model
-from riskgate.models.rules import load_rules_params
+from tests.reference.engine_market import MODEL_NAMES, MODELS, RULES, SNAP, VT
 
-VT = datetime(2026, 11, 21, 8, tzinfo=UTC)
-DM = demo_market(VT, strikes_per_expiry=7)
-SNAP = DM.snapshot
-MODEL_NAMES = ("deribit", "span")
-MODELS = {name: load_model(name) for name in MODEL_NAMES}
-RULES = load_rules_params()
 BIG_BUDGET_NS = 60 * 10**9  # threads wait on the account lock: never a latency reject here
 
 PERP_LIN = "BTC_USDC-PERPETUAL"

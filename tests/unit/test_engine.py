@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
-from riskgate.demo import demo_market
 from riskgate.domain.instruments import parse_symbol
 from riskgate.engine.engine import EngineConfig, RiskEngine
 from riskgate.engine.revaluation import full_revaluation
@@ -37,17 +36,11 @@ from riskgate.engine.types import (
     Side,
     TradingState,
 )
-from riskgate.models import load_model
-from riskgate.models.rules import load_rules_params, per_leg_margin
+from riskgate.models.rules import per_leg_margin
+from tests.reference.engine_market import MODEL_NAMES, MODELS, RULES, SNAP, VT
 
 # --------------------------------------------------------------------------- fixtures
 
-VT = datetime(2026, 11, 21, 8, tzinfo=UTC)
-DM = demo_market(VT, strikes_per_expiry=7)
-SNAP = DM.snapshot
-MODEL_NAMES = ("deribit", "span")
-MODELS = {name: load_model(name) for name in MODEL_NAMES}
-RULES = load_rules_params()
 BIG_BUDGET_NS = 10**10  # decisions never hit the latency budget unless a test wants them to
 
 PERP_LIN = "BTC_USDC-PERPETUAL"
