@@ -16,7 +16,10 @@ JIT_ENABLED = os.environ.get("RISKGATE_NO_JIT", "").strip() not in ("1", "true",
 
 
 def kernel(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``numba.njit(cache=True, nogil=True)`` unless JIT is switched off."""
+    """``numba.njit(cache=True)`` unless JIT is switched off.
+
+    The GIL is kept: order-path kernels run for about a microsecond, and releasing the GIL
+    around them only invites another thread to take it mid-decision."""
     if not JIT_ENABLED:
         return fn
     return numba.njit(cache=True, nogil=False, fastmath=False)(fn)
