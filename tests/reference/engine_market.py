@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from riskgate.demo import demo_market
+from riskgate.engine.engine import EngineConfig, RiskEngine
 from riskgate.models import load_model
 from riskgate.models.rules import load_rules_params
 
@@ -14,3 +15,21 @@ SNAP = DM.snapshot
 MODEL_NAMES = ("deribit", "span")
 MODELS = {name: load_model(name) for name in MODEL_NAMES}
 RULES = load_rules_params()
+
+
+def make_engine(
+    model: str = "deribit", clock=None, budget_ns: int = 10**10, **config
+) -> RiskEngine:
+    """A warmed engine on the shared market; the default budget never rejects on latency."""
+    config.setdefault("decision_budget_ns", budget_ns)
+    kwargs = {} if clock is None else {"clock_ns": clock}
+    eng = RiskEngine(MODELS[model], RULES, EngineConfig(**config), **kwargs)
+    eng.warm_up()
+    eng.update_market(
+        full_snapshot=True,
+        valuation_time=VT,
+        index_usd=SNAP.index_usd,
+        marks_usd=SNAP.marks_usd,
+        ivs=SNAP.ivs,
+    )
+    return eng

@@ -37,7 +37,7 @@ from riskgate.engine.types import (
     TradingState,
 )
 from riskgate.models.rules import per_leg_margin
-from tests.reference.engine_market import MODEL_NAMES, MODELS, RULES, SNAP, VT
+from tests.reference.engine_market import MODEL_NAMES, MODELS, RULES, SNAP, VT, make_engine
 
 # --------------------------------------------------------------------------- fixtures
 
@@ -73,21 +73,6 @@ class FakeClock:
         t = self.now
         self.now += self.step
         return t
-
-
-def make_engine(model: str = "deribit", clock=None, **config) -> RiskEngine:
-    config.setdefault("decision_budget_ns", BIG_BUDGET_NS)
-    kwargs = {} if clock is None else {"clock_ns": clock}
-    eng = RiskEngine(MODELS[model], RULES, EngineConfig(**config), **kwargs)
-    eng.warm_up()
-    eng.update_market(
-        full_snapshot=True,
-        valuation_time=VT,
-        index_usd=SNAP.index_usd,
-        marks_usd=SNAP.marks_usd,
-        ivs=SNAP.ivs,
-    )
-    return eng
 
 
 def add_account(

@@ -15,7 +15,6 @@ from datetime import timedelta
 import pytest
 
 from riskgate.domain.instruments import parse_symbol
-from riskgate.engine.engine import EngineConfig, RiskEngine
 from riskgate.engine.revaluation import full_revaluation
 from riskgate.engine.types import (
     Acknowledged,
@@ -33,11 +32,10 @@ from riskgate.engine.types import (
     Side,
     VenueRejected,
 )
-from tests.reference.engine_market import MODEL_NAMES, MODELS, RULES, SNAP, VT
+from tests.reference.engine_market import MODEL_NAMES, MODELS, SNAP, VT, make_engine
 
 # --------------------------------------------------------------------------- fixtures
 
-BIG_BUDGET_NS = 10**10
 
 PERP_LIN = "BTC_USDC-PERPETUAL"
 PERP_INV = "BTC-PERPETUAL"
@@ -67,21 +65,6 @@ class FakeClock:
 
     def __call__(self) -> int:
         return self.now
-
-
-def make_engine(model: str = "deribit", clock=None, **config) -> RiskEngine:
-    config.setdefault("decision_budget_ns", BIG_BUDGET_NS)
-    kwargs = {} if clock is None else {"clock_ns": clock}
-    eng = RiskEngine(MODELS[model], RULES, EngineConfig(**config), **kwargs)
-    eng.warm_up()
-    eng.update_market(
-        full_snapshot=True,
-        valuation_time=VT,
-        index_usd=SNAP.index_usd,
-        marks_usd=SNAP.marks_usd,
-        ivs=SNAP.ivs,
-    )
-    return eng
 
 
 def add_account(eng, account_id="A", collateral=None, pool_mode=PoolMode.CROSS):
