@@ -31,6 +31,8 @@ from riskgate.engine.types import (
 from riskgate.kernels import margin as mk
 from riskgate.models.risk_table import USD, RiskTable
 
+_SEGREGATED = PoolMode.SEGREGATED
+
 
 @dataclass(slots=True)
 class WorkingOrder:
@@ -108,18 +110,24 @@ class AccountPool:
     ) -> None:
         """Positions move by ``dq_pos``; working buys by ``dq_buy``; working sells by ``dq_sell``
         (both as positive quantities of working orders)."""
-        for name, state, dq in (
-            ("P", self.P, dq_pos),
-            ("B", self.B, dq_pos + dq_buy),
-            ("S", self.S, dq_pos - dq_sell),
-        ):
-            if dq != 0.0:
-                q0 = state.qty.get(symbol, 0.0)
-                state.set_quantity(symbol, q0 + dq)
-                if self.track_rules and not symbol.startswith("collateral:"):
-                    self._rules_step(market, name, symbol, q0, q0 + dq)
+        if dq_pos != 0.0:
+            self._step(market, "P", self.P, symbol, dq_pos)
+        dq = dq_pos + dq_buy
+        if dq != 0.0:
+            self._step(market, "B", self.B, symbol, dq)
+        dq = dq_pos - dq_sell
+        if dq != 0.0:
+            self._step(market, "S", self.S, symbol, dq)
         if dq_pos != 0.0:
             self.equity = self.P.equity
+
+    def _step(
+        self, market: MarketState, name: str, state: PoolState, symbol: str, dq: float
+    ) -> None:
+        q0 = state.qty.get(symbol, 0.0)
+        state.set_quantity(symbol, q0 + dq)
+        if self.track_rules and not symbol.startswith("collateral:"):
+            self._rules_step(market, name, symbol, q0, q0 + dq)
 
     def _rules_step(
         self, market: MarketState, name: str, symbol: str, q0: float, q1: float
@@ -186,7 +194,7 @@ class Account:
 
     @property
     def segregated(self) -> bool:
-        return self.pool_mode == PoolMode.SEGREGATED
+        return self.pool_mode is _SEGREGATED
 
     def pool_currency(self, market: MarketState, symbol: str) -> str:
         inst = market.instruments[symbol]

@@ -17,12 +17,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
+from typing import TypeVar
 
 import numpy as np
 
 from riskgate.domain.instruments import USD_LIKE, InstrumentError, Kind, parse_symbol
 from riskgate.domain.market import MarketDataError, MarketSnapshot
-from riskgate.engine.book import Account, AccountPool, RulesTotals, WorkingOrder, scenario_key
+from riskgate.engine.book import Account, AccountPool, RulesTotals, WorkingOrder
 from riskgate.engine.market import MarketState, build_market_state
 from riskgate.engine.state import StateError
 from riskgate.engine.types import (
@@ -64,8 +66,17 @@ from riskgate.models.risk_table import USD
 from riskgate.models.rules import RulesParams
 
 _EPS = 1e-12
+E = TypeVar("E", bound=Enum)
 _MAX_QUEUE_S = 5.0  # without a deadline, how long a call may wait for its turn
 _SIDE = {1: Side.BUY, 2: Side.SELL}
+# enum members bound once: the decision path reads them on every order
+_BUY, _SELL = Side.BUY, Side.SELL
+_RULES = MarginMethod.RULES_BASED
+_ACCEPTED, _LATENCY = Reason.ACCEPTED, Reason.LATENCY_BUDGET_EXCEEDED
+_HALTED, _REDUCING = TradingState.HALTED, TradingState.REDUCING
+_LIMIT = OrderType.LIMIT
+_ORDER_TYPES = frozenset((OrderType.LIMIT, OrderType.MARKET))
+_O_IM, _O_MM, _O_WORST, _O_CELL, _O_UND = mk.O_IM, mk.O_MM, mk.O_WORST, mk.O_CELL, mk.O_UND
 
 
 @dataclass(frozen=True)
@@ -278,6 +289,9 @@ class RiskEngine:
             clean[code] = float(amount)
         if limits is not None:
             _check_limits(limits)
+        # members, not plain ints: the decision path compares them by identity
+        pool_mode = _member(PoolMode, pool_mode, "pool_mode")
+        margin_method = _member(MarginMethod, margin_method, "margin_method")
         with self._accounts_lock:
             acc = self.accounts.get(account_id)
             created = acc is None
@@ -382,6 +396,7 @@ class RiskEngine:
     ) -> int:
         if state not in (TradingState.ACTIVE, TradingState.REDUCING, TradingState.HALTED):
             raise invalid("state: must be ACTIVE, REDUCING or HALTED")
+        state = TradingState(state)
         if all_accounts:
             if account_id:
                 raise invalid("account_id: give either account_id or all_accounts, not both")
@@ -417,19 +432,21 @@ class RiskEngine:
         return deadline_ns if deadline_ns is not None and deadline_ns < budget_end else budget_end
 
     def _enter_gate(self, deadline_ns: int | None) -> bool:
+        if self._decision_gate.acquire(False):
+            return True  # a spent deadline is caught by the decision's own budget check
         if deadline_ns is None:
             return self._decision_gate.acquire(timeout=_MAX_QUEUE_S)
         remaining = (deadline_ns - self.clock_ns()) / 1e9
         return remaining > 0 and self._decision_gate.acquire(timeout=remaining)
 
     def _gate_timeout(self, order: OrderRequest, start: int) -> Decision:
-        d = Decision(order.account_id, order.client_order_id, False, Reason.ACCEPTED)
+        d = Decision(order.account_id, order.client_order_id, False, _ACCEPTED)
         r = _Reject(Reason.LATENCY_BUDGET_EXCEEDED, "no turn to decide before the deadline")
         return self._finish(d, r, start)
 
     def _check(self, order: OrderRequest, start: int, budget_end: int, reserve: bool) -> Decision:
         """A decision with the gate held."""
-        decision = Decision(order.account_id, order.client_order_id, False, Reason.ACCEPTED)
+        decision = Decision(order.account_id, order.client_order_id, False, _ACCEPTED)
         try:
             if self.market is None:
                 raise _Reject(Reason.MARKET_DATA_MISSING, "no market data loaded yet", "market")
@@ -442,11 +459,11 @@ class RiskEngine:
                 raise _Reject(
                     Reason.INVALID_ORDER, "client_order_id is required", "client_order_id"
                 )
-            remaining = (budget_end - self.clock_ns()) / 1e9
-            if remaining <= 0 or not acc.lock.acquire(timeout=remaining):
-                raise _Reject(
-                    Reason.LATENCY_BUDGET_EXCEEDED, "account busy past the latency budget"
-                )
+            # uncontended: no timeout bookkeeping (a timed acquire costs ~4x)
+            if not acc.lock.acquire(False):
+                remaining = (budget_end - self.clock_ns()) / 1e9
+                if remaining <= 0 or not acc.lock.acquire(timeout=remaining):
+                    raise _Reject(_LATENCY, "account busy past the latency budget")
             try:
                 # the market the account's state is bound to (a market update rebinds it)
                 market = acc.market
@@ -473,7 +490,7 @@ class RiskEngine:
                 r.actual,
                 r.unit,
             )
-            if r.reason == Reason.LATENCY_BUDGET_EXCEEDED:
+            if r.reason == _LATENCY:
                 self.counters["latency_rejects"] += 1
         d.compute_ns = self.clock_ns() - start
         self.counters["decisions"] += 1
@@ -520,11 +537,11 @@ class RiskEngine:
         r = self._validate(order, market)
         if r is not None:
             return self._remember(acc, order, self._finish(d, r, start), reserve)
-        symbol = (
-            order.symbol
-            if order.symbol in market.instruments
-            else parse_symbol(order.symbol).symbol
-        )
+        symbol = order.symbol
+        inst = market.instruments.get(symbol)
+        if inst is None:  # validated: another spelling of a listed symbol
+            symbol = parse_symbol(symbol).symbol
+            inst = market.instruments[symbol]
         if symbol in self._dropping:
             r = _Reject(
                 Reason.MARKET_DATA_MISSING,
@@ -533,27 +550,26 @@ class RiskEngine:
             )
             return self._remember(acc, order, self._finish(d, r, start), reserve)
         side = _SIDE[order.side]
+        buy = side is _BUY
         qty = float(order.quantity)
-        signed = side.sign * qty
-        ccy = acc.pool_currency(market, symbol)
+        signed = qty if buy else -qty
+        ccy = inst.underlying if inst.is_inverse and acc.segregated else USD
         # a pool the account doesn't have yet joins it only when an order is reserved
-        pool = acc.pools.get(ccy) or AccountPool(
-            market.tables[ccy], acc.method_in_use == MarginMethod.RULES_BASED
-        )
+        pool = acc.pools.get(ccy) or AccountPool(market.tables[ccy], acc.method_in_use is _RULES)
         d.pool_currency = ccy
         d.margin_method = acc.method_in_use
         # 2. trading state
         pos = acc.positions.get(symbol, 0.0)
-        same_side = (acc.working_buy if side == Side.BUY else acc.working_sell).get(symbol, 0.0)
+        same_side = (acc.working_buy if buy else acc.working_sell).get(symbol, 0.0)
         reduces_position = pos * signed < 0.0 and same_side + qty <= abs(pos) + _EPS
         try:
-            if acc.trading_state == TradingState.HALTED:
+            if acc.trading_state is _HALTED:
                 raise _Reject(
                     Reason.ACCOUNT_HALTED,
                     acc.trading_state_reason or "account halted",
                     "trading_state",
                 )
-            if acc.trading_state == TradingState.REDUCING and not reduces_position:
+            if acc.trading_state is _REDUCING and not reduces_position:
                 raise _Reject(
                     Reason.ACCOUNT_REDUCING_ONLY,
                     "account is REDUCING: only orders that reduce a position are allowed",
@@ -569,24 +585,22 @@ class RiskEngine:
             if acc.limits.active:
                 self._check_static(acc, market, order, symbol, qty, signed, pos)
             # 4. margin
-            side_after = self._margin_step(acc, market, pool, symbol, side, qty, d)
+            side_after = self._margin_step(acc, market, pool, symbol, buy, signed, d)
             # 5. latency budget: fail closed if the decision took too long
             if self.clock_ns() > budget_end:
-                raise _Reject(
-                    Reason.LATENCY_BUDGET_EXCEEDED, "decision exceeded the latency budget"
-                )
+                raise _Reject(_LATENCY, "decision exceeded the latency budget")
         except _Reject as rej:
             if rej.reason != Reason.INSUFFICIENT_MARGIN:
-                self._current_numbers(d, pool, symbol, side)
+                self._current_numbers(d, pool, symbol)
             return self._remember(acc, order, self._finish(d, rej, start), reserve)
         d.accepted = True
         if reserve:
             acc.pools.setdefault(ccy, pool)
-            self._reserve(acc, market, pool, order, symbol, side, qty, side_after)
+            self._reserve(acc, market, pool, order, symbol, buy, qty, side_after)
         return self._remember(acc, order, self._finish(d, None, start), reserve)
 
     def _remember(self, acc: Account, order: OrderRequest, d: Decision, reserve: bool) -> Decision:
-        if reserve and order.client_order_id and d.reason != Reason.LATENCY_BUDGET_EXCEEDED:
+        if reserve and order.client_order_id and d.reason != _LATENCY:
             acc.remember(d, order, self.config.idempotency_window)
         return d
 
@@ -611,9 +625,9 @@ class RiskEngine:
                     f"{order.symbol} is not listed in the market data",
                     "symbol",
                 )
-        if order.side not in (Side.BUY, Side.SELL):
+        if order.side not in _SIDE:
             return _Reject(Reason.INVALID_ORDER, "side must be BUY or SELL", "side")
-        if order.order_type not in (OrderType.LIMIT, OrderType.MARKET):
+        if order.order_type not in _ORDER_TYPES:
             return _Reject(Reason.INVALID_ORDER, "order_type must be LIMIT or MARKET", "order_type")
         q = order.quantity
         if not (isinstance(q, float | int) and math.isfinite(q) and q > 0.0):
@@ -624,7 +638,7 @@ class RiskEngine:
                 actual=q if isinstance(q, float) and math.isfinite(q) else None,
             )
         p = order.price
-        if order.order_type == OrderType.LIMIT and p is None:
+        if p is None and order.order_type == _LIMIT:
             return _Reject(Reason.INVALID_ORDER, "a LIMIT order needs a price", "price")
         if p is not None and not (math.isfinite(p) and p > 0.0):
             return _Reject(Reason.INVALID_ORDER, "price must be finite and positive", "price")
@@ -702,42 +716,42 @@ class RiskEngine:
         market: MarketState,
         pool: AccountPool,
         symbol: str,
-        side: Side,
-        qty: float,
+        buy: bool,
+        signed: float,
         d: Decision,
     ) -> tuple[float, float, tuple[int, int, float]]:
         """Fill the decision's margin numbers; reject if short of margin. Returns the side's
         (IM, MM, scenario key) after the order."""
-        state = pool.B if side == Side.BUY else pool.S
-        signed = qty if side == Side.BUY else -qty
+        state = pool.B if buy else pool.S
         equity = pool.equity
-        im_before, mm_before = pool.im, pool.mm
-        side_im_before = pool.im_B if side == Side.BUY else pool.im_S
+        im_before = pool.im
+        side_im_before = pool.im_B if buy else pool.im_S
         out = state.whatif_out(symbol, signed)
-        total = out.shape[0] - 1
-        if acc.method_in_use == MarginMethod.RULES_BASED:
+        # one conversion of the pool row instead of a numpy scalar read per figure
+        res = out[out.shape[0] - 1].tolist()
+        key = (int(res[_O_CELL]), int(res[_O_UND]), res[_O_WORST])
+        if acc.method_in_use is _RULES:
             coef = market.rules_coefficients(pool.currency, symbol)
-            r = pool.rules["B" if side == Side.BUY else "S"]
+            r = pool.rules["B" if buy else "S"]
             q0 = state.qty.get(symbol, 0.0)
             im0, mm0 = RulesTotals.leg(coef, q0)
             im1, mm1 = RulesTotals.leg(coef, q0 + signed)
             side_im, side_mm = r.im + im1 - im0, r.mm + mm1 - mm0
         else:
-            side_im, side_mm = float(out[total, mk.O_IM]), float(out[total, mk.O_MM])
-        other_im = pool.im_S if side == Side.BUY else pool.im_B
-        other_mm = pool.mm_S if side == Side.BUY else pool.mm_B
+            side_im, side_mm = res[_O_IM], res[_O_MM]
+        if buy:
+            other_im, other_mm, other_key = pool.im_S, pool.mm_S, pool.scen_S
+        else:
+            other_im, other_mm, other_key = pool.im_B, pool.mm_B, pool.scen_B
         im_after = max(side_im, other_im)
-        mm_after = max(side_mm, other_mm)
         d.initial_margin_before, d.initial_margin_after = im_before, im_after
-        d.maintenance_margin_before, d.maintenance_margin_after = mm_before, mm_after
+        d.maintenance_margin_before, d.maintenance_margin_after = pool.mm, max(side_mm, other_mm)
         d.equity_before = d.equity_after = equity
-        key = scenario_key(out)
         # name the scenario that sets IM after: the other side's when it binds
-        d.worst_scenario = self._scenario_info(
-            pool, key if other_im <= side_im else (pool.scen_S if side == Side.BUY else pool.scen_B)
-        )
+        d.worst_scenario = self._scenario_info(pool, key if other_im <= side_im else other_key)
         d.risk_reducing = side_im < side_im_before - _EPS * max(1.0, side_im_before)
-        if im_after > equity and not d.risk_reducing:
+        # written so that a NaN margin fails closed
+        if not im_after <= equity and not d.risk_reducing:
             raise _Reject(
                 Reason.INSUFFICIENT_MARGIN,
                 f"initial margin after {im_after:.6g} exceeds equity {equity:.6g} {pool.currency}",
@@ -745,7 +759,7 @@ class RiskEngine:
             )  # fmt: skip
         return side_im, side_mm, key
 
-    def _current_numbers(self, d: Decision, pool: AccountPool, symbol: str, side: Side) -> None:
+    def _current_numbers(self, d: Decision, pool: AccountPool, symbol: str) -> None:
         """A reject before (or without) the margin step still carries the account's margin,
         equity and worst scenario; nothing changes, so before = after."""
         if d.worst_scenario is not None:
@@ -774,24 +788,28 @@ class RiskEngine:
 
     def _reserve(
         self, acc: Account, market: MarketState, pool: AccountPool, order: OrderRequest,
-        symbol: str, side: Side, qty: float, side_after: tuple[float, float, tuple[int, int, float]],
+        symbol: str, buy: bool, qty: float, side_after: tuple[float, float, tuple[int, int, float]],
     ) -> None:  # fmt: skip
-        if side == Side.BUY:
+        # the side's state takes the change its what-if just evaluated (see PoolState)
+        if buy:
             pool.change(market, symbol, 0.0, qty, 0.0)
-            acc.working_buy[symbol] = acc.working_buy.get(symbol, 0.0) + qty
+            working = acc.working_buy
             pool.im_B, pool.mm_B, pool.scen_B = side_after
         else:
             pool.change(market, symbol, 0.0, 0.0, qty)
-            acc.working_sell[symbol] = acc.working_sell.get(symbol, 0.0) + qty
+            working = acc.working_sell
             pool.im_S, pool.mm_S, pool.scen_S = side_after
+        working[symbol] = working.get(symbol, 0.0) + qty
         pool.im = max(pool.im_B, pool.im_S)
         pool.mm = max(pool.mm_B, pool.mm_S)
-        acc.orders[order.client_order_id] = WorkingOrder(
-            order, symbol, side, pool.currency, qty, order.price, time.time_ns(),
-            self.clock_ns() + self.config.reservation_ttl_ns,
+        coid = order.client_order_id
+        expires = self.clock_ns() + self.config.reservation_ttl_ns
+        acc.orders[coid] = WorkingOrder(
+            order, symbol, _BUY if buy else _SELL, pool.currency, qty, order.price,
+            time.time_ns(), expires,
         )  # fmt: skip
         acc.open_orders += 1
-        acc.pending[order.client_order_id] = acc.orders[order.client_order_id].deadline_mono_ns
+        acc.pending[coid] = expires
         self._pending_accounts.add(acc)
 
     def check_orders(
@@ -1267,6 +1285,15 @@ def _bump(d: dict[str, float], key: str, delta: float) -> None:
         d.pop(key, None)
     else:
         d[key] = v
+
+
+def _member(enum_type: type[E], value: E | int | None, name: str) -> E | None:
+    if value is None:
+        return None
+    try:
+        return enum_type(value)
+    except ValueError:
+        raise invalid(f"{name}: unknown value {value!r}") from None
 
 
 def _check_limits(lim: Limits) -> None:

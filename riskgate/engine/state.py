@@ -3,6 +3,10 @@
 Every position or collateral change goes through :meth:`PoolState.set_quantity`, which
 updates the pool's state in O(n_cells) with the ``apply_change`` kernel. ``margin()`` reads
 the state; ``whatif()`` evaluates a change on scratch copies without touching it.
+
+A what-if leaves the changed state in its scratch arrays. When the next ``set_quantity`` is
+exactly the change that what-if evaluated (an order accepted right after its check), the
+scratch arrays become the state: the same arithmetic as ``apply_change``, already done.
 """
 
 from __future__ import annotations
@@ -102,7 +106,9 @@ def read_margin(
 class PoolState:
     """One margin pool of one account."""
 
-    __slots__ = ("_out", "_saux", "_spnl", "aux", "cash", "cash_balances", "pnl", "qty", "table")
+    __slots__ = (
+        "_out", "_saux", "_spnl", "_staged", "aux", "cash", "cash_balances", "pnl", "qty", "table",
+    )  # fmt: skip
 
     def __init__(self, table: RiskTable) -> None:
         self.table = table
@@ -115,6 +121,8 @@ class PoolState:
         self.qty: dict[str, float] = {}
         self.cash_balances: dict[str, float] = {}
         self.cash = 0.0  # collateral that never moves in this pool's currency
+        # (symbol, quantity) whose state the scratch arrays hold, until the state changes
+        self._staged: tuple[str, float] | None = None
 
     @property
     def currency(self) -> str:
@@ -131,9 +139,16 @@ class PoolState:
         if not math.isfinite(quantity):
             raise StateError(f"{symbol}: quantity must be finite")
         i = self._row(symbol)
-        q0 = self.qty.get(symbol, 0.0)
-        t = self.table
-        mk.apply_change(self.pnl, self.aux, t.risk, t.attr, i, q0, quantity)
+        if self._staged == (symbol, quantity):
+            # the last what-if computed exactly this state: adopt it
+            self.pnl, self._spnl = self._spnl, self.pnl
+            self.aux, self._saux = self._saux, self.aux
+        else:
+            t = self.table
+            mk.apply_change(
+                self.pnl, self.aux, t.risk, t.attr, i, self.qty.get(symbol, 0.0), quantity
+            )
+        self._staged = None
         if quantity == 0.0:
             self.qty.pop(symbol, None)
         else:
@@ -175,10 +190,12 @@ class PoolState:
         t = self.table
         i = self._row(symbol)
         q0 = self.qty.get(symbol, 0.0)
+        q1 = q0 + delta_qty
         t.model.whatif_kernel(
-            self.pnl, self.aux, t.risk, t.attr, i, q0, q0 + delta_qty,
+            self.pnl, self.aux, t.risk, t.attr, i, q0, q1,
             t.und_price, t.gparams, t.uparams, self._spnl, self._saux, self._out,
         )  # fmt: skip
+        self._staged = (symbol, q1)
         return self._out
 
     def whatif(self, symbol: str, delta_qty: float) -> tuple[float, float]:
@@ -195,6 +212,7 @@ class PoolState:
         rows = np.array([table.row[s] for s in self.qty], dtype=np.int64)
         qty = np.array(list(self.qty.values()), dtype=np.float64)
         self.table = table
+        self._staged = None
         mk.rebuild_state(self.pnl, self.aux, table.risk, table.attr, rows, qty)
 
 

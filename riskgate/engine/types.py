@@ -125,8 +125,9 @@ class OrderRequest(NamedTuple):
         )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class ScenarioInfo:
+class ScenarioInfo(NamedTuple):
+    """The scenario that sets a margin (a NamedTuple: built on every decision)."""
+
     index: int
     price_move_fraction: float
     vol_move: str

@@ -282,6 +282,52 @@ def test_whatif_equals_applied_change(model, mode, positions, collateral, idx, d
     assert _close(mm, applied.maintenance_margin), (mm, applied.maintenance_margin)
 
 
+@pytest.mark.parametrize(("model", "mode"), COMBOS)
+@SETTINGS
+@given(
+    positions=positions_st,
+    collateral=collateral_st,
+    ops=st.lists(
+        st.tuples(
+            st.sampled_from(("whatif", "add", "commit", "collateral")),
+            st.integers(0, len(INSTS) - 1),
+            quantity,
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+)
+def test_adopting_a_whatif_equals_applying_the_change(model, mode, positions, collateral, ops):
+    # A what-if stages its result; a later change equal to it adopts the staged arrays. The
+    # twin book sees only the changes, never a what-if: both must agree bit for bit, also
+    # when other changes, other what-ifs or collateral land in between ("commit" applies the
+    # last what-if's change, however long ago it was evaluated).
+    combo = (model, mode)
+    state = _state(combo, positions, collateral)
+    twin = _state(combo, positions, collateral)
+    last = None
+    for op, idx, q in ops:
+        if op == "commit":
+            if last is None:
+                continue
+            op, idx, q = "add", *last
+        inst = INSTS[idx]
+        if op == "whatif":
+            state.pool_for(inst).whatif(inst.symbol, q)
+            last = (idx, q)
+        elif op == "add":
+            state.pool_for(inst).add_quantity(inst.symbol, q)
+            twin.pool_for(inst).add_quantity(inst.symbol, q)
+        else:
+            state.set_collateral("USD", abs(q) * 1000.0)
+            twin.set_collateral("USD", abs(q) * 1000.0)
+    assert state.pools.keys() == twin.pools.keys()
+    for ccy, pool in state.pools.items():
+        np.testing.assert_array_equal(pool.pnl, twin.pools[ccy].pnl)
+        np.testing.assert_array_equal(pool.aux, twin.pools[ccy].aux)
+        assert pool.qty == twin.pools[ccy].qty
+
+
 # ---- example hedges: portfolio vs rules-based -----------------------------------------------
 
 

@@ -1010,10 +1010,25 @@ class JumpClock(FakeClock):
         return self.now
 
 
-@pytest.mark.parametrize("at", [2, 3], ids=["before-lock", "after-margin"])
+def test_account_busy_past_the_budget_fails_closed():
+    # another writer holds the account for longer than the 1 ms budget
+    eng = make_engine(clock=FakeClock(), decision_budget_ns=1_000_000)
+    add_account(eng)
+    state = snapshot_state(eng)
+    n0 = eng.counters["latency_rejects"]
+    with eng.accounts["A"].lock:
+        d = eng.check_order(order("o1"))
+    assert not d.accepted and d.reason == Reason.LATENCY_BUDGET_EXCEEDED
+    assert "busy" in d.detail
+    assert eng.counters["latency_rejects"] == n0 + 1
+    assert snapshot_state(eng) == state
+    assert eng.check_order(order("o1")).accepted  # not remembered: decided afresh
+
+
+@pytest.mark.parametrize("at", [2], ids=["after-margin"])
 def test_latency_budget_clock_jump_fails_closed(at):
-    # read 1 starts the decision; read 2 is taken before waiting for the account lock;
-    # read 3 after the margin computation. A 5 ms jump at either overruns a 1 ms budget.
+    # read 1 starts the decision (a free account lock is taken without reading the clock);
+    # read 2 is after the margin computation. A 5 ms jump there overruns a 1 ms budget.
     clock = JumpClock()
     eng = make_engine(clock=clock, decision_budget_ns=1_000_000)
     add_account(eng)
