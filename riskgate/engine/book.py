@@ -182,7 +182,9 @@ class Account:
     working_buy: dict[str, float] = field(default_factory=dict)
     working_sell: dict[str, float] = field(default_factory=dict)
     orders: dict[str, WorkingOrder] = field(default_factory=dict)
-    decisions: OrderedDict[str, tuple[tuple, Decision]] = field(default_factory=OrderedDict)
+    # client order id -> (request, decision); the request's fingerprint is taken only when
+    # a retry arrives
+    decisions: OrderedDict[str, tuple[OrderRequest, Decision]] = field(default_factory=OrderedDict)
     pools: dict[str, AccountPool] = field(default_factory=dict)
     open_orders: int = 0
     pending: dict[str, int] = field(default_factory=dict)  # PENDING_ACK coid -> deadline
@@ -239,6 +241,6 @@ class Account:
                 del self.orders[old]
 
     def remember(self, decision: Decision, request: OrderRequest, window: int) -> None:
-        self.decisions[request.client_order_id] = (request.fingerprint(), decision)
+        self.decisions[request.client_order_id] = (request, decision)
         while len(self.decisions) > window:
             self.decisions.popitem(last=False)

@@ -22,7 +22,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from riskgate.domain.instruments import USD_LIKE, InstrumentError, Kind, parse_symbol
+from riskgate.domain.instruments import USD_LIKE, Instrument, InstrumentError, Kind, parse_symbol
 from riskgate.domain.market import MarketDataError, MarketSnapshot
 from riskgate.engine.book import Account, AccountPool, RulesTotals, WorkingOrder
 from riskgate.engine.market import MarketState, build_market_state
@@ -76,6 +76,7 @@ _ACCEPTED, _LATENCY = Reason.ACCEPTED, Reason.LATENCY_BUDGET_EXCEEDED
 _HALTED, _REDUCING = TradingState.HALTED, TradingState.REDUCING
 _LIMIT = OrderType.LIMIT
 _ORDER_TYPES = frozenset((OrderType.LIMIT, OrderType.MARKET))
+_NUMBER = (float, int)
 _O_IM, _O_MM, _O_WORST, _O_CELL, _O_UND = mk.O_IM, mk.O_MM, mk.O_WORST, mk.O_CELL, mk.O_UND
 
 
@@ -510,8 +511,8 @@ class RiskEngine:
         if reserve:
             prior = acc.decisions.get(order.client_order_id)
             if prior is not None:
-                fingerprint, original = prior
-                if fingerprint == order.fingerprint():
+                original_order, original = prior
+                if original_order.fingerprint() == order.fingerprint():
                     return dataclasses.replace(original, duplicate=True)
                 return self._finish(
                     d,
@@ -534,14 +535,11 @@ class RiskEngine:
                 ),
                 start,
             )
-        r = self._validate(order, market)
-        if r is not None:
+        try:
+            inst = self._validate(order, market)
+        except _Reject as r:
             return self._remember(acc, order, self._finish(d, r, start), reserve)
-        symbol = order.symbol
-        inst = market.instruments.get(symbol)
-        if inst is None:  # validated: another spelling of a listed symbol
-            symbol = parse_symbol(symbol).symbol
-            inst = market.instruments[symbol]
+        symbol = inst.symbol
         if symbol in self._dropping:
             r = _Reject(
                 Reason.MARKET_DATA_MISSING,
@@ -605,44 +603,49 @@ class RiskEngine:
         return d
 
     @staticmethod
-    def _validate(order: OrderRequest, market: MarketState) -> _Reject | None:
-        if not order.symbol:
-            return _Reject(Reason.INVALID_ORDER, "symbol is required", "symbol")
-        if order.symbol not in market.instruments:
+    def _validate(order: OrderRequest, market: MarketState) -> Instrument:
+        """The order's listed instrument; raises the reject of a malformed order."""
+        inst = market.instruments.get(order.symbol)
+        if inst is None:
+            if not order.symbol:
+                raise _Reject(Reason.INVALID_ORDER, "symbol is required", "symbol")
             try:
                 inst = parse_symbol(order.symbol)
             except InstrumentError as exc:
-                return _Reject(Reason.UNKNOWN_INSTRUMENT, str(exc), "symbol")
+                raise _Reject(Reason.UNKNOWN_INSTRUMENT, str(exc), "symbol") from None
             if inst.expiry is not None and inst.expiry <= market.valuation_time:
-                return _Reject(
+                raise _Reject(
                     Reason.INSTRUMENT_EXPIRED,
                     f"{inst.symbol} expired at {inst.expiry.isoformat()}",
                     "symbol",
                 )
-            if inst.symbol not in market.instruments:
-                return _Reject(
+            # another spelling of a listed symbol resolves to the listed instrument
+            inst = market.instruments.get(inst.symbol)
+            if inst is None:
+                raise _Reject(
                     Reason.UNKNOWN_INSTRUMENT,
                     f"{order.symbol} is not listed in the market data",
                     "symbol",
                 )
         if order.side not in _SIDE:
-            return _Reject(Reason.INVALID_ORDER, "side must be BUY or SELL", "side")
+            raise _Reject(Reason.INVALID_ORDER, "side must be BUY or SELL", "side")
         if order.order_type not in _ORDER_TYPES:
-            return _Reject(Reason.INVALID_ORDER, "order_type must be LIMIT or MARKET", "order_type")
+            raise _Reject(Reason.INVALID_ORDER, "order_type must be LIMIT or MARKET", "order_type")
         q = order.quantity
-        if not (isinstance(q, float | int) and math.isfinite(q) and q > 0.0):
-            return _Reject(
+        if not (isinstance(q, _NUMBER) and math.isfinite(q) and q > 0.0):
+            raise _Reject(
                 Reason.INVALID_ORDER,
                 "quantity must be finite and positive",
                 "quantity",
                 actual=q if isinstance(q, float) and math.isfinite(q) else None,
             )
         p = order.price
-        if p is None and order.order_type == _LIMIT:
-            return _Reject(Reason.INVALID_ORDER, "a LIMIT order needs a price", "price")
-        if p is not None and not (math.isfinite(p) and p > 0.0):
-            return _Reject(Reason.INVALID_ORDER, "price must be finite and positive", "price")
-        return None
+        if p is None:
+            if order.order_type == _LIMIT:
+                raise _Reject(Reason.INVALID_ORDER, "a LIMIT order needs a price", "price")
+        elif not (math.isfinite(p) and p > 0.0):
+            raise _Reject(Reason.INVALID_ORDER, "price must be finite and positive", "price")
+        return inst
 
     def _check_static(
         self,
