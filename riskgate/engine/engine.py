@@ -418,7 +418,8 @@ class RiskEngine:
         self, order: OrderRequest, deadline_ns: int | None = None, reserve: bool = True
     ) -> Decision:
         """One decision, DESIGN section 6 order. ``deadline_ns`` is on ``clock_ns``'s scale."""
-        if not self._enter_gate(deadline_ns):
+        # a free gate is taken without the timed wait's bookkeeping
+        if not self._decision_gate.acquire(False) and not self._enter_gate(deadline_ns):
             return self._gate_timeout(order, self.clock_ns())
         try:
             # the budget counts the decision's own compute, from when its turn comes; time
@@ -433,8 +434,8 @@ class RiskEngine:
         return deadline_ns if deadline_ns is not None and deadline_ns < budget_end else budget_end
 
     def _enter_gate(self, deadline_ns: int | None) -> bool:
-        if self._decision_gate.acquire(False):
-            return True  # a spent deadline is caught by the decision's own budget check
+        """Wait for the gate. A caller that finds it free takes it with ``acquire(False)``
+        first; a spent deadline is then caught by the decision's own budget check."""
         if deadline_ns is None:
             return self._decision_gate.acquire(timeout=_MAX_QUEUE_S)
         remaining = (deadline_ns - self.clock_ns()) / 1e9
@@ -826,7 +827,7 @@ class RiskEngine:
             )
         # the whole batch holds the gate once: decided in sequence, without other callers'
         # orders interleaving (and without a gate hand-off per order)
-        if not self._enter_gate(deadline_ns):
+        if not self._decision_gate.acquire(False) and not self._enter_gate(deadline_ns):
             now = self.clock_ns()
             return [self._gate_timeout(o, now) for o in orders]
         try:

@@ -91,8 +91,10 @@ def decision_to_proto(d: et.Decision) -> pb.Decision:
     msg.equity_before = d.equity_before
     msg.equity_after = d.equity_after
     msg.pool_currency = d.pool_currency
-    msg.risk_reducing = d.risk_reducing
-    msg.duplicate = d.duplicate
+    if d.risk_reducing:  # proto3 defaults are not sent: only the true flags need setting
+        msg.risk_reducing = True
+    if d.duplicate:
+        msg.duplicate = True
     msg.margin_method = d.margin_method
     msg.compute_ns = d.compute_ns
     msg.market_version = d.market_version
