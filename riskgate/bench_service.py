@@ -111,6 +111,10 @@ def run(leg_counts: list[int], orders: int, seed: int) -> dict:
                 call_ns[k] = clock() - t0
                 engine_ns[k] = reply.compute_ns
                 accepted += reply.accepted
+            # what was timed really decided and reserved: one working order per accept
+            working = len(engine.accounts[acct].orders)
+            if working != accepted:
+                raise AssertionError(f"{accepted} accepted but {working} orders reserved")
             # raw kernel: one what-if on the same account arrays, nothing else
             pool = engine.accounts[acct].pools[USD]
             state, table = pool.B, pool.table

@@ -1,0 +1,42 @@
+"""Small runs of the two latency benchmarks (``riskgate bench`` and ``riskgate bench-service``):
+the commands work end to end and their reports hang together. No timing thresholds: CI
+machines are shared; the numbers themselves are for the benchmark runs."""
+
+from __future__ import annotations
+
+import json
+
+from riskgate.cli import main
+
+
+def test_bench_service_smoke(tmp_path, capsys) -> None:
+    out = tmp_path / "bench_service.json"
+    code = main(["bench-service", "--legs", "10", "50", "--orders", "300", "--json", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "servicer p50" in text and "target: p99 <= 30 µs" in text
+    res = json.loads(out.read_text())
+    rows = res["rows"]
+    assert [(r["model"], r["legs"]) for r in rows] == [
+        ("deribit", 10), ("deribit", 50), ("span", 10), ("span", 50),
+    ]  # fmt: skip
+    for r in rows:
+        assert r["accepted"] == 300 - 30  # every timed order (after 30 warm-up what-ifs)
+        for part in ("servicer", "engine", "kernel"):
+            p = r[part]
+            assert 0.0 < p["p50_us"] <= p["p90_us"] <= p["p99_us"] <= p["max_us"]
+        # the servicer call contains the engine's decision, which contains a kernel call
+        assert r["kernel"]["p50_us"] < r["engine"]["p50_us"] < r["servicer"]["p50_us"]
+
+
+def test_bench_smoke(tmp_path, capsys) -> None:
+    out = tmp_path / "bench.json"
+    args = ["bench", "--legs", "40", "--orders", "300", "--full-revals", "5", "--chain", "50"]
+    assert main([*args, "--json", str(out)]) == 0
+    assert "what-if" in capsys.readouterr().out
+    res = json.loads(out.read_text())
+    assert set(res["models"]) == {"deribit", "span"}
+    for m in res["models"].values():
+        assert m["whatif"]["median_us"] < m["full_revaluation"]["median_us"]
+        assert m["speedup_median"] > 1.0
+        assert m["chain_build"]["options"] == 50
