@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from riskgate.engine.market import MarketState
-from riskgate.engine.state import PoolState
+from riskgate.engine.state import PoolState, rebind_states
 from riskgate.engine.types import (
     Decision,
     Limits,
@@ -58,6 +58,12 @@ def scenario_key(out: np.ndarray) -> tuple[int, int, float]:
     """(cell, underlying row, worst loss) of a margin kernel's pool row."""
     row = out[out.shape[0] - 1]
     return int(row[mk.O_CELL]), int(row[mk.O_UND]), float(row[mk.O_WORST])
+
+
+def _side_figures(out: np.ndarray) -> tuple[float, float, tuple[int, int, float]]:
+    """(IM, MM, scenario key) of a margin kernel's pool row."""
+    row = out[out.shape[0] - 1].tolist()
+    return row[mk.O_IM], row[mk.O_MM], (int(row[mk.O_CELL]), int(row[mk.O_UND]), row[mk.O_WORST])
 
 
 class RulesTotals:
@@ -161,8 +167,7 @@ class AccountPool:
                     r.mm += mm
 
     def rebind(self, market: MarketState, table: RiskTable) -> None:
-        for _, state in self.states():
-            state.rebind(table)
+        rebind_states((self.P, self.B, self.S), table)
         if self.track_rules:
             self._recompute_rules(market)
         self.equity = self.P.equity
@@ -212,14 +217,10 @@ class Account:
 
     def refresh_margin(self, pool: AccountPool) -> None:
         """Recompute the pool's cached margin figures (after any change of its states)."""
-        t = pool.table
-        out = np.zeros((len(t.coins) + 1, mk.N_OUT))
-        total = len(t.coins)
-        for name, state in (("B", pool.B), ("S", pool.S)):
-            t.model.margin_kernel(state.pnl, state.aux, t.und_price, t.gparams, t.uparams, out)
-            setattr(pool, f"im_{name}", float(out[total, mk.O_IM]))
-            setattr(pool, f"mm_{name}", float(out[total, mk.O_MM]))
-            setattr(pool, f"scen_{name}", scenario_key(out))
+        out = pool.B.margin_out()
+        pool.im_B, pool.mm_B, pool.scen_B = _side_figures(out)
+        out = pool.S.margin_out()
+        pool.im_S, pool.mm_S, pool.scen_S = _side_figures(out)
         if self.method_in_use == MarginMethod.RULES_BASED:
             assert pool.track_rules, "rules-based account pool without per-leg totals"
             pool.im_B, pool.mm_B = pool.rules["B"].im, pool.rules["B"].mm

@@ -244,11 +244,9 @@ class RiskEngine:
                         self._add_cash(account, inst.underlying, q * (1.0 - m0 / m1))
                     else:
                         self._add_cash(account, USD, q * (m1 - m0))
+        # holdings (collateral rows included) are rebuilt on the new tables; cash is kept
         for ccy, pool in account.pools.items():
             pool.rebind(new, new.tables[ccy])
-        for ccy, amount in account.collateral.items():
-            for pool in self._collateral_pools(account, new, ccy):
-                pool.set_collateral(ccy, amount)
         account.market = new
         self._refresh_account(account, new)
 
@@ -1115,12 +1113,10 @@ class RiskEngine:
     def _pool_positions_margin(
         self, acc: Account, pool: AccountPool
     ) -> tuple[float, float, np.ndarray]:
-        t = pool.table
-        out = np.zeros((len(t.coins) + 1, mk.N_OUT))
-        t.model.margin_kernel(pool.P.pnl, pool.P.aux, t.und_price, t.gparams, t.uparams, out)
-        total = len(t.coins)
+        out = pool.P.margin_out()
         if acc.method_in_use == MarginMethod.RULES_BASED:
             return pool.rules["P"].im, pool.rules["P"].mm, out
+        total = out.shape[0] - 1
         return float(out[total, mk.O_IM]), float(out[total, mk.O_MM]), out
 
     def _equity_usd(self, acc: Account, market: MarketState) -> float:

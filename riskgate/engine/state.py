@@ -176,6 +176,12 @@ class PoolState:
             if t.attr[t.row[s], mk.A_CALL] + t.attr[t.row[s], mk.A_PUT] > 0
         )
 
+    def margin_out(self) -> np.ndarray:
+        """Kernel output block of the state as it is (scratch: read it, don't keep it)."""
+        t = self.table
+        t.model.margin_kernel(self.pnl, self.aux, t.und_price, t.gparams, t.uparams, self._out)
+        return self._out
+
     def margin(self) -> PoolMargin:
         t = self.table
         t.model.margin_kernel(self.pnl, self.aux, t.und_price, t.gparams, t.uparams, self._out)
@@ -206,14 +212,23 @@ class PoolState:
 
     def rebind(self, table: RiskTable) -> None:
         """Re-margin on a new table (market update): rebuild the state from holdings."""
-        missing = [s for s in self.qty if s not in table.row]
-        if missing:
-            raise StateError(f"{missing[0]}: not in the new {table.currency} risk table")
-        rows = np.array([table.row[s] for s in self.qty], dtype=np.int64)
-        qty = np.array(list(self.qty.values()), dtype=np.float64)
-        self.table = table
-        self._staged = None
-        mk.rebuild_state(self.pnl, self.aux, table.risk, table.attr, rows, qty)
+        rebind_states((self,), table)
+
+
+def rebind_states(states: tuple[PoolState, ...], table: RiskTable) -> None:
+    """Rebuild several states of one pool on a new table from their holdings, with one
+    kernel call per state and the table rows looked up once for all of them."""
+    symbols = list(dict.fromkeys(s for state in states for s in state.qty))
+    try:
+        all_rows = {s: table.row[s] for s in symbols}
+    except KeyError as exc:
+        raise StateError(f"{exc.args[0]}: not in the new {table.currency} risk table") from None
+    for state in states:
+        rows = np.fromiter((all_rows[s] for s in state.qty), np.int64, len(state.qty))
+        qty = np.fromiter(state.qty.values(), np.float64, len(state.qty))
+        state.table = table
+        state._staged = None
+        mk.rebuild_state(state.pnl, state.aux, table.risk, table.attr, rows, qty)
 
 
 class PortfolioState:
