@@ -24,7 +24,8 @@ class SettingsError(ValueError):
 class Settings:
     # service
     listen_address: str = "127.0.0.1:50051"
-    grpc_workers: int = 8
+    grpc_workers: int = 8  # threads for unary calls (the order path, admin, queries)
+    stream_workers: int = 32  # threads for open streams: each open status stream holds one
     shutdown_grace_s: float = 5.0
     # margin
     model: str = "deribit"
@@ -63,7 +64,7 @@ class Settings:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise SettingsError(f"{name}: must be positive, got {value!r}")
-        for name in ("grpc_workers", "max_batch_orders", "idempotency_window"):
+        for name in ("grpc_workers", "stream_workers", "max_batch_orders", "idempotency_window"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name}: must be >= 1")
 

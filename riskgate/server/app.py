@@ -9,6 +9,7 @@ health NOT_SERVING, open margin-status streams end, in-flight calls drain for
 
 from __future__ import annotations
 
+import functools
 import gc
 import signal
 import sys
@@ -22,7 +23,7 @@ from typing import Any, TextIO
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from riskgate.config import Settings
 from riskgate.demo import DemoMarket, demo_market
@@ -96,6 +97,22 @@ class _HealthServicer(health.HealthServicer):
             pending = [cb for cbs in callbacks.values() for cb in cbs]
         for cb in pending:
             cb(None)  # None ends the stream, as when grpc_health drops a watcher
+
+
+def on_pool(behavior: Callable[..., Any], pool: futures.ThreadPoolExecutor) -> Callable[..., Any]:
+    """``behavior`` as a handler grpc runs on ``pool`` instead of the server's pool.
+
+    grpc's synchronous server honours an ``experimental_thread_pool`` attribute on a method
+    behaviour (grpc_health's servicer exposes the same hook). Streaming calls go to their
+    own pool so that open streams, which hold a thread each, never take the threads of the
+    order path."""
+
+    @functools.wraps(behavior)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        return behavior(*args, **kwargs)
+
+    run.experimental_thread_pool = pool  # type: ignore[attr-defined]
+    return run
 
 
 class _EndOnce:
@@ -410,6 +427,7 @@ class RiskGateServer:
         self.port: int | None = None
         self.warm_up_s: float = 0.0
         self._server: grpc.Server | None = None
+        self._streams: futures.ThreadPoolExecutor | None = None
         self._stop_expiry = threading.Event()
         self._expiry_thread: threading.Thread | None = None
         self._terminated: grpc.Server | None = None
@@ -438,10 +456,21 @@ class RiskGateServer:
                 ),
                 options=_SERVER_OPTIONS,
             )
+            streams = self._streams = futures.ThreadPoolExecutor(
+                max_workers=s.stream_workers, thread_name_prefix="riskgate-stream"
+            )
+            # the streaming methods run on their own pool (health Watch holds no thread)
+            self.servicer.StreamMarginStatus = on_pool(  # type: ignore[method-assign]
+                self.servicer.StreamMarginStatus, streams
+            )
+            reflector = reflection.ReflectionServicer(SERVICE_NAMES)
+            reflector.ServerReflectionInfo = on_pool(  # type: ignore[method-assign]
+                reflector.ServerReflectionInfo, streams
+            )
             riskgate_pb2_grpc.add_RiskGateServicer_to_server(self.servicer, server)
             health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
             self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
-            reflection.enable_server_reflection(SERVICE_NAMES, server)
+            reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflector, server)
             try:
                 port = server.add_insecure_port(s.listen_address)
             except RuntimeError as exc:
@@ -500,6 +529,8 @@ class RiskGateServer:
         self.health.close_watches()  # ...then their stream ends
         self.servicer.close()
         server.stop(grace).wait()
+        if self._streams is not None:
+            self._streams.shutdown(wait=False)
         self._stop_expiry.set()
         if self._expiry_thread is not None:
             self._expiry_thread.join(timeout=1.0)
