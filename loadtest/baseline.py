@@ -7,7 +7,7 @@ It runs the same server stack as riskgate (``grpc.server`` with a thread pool of
 size, the same message-size options, the health service), so the ratio riskgate ÷
 baseline isolates what riskgate's own work costs.
 
-    python -m loadtest.baseline --listen 127.0.0.1:PORT [--workers 8]
+    python -m loadtest.baseline --listen 127.0.0.1:PORT [--workers N]
 """
 
 from __future__ import annotations
@@ -24,8 +24,12 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from riskgate.config import Settings
 from riskgate.v1 import riskgate_pb2 as pb
 from riskgate.v1 import riskgate_pb2_grpc
+
+# the same unary thread-pool size as a riskgate server on its defaults
+DEFAULT_WORKERS: int = Settings.__dataclass_fields__["grpc_workers"].default
 
 __all__ = ["BaselineServicer", "build_server", "constant_decision", "main"]
 
@@ -135,7 +139,7 @@ class BaselineServicer(riskgate_pb2_grpc.RiskGateServicer):
         return iter(())
 
 
-def build_server(listen: str, workers: int = 8) -> tuple[grpc.Server, int, Any]:
+def build_server(listen: str, workers: int = DEFAULT_WORKERS) -> tuple[grpc.Server, int, Any]:
     """A started-ready (not yet started) server: (server, bound port, health servicer)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="baseline-rpc"),
@@ -167,7 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--listen", default="127.0.0.1:50052", help="HOST:PORT (default 127.0.0.1:50052)"
     )
     parser.add_argument(
-        "--workers", type=int, default=8, help="server thread pool size (riskgate's default: 8)"
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help=f"server thread pool size (riskgate's default: {DEFAULT_WORKERS})",
     )
     args = parser.parse_args(argv)
     server, port, health_servicer = build_server(args.listen, args.workers)

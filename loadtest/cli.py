@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest import report, servers
+from loadtest.baseline import DEFAULT_WORKERS
 from loadtest.driver import DriverConfig
 from loadtest.prepare import SetupError, run_setup
 from loadtest.runner import HarnessError, run_phase
@@ -148,9 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--server-workers",
         type=_positive_int,
-        default=8,
-        help="gRPC thread-pool size of both started servers (RISKGATE_GRPC_WORKERS; "
-        "riskgate's default is 8)",
+        default=DEFAULT_WORKERS,
+        help="gRPC thread-pool size for unary calls of both started servers "
+        f"(RISKGATE_GRPC_WORKERS; default: riskgate's default, {DEFAULT_WORKERS})",
     )
     g.add_argument(
         "--server-env",

@@ -24,7 +24,7 @@ class SettingsError(ValueError):
 class Settings:
     # service
     listen_address: str = "127.0.0.1:50051"
-    grpc_workers: int = 8  # threads for unary calls (the order path, admin, queries)
+    grpc_workers: int = 4  # threads for unary calls (the order path, admin, queries)
     stream_workers: int = 32  # threads for open streams: each open status stream holds one
     shutdown_grace_s: float = 5.0
     # margin
