@@ -26,6 +26,9 @@ class Settings:
     listen_address: str = "127.0.0.1:50051"
     grpc_workers: int = 4  # threads for unary calls (the order path, admin, queries)
     stream_workers: int = 32  # threads for open streams: each open status stream holds one
+    # how long a thread may hold the GIL while others wait for it (Python's default is 5 ms):
+    # bounds how long an order call waits behind a market update's Python
+    gil_switch_interval_us: float = 500.0
     shutdown_grace_s: float = 5.0
     # margin
     model: str = "deribit"
@@ -60,7 +63,9 @@ class Settings:
             )
         if not 0.0 <= self.accept_log_sample_rate <= 1.0:
             raise SettingsError("accept_log_sample_rate: must be within [0, 1]")
-        for name in ("decision_budget_us", "reservation_ttl_s", "shutdown_grace_s"):
+        for name in (
+            "decision_budget_us", "reservation_ttl_s", "shutdown_grace_s", "gil_switch_interval_us",
+        ):  # fmt: skip
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise SettingsError(f"{name}: must be positive, got {value!r}")

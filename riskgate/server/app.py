@@ -428,6 +428,7 @@ class RiskGateServer:
         self.warm_up_s: float = 0.0
         self._server: grpc.Server | None = None
         self._streams: futures.ThreadPoolExecutor | None = None
+        self._switch_interval_s: float | None = None  # the interpreter's, restored at stop
         self._stop_expiry = threading.Event()
         self._expiry_thread: threading.Thread | None = None
         self._terminated: grpc.Server | None = None
@@ -485,6 +486,8 @@ class RiskGateServer:
                 self.demo_accounts = load_demo(self.engine, s)
             self.warm_up_s = warm_up(self.engine)
             tune_gc()
+            self._switch_interval_s = sys.getswitchinterval()
+            sys.setswitchinterval(s.gil_switch_interval_us / 1e6)
         except BaseException:
             self.stop(grace=0)
             raise
@@ -531,6 +534,8 @@ class RiskGateServer:
         server.stop(grace).wait()
         if self._streams is not None:
             self._streams.shutdown(wait=False)
+        if self._switch_interval_s is not None:
+            sys.setswitchinterval(self._switch_interval_s)
         self._stop_expiry.set()
         if self._expiry_thread is not None:
             self._expiry_thread.join(timeout=1.0)

@@ -455,3 +455,14 @@ def test_serve_command_stops_on_sigterm() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_gil_switch_interval_set_while_serving_and_restored() -> None:
+    before = sys.getswitchinterval()
+    srv = RiskGateServer(_settings(demo=False, gil_switch_interval_us=700.0))
+    srv.start()
+    try:
+        assert sys.getswitchinterval() == pytest.approx(700e-6)
+    finally:
+        srv.stop(grace=0)
+    assert sys.getswitchinterval() == before
