@@ -22,6 +22,7 @@ __all__ = [
     "account_view_to_proto",
     "decision_to_proto",
     "event_ack_to_proto",
+    "fill_decision",
     "internal_error_decision",
     "limits_from_proto",
     "limits_to_proto",
@@ -75,11 +76,16 @@ def _scenario(s: et.ScenarioInfo) -> pb.Scenario:
 
 
 def decision_to_proto(d: et.Decision) -> pb.Decision:
-    """Hot path: engine ``Decision`` -> proto ``Decision`` (context only on rejects).
+    """Hot path: engine ``Decision`` -> proto ``Decision`` (context only on rejects)."""
+    return fill_decision(pb.Decision(), d)
+
+
+def fill_decision(msg: pb.Decision, d: et.Decision) -> pb.Decision:
+    """Write ``d`` into an empty ``msg`` (e.g. a batch reply's ``decisions.add()``, which
+    saves copying a finished message into the repeated field).
 
     Fields are assigned one by one: measured ~40 % faster than keyword construction plus a
     copied ``Scenario`` sub-message."""
-    msg = pb.Decision()
     msg.account_id = d.account_id
     msg.client_order_id = d.client_order_id
     msg.accepted = d.accepted

@@ -167,7 +167,11 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
         )
         for order, d in zip(orders, decisions, strict=True):
             self._log_decision(order, d)
-        return pb.CheckOrdersResponse(decisions=[convert.decision_to_proto(d) for d in decisions])
+        resp = pb.CheckOrdersResponse()
+        add = resp.decisions.add
+        for d in decisions:
+            convert.fill_decision(add(), d)
+        return resp
 
     def WhatIf(self, request: pb.CheckOrderRequest, context: grpc.ServicerContext) -> pb.Decision:
         if not request.HasField("order"):
