@@ -32,6 +32,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     NUMBA_CACHE_DIR=/var/cache/riskgate/numba \
     RISKGATE_LISTEN_ADDRESS=0.0.0.0:50051 \
+    RISKGATE_METRICS_ADDRESS=0.0.0.0:9464 \
     RISKGATE_LOG_FORMAT=json
 USER riskgate
 WORKDIR /home/riskgate
@@ -41,7 +42,7 @@ WORKDIR /home/riskgate
 # until they have).
 RUN python -c "from riskgate.server.app import warm_kernel_cache; warm_kernel_cache()"
 
-EXPOSE 50051
+EXPOSE 50051 9464
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import sys, grpc; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; ch = grpc.insecure_channel('127.0.0.1:50051'); r = g.HealthStub(ch).Check(h.HealthCheckRequest(service='riskgate.v1.RiskGate'), timeout=2); sys.exit(0 if r.status == h.HealthCheckResponse.SERVING else 1)"]
 STOPSIGNAL SIGTERM

@@ -72,6 +72,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             listen_address=args.listen,
             model=args.model,
             demo=False if args.no_demo else None,
+            metrics_address=args.metrics,
         )
         return serve(settings)
     except (ServeError, RulesParamsError) as exc:
@@ -318,6 +319,11 @@ def _add_service_commands(sub: Any) -> None:
     serve.add_argument("--model", choices=["deribit", "span"], help="margin model")
     serve.add_argument(
         "--no-demo", action="store_true", help="start empty: no demo market, no demo accounts"
+    )
+    serve.add_argument(
+        "--metrics",
+        metavar="ADDR",
+        help="serve Prometheus metrics on ADDR (HOST:PORT, path /metrics; default off)",
     )
     serve.set_defaults(func=_cmd_serve)
 

@@ -24,6 +24,7 @@ class SettingsError(ValueError):
 class Settings:
     # service
     listen_address: str = "127.0.0.1:50051"
+    metrics_address: str = ""  # HOST:PORT of the Prometheus /metrics endpoint; "" = off
     grpc_workers: int = 4  # threads for unary calls (the order path, admin, queries)
     stream_workers: int = 32  # threads for open streams: each open status stream holds one
     # how long a thread may hold the GIL while others wait for it (Python's default is 5 ms):

@@ -24,6 +24,7 @@ from typing import Any, TextIO
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
+from prometheus_client import start_http_server
 
 from riskgate.config import Settings
 from riskgate.demo import DemoMarket, demo_market
@@ -44,6 +45,7 @@ from riskgate.engine.types import (
 from riskgate.models import load_model
 from riskgate.models.rules import load_rules_params
 from riskgate.server.logging import configure_logging, get_logger
+from riskgate.server.metrics import registry_for
 from riskgate.server.servicer import SERVICE_NAME, RiskGateServicer
 from riskgate.v1 import riskgate_pb2_grpc
 
@@ -429,6 +431,8 @@ class RiskGateServer:
         self._server: grpc.Server | None = None
         self._streams: futures.ThreadPoolExecutor | None = None
         self._switch_interval_s: float | None = None  # the interpreter's, restored at stop
+        self._metrics_http: Any = None
+        self.metrics_port: int | None = None
         self._stop_expiry = threading.Event()
         self._expiry_thread: threading.Thread | None = None
         self._terminated: grpc.Server | None = None
@@ -478,6 +482,8 @@ class RiskGateServer:
                 raise ServeError(f"listen_address: cannot bind {s.listen_address}: {exc}") from None
             if not port:
                 raise ServeError(f"listen_address: cannot bind {s.listen_address}")
+            if s.metrics_address:
+                self._start_metrics(s.metrics_address)  # before serving: fails cleanly
             server.start()
             self._server, self.port = server, port
         _log.info("listening", address=self.address, health="NOT_SERVING")
@@ -508,6 +514,20 @@ class RiskGateServer:
         )
         return port
 
+    def _start_metrics(self, address: str) -> None:
+        host, sep, port = address.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ServeError(f"metrics_address: expected HOST:PORT, got {address!r}")
+        try:
+            httpd, _thread = start_http_server(
+                int(port), addr=host, registry=registry_for(self.servicer.metrics, self.engine)
+            )
+        except OSError as exc:
+            raise ServeError(f"metrics_address: cannot bind {address}: {exc.strerror}") from None
+        self._metrics_http = httpd
+        self.metrics_port = httpd.server_address[1]
+        _log.info("metrics", address=f"{host}:{self.metrics_port}", path="/metrics")
+
     def _expiry_loop(self) -> None:
         while not self._stop_expiry.wait(EXPIRY_INTERVAL_S):
             try:
@@ -516,6 +536,7 @@ class RiskGateServer:
                 _log.exception("reservation_expiry_failed")
                 continue
             if n:
+                self.servicer.metrics.reservations_expired(n)
                 _log.info("reservations_expired", orders=n)
 
     def stop(self, grace: float | None = None) -> None:
@@ -536,6 +557,9 @@ class RiskGateServer:
             self._streams.shutdown(wait=False)
         if self._switch_interval_s is not None:
             sys.setswitchinterval(self._switch_interval_s)
+        if self._metrics_http is not None:
+            self._metrics_http.shutdown()
+            self._metrics_http.server_close()
         self._stop_expiry.set()
         if self._expiry_thread is not None:
             self._expiry_thread.join(timeout=1.0)
@@ -561,6 +585,9 @@ def _describe(server: RiskGateServer) -> str:
         parts.append("demo accounts: " + ", ".join(server.demo_accounts))
     else:
         parts.append("no demo accounts")
+    if server.metrics_port is not None:
+        host = server.settings.metrics_address.rpartition(":")[0]
+        parts.append(f"metrics on http://{host}:{server.metrics_port}/metrics")
     return f"riskgate: serving {SERVICE_NAME} on {server.address} ({'; '.join(parts)})"
 
 

@@ -26,6 +26,7 @@ from riskgate.engine.engine import RiskEngine
 from riskgate.engine.types import Decision, EngineError, OrderRequest, Reason
 from riskgate.server import convert
 from riskgate.server.logging import get_logger, log_level
+from riskgate.server.metrics import ServiceMetrics
 from riskgate.v1 import riskgate_pb2 as pb
 from riskgate.v1 import riskgate_pb2_grpc
 
@@ -71,6 +72,7 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
         self._log = get_logger("riskgate.decision")
         self._rpc_log = get_logger("riskgate.rpc")
         self._closing = threading.Event()
+        self.metrics = ServiceMetrics()
 
     def close(self) -> None:
         """End open margin-status streams (their callers see the stream complete)."""
@@ -154,6 +156,7 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "order: missing")
         order = convert.order_from_proto(request.order)
         d = self._decide(order, self._deadline_ns(context), True)
+        self.metrics.decision("CheckOrder", d)
         if not d.accepted or self._sample_accept.period:  # most accepts are not logged
             self._log_decision(order, d)
         return convert.decision_to_proto(d)
@@ -165,7 +168,9 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
         decisions = self._call(
             context, "CheckOrders", self.engine.check_orders, orders, self._deadline_ns(context)
         )
+        record = self.metrics.decision
         for order, d in zip(orders, decisions, strict=True):
+            record("CheckOrders", d)
             self._log_decision(order, d)
         resp = pb.CheckOrdersResponse()
         add = resp.decisions.add
@@ -178,6 +183,7 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "order: missing")
         order = convert.order_from_proto(request.order)
         d = self._decide(order, self._deadline_ns(context), False)
+        self.metrics.decision("WhatIf", d)
         self._log_decision(order, d, whatif=True)
         return convert.decision_to_proto(d)
 
@@ -280,6 +286,7 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
             )
 
         result = self._call(context, "UpdateMarket", run)
+        self.metrics.market_update(result.compute_ns)
         self._rpc_log.info(
             "market_updated",
             market_version=result.market_version,

@@ -1,0 +1,180 @@
+"""Prometheus metrics of the service.
+
+The request path only bumps plain integers under one short lock (no per-sample work of
+``prometheus_client``); the numbers become Prometheus metric families when scraped, and
+the account and market gauges are read from the engine at that moment.
+
+Exposed (``metrics_address``, e.g. ``127.0.0.1:9464``, path ``/metrics``):
+- ``riskgate_decisions_total{rpc, decision, reason}``: CheckOrder / CheckOrders / WhatIf
+  decisions by outcome and reject reason;
+- ``riskgate_decision_compute_seconds{rpc}``: histogram of the server compute per decision
+  (the decision's ``compute_ns``);
+- ``riskgate_market_updates_total``, ``riskgate_market_update_seconds`` (histogram),
+  ``riskgate_market_version``, ``riskgate_market_valuation_timestamp_seconds``;
+- ``riskgate_reservations_expired_total``;
+- ``riskgate_accounts{margin_status}``, ``riskgate_working_orders``.
+"""
+
+from __future__ import annotations
+
+import threading
+from bisect import bisect_left
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from riskgate.engine.types import Decision, MarginStatus, Reason
+
+if TYPE_CHECKING:
+    from riskgate.engine.engine import RiskEngine
+
+DECISION_RPCS = ("CheckOrder", "CheckOrders", "WhatIf")
+# upper bounds (seconds) of the decision-compute buckets: the order path's targets are tens
+# of microseconds, its fail-closed budget milliseconds
+DECISION_BOUNDS_S = (5e-6, 10e-6, 20e-6, 30e-6, 50e-6, 100e-6, 200e-6, 500e-6, 1e-3, 2e-3, 5e-3)
+MARKET_UPDATE_BOUNDS_S = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class _Histogram:
+    """Cumulative-on-export histogram: per-bucket counts and a sum (seconds)."""
+
+    __slots__ = ("bounds_ns", "bounds_s", "counts", "sum_ns")
+
+    def __init__(self, bounds_s: tuple[float, ...]) -> None:
+        self.bounds_s = bounds_s
+        self.bounds_ns = tuple(round(b * 1e9) for b in bounds_s)
+        self.counts = [0] * (len(bounds_s) + 1)  # the last is +Inf
+        self.sum_ns = 0
+
+    def observe_ns(self, ns: int) -> None:
+        self.counts[bisect_left(self.bounds_ns, ns)] += 1
+        self.sum_ns += ns
+
+    def buckets(self) -> list[tuple[str, int]]:
+        out, total = [], 0
+        for bound, n in zip((*self.bounds_s, float("inf")), self.counts, strict=True):
+            total += n
+            out.append(("+Inf" if bound == float("inf") else repr(bound), total))
+        return out
+
+
+class ServiceMetrics:
+    """What the servicer and the server count; exported by :class:`MetricsCollector`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._decisions: dict[tuple[str, bool, Reason], int] = {}
+        self._compute = {rpc: _Histogram(DECISION_BOUNDS_S) for rpc in DECISION_RPCS}
+        self._market_update = _Histogram(MARKET_UPDATE_BOUNDS_S)
+        self._expired = 0
+
+    def decision(self, rpc: str, d: Decision) -> None:
+        key = (rpc, d.accepted, d.reason)
+        with self._lock:
+            self._decisions[key] = self._decisions.get(key, 0) + 1
+            self._compute[rpc].observe_ns(d.compute_ns)
+
+    def market_update(self, compute_ns: int) -> None:
+        with self._lock:
+            self._market_update.observe_ns(compute_ns)
+
+    def reservations_expired(self, n: int) -> None:
+        with self._lock:
+            self._expired += n
+
+    def snapshot(self) -> tuple[dict, dict, _Histogram, int]:
+        """Copies taken under the lock: (decisions, compute histograms, updates, expired)."""
+        with self._lock:
+            compute = {}
+            for rpc, h in self._compute.items():
+                c = _Histogram(h.bounds_s)
+                c.counts, c.sum_ns = list(h.counts), h.sum_ns
+                compute[rpc] = c
+            mu = _Histogram(self._market_update.bounds_s)
+            mu.counts, mu.sum_ns = list(self._market_update.counts), self._market_update.sum_ns
+            return dict(self._decisions), compute, mu, self._expired
+
+
+class MetricsCollector(Collector):
+    """Turns :class:`ServiceMetrics` and the engine's state into metric families on scrape."""
+
+    def __init__(self, metrics: ServiceMetrics, engine: RiskEngine) -> None:
+        self.metrics = metrics
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        decisions, compute, updates, expired = self.metrics.snapshot()
+        fam = CounterMetricFamily(
+            "riskgate_decisions",
+            "Order decisions by RPC, outcome and reject reason.",
+            labels=["rpc", "decision", "reason"],
+        )
+        for (rpc, accepted, reason), n in sorted(decisions.items()):
+            fam.add_metric([rpc, "accept" if accepted else "reject", reason.name], n)
+        yield fam
+        hist = HistogramMetricFamily(
+            "riskgate_decision_compute_seconds",
+            "Server compute per decision (the decision's compute_ns).",
+            labels=["rpc"],
+        )
+        for rpc, h in compute.items():
+            hist.add_metric([rpc], h.buckets(), h.sum_ns / 1e9)
+        yield hist
+        yield HistogramMetricFamily(
+            "riskgate_market_update_seconds",
+            "Duration of market updates: risk-array build and re-margining every account.",
+            buckets=updates.buckets(),
+            sum_value=updates.sum_ns / 1e9,
+        )
+        yield CounterMetricFamily(
+            "riskgate_market_updates",
+            "Market updates applied.",
+            value=sum(updates.counts),
+        )
+        yield CounterMetricFamily(
+            "riskgate_reservations_expired",
+            "Accepted orders whose reservation expired unacknowledged.",
+            value=expired,
+        )
+        market = self.engine.market
+        yield GaugeMetricFamily(
+            "riskgate_market_version",
+            "Version of the market data in use (0: none loaded).",
+            value=market.version if market is not None else 0,
+        )
+        yield GaugeMetricFamily(
+            "riskgate_market_valuation_timestamp_seconds",
+            "Valuation time of the market data in use (Unix seconds; 0: none loaded).",
+            value=market.valuation_time.timestamp() if market is not None else 0.0,
+        )
+        by_status = dict.fromkeys(MarginStatus, 0)
+        working = 0
+        for acc in list(self.engine.accounts.values()):
+            by_status[acc.status] += 1
+            working += acc.open_orders
+        accounts = GaugeMetricFamily(
+            "riskgate_accounts", "Accounts by margin status.", labels=["margin_status"]
+        )
+        for status, n in by_status.items():
+            accounts.add_metric([status.name], n)
+        yield accounts
+        yield GaugeMetricFamily(
+            "riskgate_working_orders",
+            "Accepted orders still working (reserving margin), all accounts.",
+            value=working,
+        )
+
+
+def registry_for(metrics: ServiceMetrics, engine: RiskEngine) -> CollectorRegistry:
+    """A registry of its own (not the process-wide default): one per server."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(MetricsCollector(metrics, engine))
+    return registry
