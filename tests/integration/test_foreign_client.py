@@ -25,10 +25,10 @@ from typing import Any
 import grpc
 import pytest
 
-from riskgate.config import load_settings
 from riskgate.server.app import RiskGateServer
 from riskgate.v1 import riskgate_pb2 as pb
 from riskgate.v1 import riskgate_pb2_grpc
+from tests.reference.servers import server_settings, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = ROOT / "clients" / "node"
@@ -65,19 +65,8 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[Env]:
-    settings = load_settings(
-        env={},
-        listen_address="127.0.0.1:0",
-        demo=False,
-        log_format="json",
-        log_level="warning",
-        decision_budget_us=2_000_000.0,
-        shutdown_grace_s=1.0,
-    )
-    srv = RiskGateServer(settings)
-    srv.start()
-    channel = grpc.insecure_channel(srv.address)
-    try:
+    settings = server_settings(demo=False, log_level="warning", decision_budget_us=2_000_000.0)
+    with serving(settings) as srv, grpc.insecure_channel(srv.address) as channel:
         stub = riskgate_pb2_grpc.RiskGateStub(channel)
         req = pb.UpdateMarketRequest(full_snapshot=True, index_usd=INDEX, marks_usd=MARKS, ivs=IVS)
         req.valuation_time.FromDatetime(VT)
@@ -101,9 +90,6 @@ def env() -> Iterator[Env]:
             timeout=T,
         )
         yield Env(srv, stub)
-    finally:
-        channel.close()
-        srv.stop(grace=1.0)
 
 
 def run_node(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:

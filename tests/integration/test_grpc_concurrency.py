@@ -11,7 +11,6 @@ serialised), and no observer ever sees initial margin above equity.
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +20,6 @@ import grpc
 import pytest
 
 import riskgate.engine.engine as engine_module
-from riskgate.config import load_settings
 from riskgate.domain.instruments import parse_symbol
 from riskgate.domain.market import MarketSnapshot
 from riskgate.engine.revaluation import full_revaluation
@@ -29,6 +27,7 @@ from riskgate.models import load_model
 from riskgate.server.app import RiskGateServer
 from riskgate.v1 import riskgate_pb2 as pb
 from riskgate.v1 import riskgate_pb2_grpc
+from tests.reference.servers import server_settings, serving
 
 VT = datetime(2030, 6, 3, tzinfo=UTC)
 PERP = "BTC_USDC-PERPETUAL"
@@ -74,35 +73,23 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[Env]:
-    settings = load_settings(
-        env={},
-        listen_address="127.0.0.1:0",
+    settings = server_settings(
         demo=False,
-        log_format="json",
         log_level="warning",
         grpc_workers=N_CLIENTS,
         # a decision waiting for the account's lock behind 7 others on a loaded machine
         # must not turn into a latency-budget reject: this test is about margin
         decision_budget_us=5_000_000.0,
-        shutdown_grace_s=1.0,
+        # the server runs in this process: switch threads far more often than usual so
+        # that decisions on the same account really interleave
+        gil_switch_interval_us=10.0,
     )
-    srv = RiskGateServer(settings)
-    srv.start()
-    channel = grpc.insecure_channel(srv.address)
-    # the server runs in this process: switch threads far more often than every 5 ms so
-    # that decisions on the same account really interleave
-    switch_interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
-    try:
+    with serving(settings) as srv, grpc.insecure_channel(srv.address) as channel:
         stub = riskgate_pb2_grpc.RiskGateStub(channel)
         req = pb.UpdateMarketRequest(full_snapshot=True, index_usd=INDEX, marks_usd=MARKS)
         req.valuation_time.FromDatetime(VT)
         stub.UpdateMarket(req, timeout=T)
         yield Env(srv, stub)
-    finally:
-        sys.setswitchinterval(switch_interval)
-        channel.close()
-        srv.stop(grace=1.0)
 
 
 def new_account(stub: riskgate_pb2_grpc.RiskGateStub, account: str, usd: float) -> None:

@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 import grpc
 import pytest
 
-from riskgate.config import load_settings
 from riskgate.domain.instruments import parse_symbol
 from riskgate.domain.market import MarketSnapshot
 from riskgate.engine.revaluation import full_revaluation
@@ -34,6 +33,7 @@ from riskgate.models import load_model
 from riskgate.server.app import RiskGateServer
 from riskgate.v1 import riskgate_pb2 as pb
 from riskgate.v1 import riskgate_pb2_grpc
+from tests.reference.servers import server_settings, serving
 
 # ---- the reference market ------------------------------------------------------------------
 
@@ -146,28 +146,18 @@ class Env:
 
 @contextmanager
 def running_server(**overrides: object) -> Iterator[Env]:
-    settings = load_settings(
-        env={},
-        listen_address="127.0.0.1:0",
+    settings = server_settings(
         demo=False,
-        log_format="json",
         log_level="warning",
         decision_budget_us=2_000_000.0,  # no latency-budget rejects on a loaded CI machine
         max_batch_orders=MAX_BATCH,
-        shutdown_grace_s=1.0,
         **overrides,
     )
-    srv = RiskGateServer(settings)
-    srv.start()
-    channel = grpc.insecure_channel(srv.address)
-    try:
+    with serving(settings) as srv, grpc.insecure_channel(srv.address) as channel:
         stub = riskgate_pb2_grpc.RiskGateStub(channel)
         ref = RefMarket()
         assert ref.send(stub, full=True).market_version == 1
         yield Env(srv, stub, ref)
-    finally:
-        channel.close()
-        srv.stop(grace=1.0)
 
 
 @pytest.fixture(scope="module")

@@ -10,35 +10,24 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from riskgate.config import load_settings
 from riskgate.server.app import RiskGateServer, ServeError
 from riskgate.v1 import riskgate_pb2 as pb
 from riskgate.v1 import riskgate_pb2_grpc
+from tests.reference.servers import server_settings, serving
 
 T = 10.0
 
 
 def _settings(**overrides: object):
-    base = {
-        "listen_address": "127.0.0.1:0",
-        "demo_accounts": 2,
-        "log_format": "json",
-        "log_level": "warning",
-        "shutdown_grace_s": 1.0,
-        "metrics_address": "127.0.0.1:0",
-    }
-    base.update(overrides)
-    return load_settings(env={}, **base)
+    return server_settings(
+        **{"demo_accounts": 2, "log_level": "warning", "metrics_address": "127.0.0.1:0"} | overrides
+    )
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[RiskGateServer]:
-    srv = RiskGateServer(_settings())
-    srv.start()
-    try:
+    with serving(_settings(), grace_s=0) as srv:
         yield srv
-    finally:
-        srv.stop(grace=0)
 
 
 def scrape(srv: RiskGateServer) -> dict[tuple[str, tuple], float]:

@@ -24,7 +24,6 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from riskgate.cli import main
 from riskgate.client import RiskGateClient
-from riskgate.config import load_settings
 from riskgate.domain.instruments import parse_symbol
 from riskgate.engine.revaluation import full_revaluation
 from riskgate.engine.types import (
@@ -38,6 +37,7 @@ from riskgate.engine.types import (
 from riskgate.server.app import RiskGateServer
 from riskgate.v1 import riskgate_pb2 as pb
 from riskgate.v1 import riskgate_pb2_grpc
+from tests.reference.servers import server_settings, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = "riskgate.v1.RiskGate"
@@ -46,25 +46,14 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 def _settings(**overrides: object):
-    base = {
-        "listen_address": "127.0.0.1:0",
-        "demo_accounts": 2,
-        "log_format": "json",
-        "accept_log_sample_rate": 1.0,
-        "shutdown_grace_s": 2.0,
-    }
-    base.update(overrides)
-    return load_settings(env={}, **base)
+    base = {"demo_accounts": 2, "accept_log_sample_rate": 1.0, "shutdown_grace_s": 2.0}
+    return server_settings(**base | overrides)
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[RiskGateServer]:
-    srv = RiskGateServer(_settings())
-    srv.start()
-    try:
+    with serving(_settings()) as srv:
         yield srv
-    finally:
-        srv.stop(grace=1.0)
 
 
 @pytest.fixture(scope="module")
@@ -459,10 +448,6 @@ def test_serve_command_stops_on_sigterm() -> None:
 
 def test_gil_switch_interval_set_while_serving_and_restored() -> None:
     before = sys.getswitchinterval()
-    srv = RiskGateServer(_settings(demo=False, gil_switch_interval_us=700.0))
-    srv.start()
-    try:
+    with serving(_settings(demo=False, gil_switch_interval_us=700.0), grace_s=0):
         assert sys.getswitchinterval() == pytest.approx(700e-6)
-    finally:
-        srv.stop(grace=0)
     assert sys.getswitchinterval() == before

@@ -12,10 +12,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from riskgate.config import load_settings
 from riskgate.server.app import RiskGateServer
 from riskgate.v1 import riskgate_pb2 as pb
 from riskgate.v1 import riskgate_pb2_grpc
+from tests.reference.servers import server_settings, serving
 
 UNARY_WORKERS = 2
 STREAMS = 5  # status streams, more than the unary workers
@@ -24,22 +24,14 @@ T = 10.0
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[RiskGateServer]:
-    settings = load_settings(
-        env={},
-        listen_address="127.0.0.1:0",
+    settings = server_settings(
         demo_accounts=2,
-        log_format="json",
         log_level="warning",
         grpc_workers=UNARY_WORKERS,
         stream_workers=STREAMS + 3,
-        shutdown_grace_s=1.0,
     )
-    srv = RiskGateServer(settings)
-    srv.start()
-    try:
+    with serving(settings) as srv:
         yield srv
-    finally:
-        srv.stop(grace=1.0)
 
 
 def test_open_streams_leave_the_order_path_its_threads(server: RiskGateServer) -> None:
