@@ -12,11 +12,12 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 
 from riskgate.engine.market import MarketState
-from riskgate.engine.state import PoolState, rebind_states
+from riskgate.engine.state import PoolState, StateError
 from riskgate.engine.types import (
     Decision,
     Limits,
@@ -85,8 +86,22 @@ class RulesTotals:
 
 class AccountPool:
     __slots__ = (
-        "B", "P", "S", "currency", "equity", "im", "im_B", "im_S", "mm", "mm_B", "mm_S", "rules",
-        "scen_B", "scen_S", "track_rules",
+        "B",
+        "P",
+        "S",
+        "_out3",
+        "currency",
+        "equity",
+        "im",
+        "im_B",
+        "im_S",
+        "mm",
+        "mm_B",
+        "mm_S",
+        "rules",
+        "scen_B",
+        "scen_S",
+        "track_rules",
     )  # fmt: skip
 
     def __init__(self, table: RiskTable, track_rules: bool = False) -> None:
@@ -103,6 +118,7 @@ class AccountPool:
         self.equity = 0.0  # of P, cached: read on every decision
         # per-leg standard totals are kept only while the account is margined rules-based
         self.track_rules = track_rules
+        self._out3 = np.zeros((3, len(table.coins) + 1, mk.N_OUT))  # rebind's margins
 
     @property
     def table(self) -> RiskTable:
@@ -166,11 +182,36 @@ class AccountPool:
                     r.im += im
                     r.mm += mm
 
-    def rebind(self, market: MarketState, table: RiskTable) -> None:
-        rebind_states((self.P, self.B, self.S), table)
+    def rebind(self, market: MarketState | None, table: RiskTable) -> np.ndarray:
+        """Rebuild the three states on a new table (a market update) and margin them, in one
+        kernel call (``market``: the new market, for the per-leg totals of a pool that keeps
+        them). Returns the margin outputs ``[3, n_u + 1, N_OUT]`` of P, B and S
+        (scratch of this pool: read them before its next rebind)."""
+        P, B, S = self.P, self.B, self.S
+        symbols = list(dict.fromkeys(chain(P.qty, B.qty, S.qty)))
+        try:
+            rows = np.array([table.row[s] for s in symbols], dtype=np.int64)
+        except KeyError as exc:
+            raise StateError(f"{exc.args[0]}: not in the new {table.currency} risk table") from None
+        qty = np.array(
+            [[P.qty.get(s, 0.0) for s in symbols], [B.qty.get(s, 0.0) for s in symbols],
+             [S.qty.get(s, 0.0) for s in symbols]],
+            dtype=np.float64,
+        ).reshape(3, len(symbols))  # fmt: skip
+        for state in (P, B, S):
+            state.retable(table)
+        out3 = self._out3
+        if out3.shape[1] != len(table.coins) + 1:
+            out3 = self._out3 = np.zeros((3, len(table.coins) + 1, mk.N_OUT))
+        table.model.remargin_kernel(
+            P.pnl, P.aux, B.pnl, B.aux, S.pnl, S.aux, table.risk, table.attr, rows, qty,
+            table.und_price, table.gparams, table.uparams, out3,
+        )  # fmt: skip
         if self.track_rules:
+            assert market is not None, "a pool keeping per-leg totals needs the market"
             self._recompute_rules(market)
-        self.equity = self.P.equity
+        self.equity = P.equity
+        return out3
 
 
 @dataclass(eq=False)
@@ -215,11 +256,12 @@ class Account:
             )
         return p
 
-    def refresh_margin(self, pool: AccountPool) -> None:
-        """Recompute the pool's cached margin figures (after any change of its states)."""
-        out = pool.B.margin_out()
+    def refresh_margin(self, pool: AccountPool, out3: np.ndarray | None = None) -> None:
+        """Recompute the pool's cached margin figures (after any change of its states);
+        ``out3``: margins its rebind has just computed, instead of running the kernels."""
+        out = pool.B.margin_out() if out3 is None else out3[1]
         pool.im_B, pool.mm_B, pool.scen_B = _side_figures(out)
-        out = pool.S.margin_out()
+        out = pool.S.margin_out() if out3 is None else out3[2]
         pool.im_S, pool.mm_S, pool.scen_S = _side_figures(out)
         if self.method_in_use == MarginMethod.RULES_BASED:
             assert pool.track_rules, "rules-based account pool without per-leg totals"

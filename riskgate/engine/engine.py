@@ -147,6 +147,9 @@ class RiskEngine:
             state.set_collateral(table.currency, 1.0)
             state.margin()
             state.rebind(table)
+            pool = AccountPool(table)
+            pool.B.set_quantity(sym, 1.0)
+            pool.rebind(None, table)
 
     # ================================================================ market data ==========
 
@@ -236,19 +239,20 @@ class RiskEngine:
     def _rebind_account(self, account: Account, old: MarketState | None, new: MarketState) -> None:
         # futures are marked to market: the move of their mark settles into collateral
         if old is not None:
+            mtm = new.marked_to_market
             for sym, q in account.positions.items():
+                if sym not in mtm or sym not in old.quotes:
+                    continue
                 inst = new.instruments[sym]
-                if inst.kind in (Kind.FUTURE, Kind.PERPETUAL) and sym in old.quotes:
-                    m0, m1 = old.quotes[sym].mark, new.quotes[sym].mark
-                    if inst.is_inverse:
-                        self._add_cash(account, inst.underlying, q * (1.0 - m0 / m1))
-                    else:
-                        self._add_cash(account, USD, q * (m1 - m0))
+                m0, m1 = old.quotes[sym].mark, new.quotes[sym].mark
+                if inst.is_inverse:
+                    self._add_cash(account, inst.underlying, q * (1.0 - m0 / m1))
+                else:
+                    self._add_cash(account, USD, q * (m1 - m0))
         # holdings (collateral rows included) are rebuilt on the new tables; cash is kept
-        for ccy, pool in account.pools.items():
-            pool.rebind(new, new.tables[ccy])
+        margins = {ccy: pool.rebind(new, new.tables[ccy]) for ccy, pool in account.pools.items()}
         account.market = new
-        self._refresh_account(account, new)
+        self._refresh_account(account, new, margins)
 
     # ================================================================ accounts =============
 
@@ -1111,9 +1115,9 @@ class RiskEngine:
     # ================================================================ status & views =======
 
     def _pool_positions_margin(
-        self, acc: Account, pool: AccountPool
+        self, acc: Account, pool: AccountPool, out3: np.ndarray | None = None
     ) -> tuple[float, float, np.ndarray]:
-        out = pool.P.margin_out()
+        out = pool.P.margin_out() if out3 is None else out3[0]
         if acc.method_in_use == MarginMethod.RULES_BASED:
             return pool.rules["P"].im, pool.rules["P"].mm, out
         total = out.shape[0] - 1
@@ -1125,8 +1129,11 @@ class RiskEngine:
             total += pool.P.equity * (1.0 if ccy == USD else market.snapshot.index(ccy))
         return total
 
-    def _refresh_account(self, acc: Account, market: MarketState) -> None:
-        """Method in use, cached margins and margin status; publish a status change."""
+    def _refresh_account(
+        self, acc: Account, market: MarketState, margins: Mapping[str, np.ndarray] | None = None
+    ) -> None:
+        """Method in use, cached margins and margin status; publish a status change.
+        ``margins``: per pool, the margins a rebind has just computed (else recomputed)."""
         method = acc.margin_method
         if method == MarginMethod.AUTO:
             eq = self._equity_usd(acc, market)
@@ -1142,8 +1149,9 @@ class RiskEngine:
         worst_pool = None
         figures = None
         for ccy, pool in acc.pools.items():
-            acc.refresh_margin(pool)
-            im, mm, _ = self._pool_positions_margin(acc, pool)
+            out3 = margins.get(ccy) if margins else None
+            acc.refresh_margin(pool, out3)
+            im, mm, _ = self._pool_positions_margin(acc, pool, out3)
             eq = pool.P.equity
             status = (
                 MarginStatus.LIQUIDATION if eq < mm - _EPS else

@@ -38,6 +38,13 @@ class MarketState:
     # (pool currency, symbol) -> (long linear, long quadratic, short linear, short quadratic)
     # coefficients of per-leg IM and MM: f(q) = lin * |q| + quad * q^2 on each side
     _rules_coef: dict[tuple[str, str], tuple[float, ...]] = field(default_factory=dict)
+    # futures and perpetuals: their mark moves settle into collateral on every update
+    marked_to_market: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.marked_to_market = frozenset(
+            s for s, i in self.instruments.items() if i.kind in (Kind.FUTURE, Kind.PERPETUAL)
+        )
 
     @property
     def valuation_time(self) -> datetime:

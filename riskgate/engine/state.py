@@ -212,23 +212,19 @@ class PoolState:
 
     def rebind(self, table: RiskTable) -> None:
         """Re-margin on a new table (market update): rebuild the state from holdings."""
-        rebind_states((self,), table)
+        try:
+            rows = np.array([table.row[s] for s in self.qty], dtype=np.int64)
+        except KeyError as exc:
+            raise StateError(f"{exc.args[0]}: not in the new {table.currency} risk table") from None
+        qty = np.array(list(self.qty.values()), dtype=np.float64)
+        self.retable(table)
+        mk.rebuild_state(self.pnl, self.aux, table.risk, table.attr, rows, qty)
 
-
-def rebind_states(states: tuple[PoolState, ...], table: RiskTable) -> None:
-    """Rebuild several states of one pool on a new table from their holdings, with one
-    kernel call per state and the table rows looked up once for all of them."""
-    symbols = list(dict.fromkeys(s for state in states for s in state.qty))
-    try:
-        all_rows = {s: table.row[s] for s in symbols}
-    except KeyError as exc:
-        raise StateError(f"{exc.args[0]}: not in the new {table.currency} risk table") from None
-    for state in states:
-        rows = np.fromiter((all_rows[s] for s in state.qty), np.int64, len(state.qty))
-        qty = np.fromiter(state.qty.values(), np.float64, len(state.qty))
-        state.table = table
-        state._staged = None
-        mk.rebuild_state(state.pnl, state.aux, table.risk, table.attr, rows, qty)
+    def retable(self, table: RiskTable) -> None:
+        """Point the state at a new table; its arrays must be rebuilt from holdings next
+        (:meth:`rebind`, or a pool's rebind for its three states together)."""
+        self.table = table
+        self._staged = None
 
 
 class PortfolioState:

@@ -304,3 +304,37 @@ def whatif_deribit(
     scratch_aux[:, :] = aux
     apply_change(scratch_pnl, scratch_aux, risk, attr, i, q0, q1)
     margin_deribit(scratch_pnl, scratch_aux, und_price, gparams, uparams, out)
+
+
+@kernel
+def rebuild_pool(pnl_p, aux_p, pnl_b, aux_b, pnl_s, aux_s, risk, attr, rows, qty) -> None:
+    """Recompute a pool's three states from holdings at table ``rows``: positions
+    ``qty[0]``, positions + working buys ``qty[1]``, positions - working sells ``qty[2]``."""
+    rebuild_state(pnl_p, aux_p, risk, attr, rows, qty[0])
+    rebuild_state(pnl_b, aux_b, risk, attr, rows, qty[1])
+    rebuild_state(pnl_s, aux_s, risk, attr, rows, qty[2])
+
+
+@kernel
+def remargin_span(
+    pnl_p, aux_p, pnl_b, aux_b, pnl_s, aux_s, risk, attr, rows, qty,
+    und_price, gparams, uparams, out3,
+) -> None:  # fmt: skip
+    """:func:`rebuild_pool`, then the margin of each state into ``out3[0..2]`` (one call per
+    pool on a market update instead of six)."""
+    rebuild_pool(pnl_p, aux_p, pnl_b, aux_b, pnl_s, aux_s, risk, attr, rows, qty)
+    margin_span(pnl_p, aux_p, und_price, gparams, uparams, out3[0])
+    margin_span(pnl_b, aux_b, und_price, gparams, uparams, out3[1])
+    margin_span(pnl_s, aux_s, und_price, gparams, uparams, out3[2])
+
+
+@kernel
+def remargin_deribit(
+    pnl_p, aux_p, pnl_b, aux_b, pnl_s, aux_s, risk, attr, rows, qty,
+    und_price, gparams, uparams, out3,
+) -> None:  # fmt: skip
+    """:func:`rebuild_pool`, then the margin of each state into ``out3[0..2]``."""
+    rebuild_pool(pnl_p, aux_p, pnl_b, aux_b, pnl_s, aux_s, risk, attr, rows, qty)
+    margin_deribit(pnl_p, aux_p, und_price, gparams, uparams, out3[0])
+    margin_deribit(pnl_b, aux_b, und_price, gparams, uparams, out3[1])
+    margin_deribit(pnl_s, aux_s, und_price, gparams, uparams, out3[2])

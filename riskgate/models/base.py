@@ -143,6 +143,7 @@ class ScenarioModel(ABC):
 
     margin_kernel: Callable[..., None]
     whatif_kernel: Callable[..., None]
+    remargin_kernel: Callable[..., None]
 
 
 _REGISTRY: dict[str, Callable[[Mapping[str, Any]], ScenarioModel]] = {}

@@ -27,6 +27,7 @@ class DeribitModel(ScenarioModel):
     addon_names = ("roll_shock", "delta_shock", "risk_matrix_margin")
     margin_kernel = staticmethod(mk.margin_deribit)
     whatif_kernel = staticmethod(mk.whatif_deribit)
+    remargin_kernel = staticmethod(mk.remargin_deribit)
     look_ahead_years = 0.0
 
     def __init__(self, data: Mapping[str, Any]) -> None:

@@ -33,6 +33,7 @@ class SpanModel(ScenarioModel):
     addon_names = ("intra_spread", "delivery", "inter_credit", "short_option_minimum", "risk")
     margin_kernel = staticmethod(mk.margin_span)
     whatif_kernel = staticmethod(mk.whatif_span)
+    remargin_kernel = staticmethod(mk.remargin_span)
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         super().__init__(data)

@@ -742,3 +742,30 @@ def test_status_events_from_a_fill():
     assert ev.equity == approx(p2.equity)
     assert ev.initial_margin == approx(p2.initial_margin)
     assert sub.empty()
+
+
+@pytest.mark.parametrize("pool_mode", [PoolMode.CROSS, PoolMode.SEGREGATED])
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_update_caches_the_margins_a_fresh_computation_gives(model, pool_mode):
+    # a market update rebuilds and margins each pool's three states in one kernel call; the
+    # figures it caches are those the separate state kernels give on the rebuilt states
+    eng = make_engine(model)
+    add_account(eng, collateral=HOLD_COLL, pool_mode=pool_mode)
+    eng.set_positions("A", [(s, q, None) for s, q in HOLD.items()])
+    accept(eng, "w1", CALL_INV, Side.BUY, 1.0, 0.05)
+    accept(eng, "w2", ETH_PERP_LIN, Side.SELL, 5.0, 3_500.0)
+    eng.update_market(
+        full_snapshot=False,
+        valuation_time=None,
+        index_usd={"BTC": 71_000.0},
+        marks_usd={PERP_LIN: 71_010.0},
+        ivs={},
+    )
+    acc = eng.accounts["A"]
+    assert acc.pools
+    for pool in acc.pools.values():
+        assert pool.table is eng.market.tables[pool.currency]
+        cached = (pool.im_B, pool.mm_B, pool.scen_B, pool.im_S, pool.mm_S, pool.scen_S)
+        acc.refresh_margin(pool)  # recomputed with the state kernels
+        assert (pool.im_B, pool.mm_B, pool.scen_B, pool.im_S, pool.mm_S, pool.scen_S) == cached
+        assert pool.P.table is pool.B.table is pool.S.table is pool.table
