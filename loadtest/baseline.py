@@ -28,8 +28,9 @@ from riskgate.config import Settings
 from riskgate.v1 import riskgate_pb2 as pb
 from riskgate.v1 import riskgate_pb2_grpc
 
-# the same unary thread-pool size as a riskgate server on its defaults
+# the same unary thread-pool size and GIL switch interval as a riskgate server on its defaults
 DEFAULT_WORKERS: int = Settings.__dataclass_fields__["grpc_workers"].default
+SWITCH_INTERVAL_S: float = Settings.__dataclass_fields__["gil_switch_interval_us"].default / 1e6
 
 __all__ = ["BaselineServicer", "build_server", "constant_decision", "main"]
 
@@ -181,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     server.start()
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

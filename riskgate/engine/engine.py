@@ -427,6 +427,8 @@ class RiskEngine:
             # the budget counts the decision's own compute, from when its turn comes; time
             # queued for the gate counts only against the caller's deadline
             start = self.clock_ns()
+            if deadline_ns is not None and start >= deadline_ns:
+                return self._gate_timeout(order, start)  # nobody is waiting for the answer
             return self._check(order, start, self._budget_end(start, deadline_ns), reserve)
         finally:
             self._decision_gate.release()
@@ -756,8 +758,8 @@ class RiskEngine:
         # name the scenario that sets IM after: the other side's when it binds
         d.worst_scenario = self._scenario_info(pool, key if other_im <= side_im else other_key)
         d.risk_reducing = side_im < side_im_before - _EPS * max(1.0, side_im_before)
-        # written so that a NaN margin fails closed
-        if not im_after <= equity and not d.risk_reducing:
+        # written so that a NaN margin on either side fails closed
+        if not (side_im <= equity and other_im <= equity) and not d.risk_reducing:
             raise _Reject(
                 Reason.INSUFFICIENT_MARGIN,
                 f"initial margin after {im_after:.6g} exceeds equity {equity:.6g} {pool.currency}",
@@ -836,7 +838,10 @@ class RiskEngine:
             out = []
             for o in orders:
                 t = self.clock_ns()
-                out.append(self._check(o, t, self._budget_end(t, deadline_ns), True))
+                if deadline_ns is not None and t >= deadline_ns:
+                    out.append(self._gate_timeout(o, t))
+                else:
+                    out.append(self._check(o, t, self._budget_end(t, deadline_ns), True))
             return out
         finally:
             self._decision_gate.release()

@@ -222,7 +222,15 @@ class PoolState:
 
     def retable(self, table: RiskTable) -> None:
         """Point the state at a new table; its arrays must be rebuilt from holdings next
-        (:meth:`rebind`, or a pool's rebind for its three states together)."""
+        (:meth:`rebind`, or a pool's rebind for its three states together). A market that
+        adds a coin changes the arrays' shape (and the coins' rows): they are reallocated."""
+        n_u, n_cells = len(table.coins), table.n_cells
+        if self.pnl.shape != (n_u, n_cells):
+            self.pnl = np.zeros((n_u, n_cells))
+            self.aux = np.zeros((n_u, mk.N_AUX))
+            self._spnl = np.zeros((n_u, n_cells))
+            self._saux = np.zeros((n_u, mk.N_AUX))
+            self._out = np.zeros((n_u + 1, mk.N_OUT))
         self.table = table
         self._staged = None
 

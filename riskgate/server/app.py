@@ -134,6 +134,34 @@ class _EndOnce:
             self._callback(response)
 
 
+class _SwitchIntervalHolder:
+    """The interpreter's GIL switch interval is process-wide: the most recently started of
+    the serving servers sets it, and when one stops the interval of the latest one still
+    serving applies again (the interpreter's own after the last), whatever the order."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: list[tuple[object, float]] = []
+        self._original = 0.0
+
+    def acquire(self, interval_s: float) -> object:
+        token = object()
+        with self._lock:
+            if not self._held:
+                self._original = sys.getswitchinterval()
+            self._held.append((token, interval_s))
+            sys.setswitchinterval(interval_s)
+        return token
+
+    def release(self, token: object) -> None:
+        with self._lock:
+            self._held = [(t, v) for t, v in self._held if t is not token]
+            sys.setswitchinterval(self._held[-1][1] if self._held else self._original)
+
+
+_SWITCH_INTERVAL = _SwitchIntervalHolder()
+
+
 class ServeError(RuntimeError):
     """The service cannot start (e.g. the listen address cannot be bound)."""
 
@@ -430,7 +458,7 @@ class RiskGateServer:
         self.warm_up_s: float = 0.0
         self._server: grpc.Server | None = None
         self._streams: futures.ThreadPoolExecutor | None = None
-        self._switch_interval_s: float | None = None  # the interpreter's, restored at stop
+        self._switch_token: object | None = None  # our hold on the GIL switch interval
         self._metrics_http: Any = None
         self.metrics_port: int | None = None
         self._stop_expiry = threading.Event()
@@ -450,41 +478,37 @@ class RiskGateServer:
 
     def start(self) -> int:
         """Bind, start (health NOT_SERVING), load demo data, warm up, then SERVING.
-        Returns the bound port. Raises :class:`ServeError` if the address cannot be bound."""
+        Returns the bound port. Raises :class:`ServeError` if an address cannot be bound;
+        whatever was bound by then is released."""
         with self._lock:
             if self._server is not None:
                 raise ServeError("server already started")
             s = self.settings
-            server = grpc.server(
-                futures.ThreadPoolExecutor(
-                    max_workers=s.grpc_workers, thread_name_prefix="riskgate-rpc"
-                ),
-                options=_SERVER_OPTIONS,
-            )
-            streams = self._streams = futures.ThreadPoolExecutor(
-                max_workers=s.stream_workers, thread_name_prefix="riskgate-stream"
-            )
-            # the streaming methods run on their own pool (health Watch holds no thread)
-            self.servicer.StreamMarginStatus = on_pool(  # type: ignore[method-assign]
-                self.servicer.StreamMarginStatus, streams
-            )
-            reflector = reflection.ReflectionServicer(SERVICE_NAMES)
-            reflector.ServerReflectionInfo = on_pool(  # type: ignore[method-assign]
-                reflector.ServerReflectionInfo, streams
-            )
-            riskgate_pb2_grpc.add_RiskGateServicer_to_server(self.servicer, server)
-            health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-            self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
-            reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflector, server)
+            server: grpc.Server | None = None
             try:
-                port = server.add_insecure_port(s.listen_address)
-            except RuntimeError as exc:
-                raise ServeError(f"listen_address: cannot bind {s.listen_address}: {exc}") from None
-            if not port:
-                raise ServeError(f"listen_address: cannot bind {s.listen_address}")
-            if s.metrics_address:
-                self._start_metrics(s.metrics_address)  # before serving: fails cleanly
-            server.start()
+                if s.metrics_address:
+                    self._start_metrics(s.metrics_address)
+                server = grpc.server(
+                    futures.ThreadPoolExecutor(
+                        max_workers=s.grpc_workers, thread_name_prefix="riskgate-rpc"
+                    ),
+                    options=_SERVER_OPTIONS,
+                )
+                self._register(server)
+                try:
+                    port = server.add_insecure_port(s.listen_address)
+                except RuntimeError as exc:
+                    raise ServeError(
+                        f"listen_address: cannot bind {s.listen_address}: {exc}"
+                    ) from None
+                if not port:
+                    raise ServeError(f"listen_address: cannot bind {s.listen_address}")
+                server.start()
+            except BaseException:
+                if server is not None:
+                    server.stop(None)  # releases a port already bound
+                self._release_side_services()
+                raise
             self._server, self.port = server, port
         _log.info("listening", address=self.address, health="NOT_SERVING")
         try:
@@ -492,8 +516,7 @@ class RiskGateServer:
                 self.demo_accounts = load_demo(self.engine, s)
             self.warm_up_s = warm_up(self.engine)
             tune_gc()
-            self._switch_interval_s = sys.getswitchinterval()
-            sys.setswitchinterval(s.gil_switch_interval_us / 1e6)
+            self._switch_token = _SWITCH_INTERVAL.acquire(s.gil_switch_interval_us / 1e6)
         except BaseException:
             self.stop(grace=0)
             raise
@@ -514,16 +537,48 @@ class RiskGateServer:
         )
         return port
 
+    def _register(self, server: grpc.Server) -> None:
+        """The services; streaming methods on their own pool (health Watch holds no thread)."""
+        streams = self._streams = futures.ThreadPoolExecutor(
+            max_workers=self.settings.stream_workers, thread_name_prefix="riskgate-stream"
+        )
+        self.servicer.StreamMarginStatus = on_pool(  # type: ignore[method-assign]
+            self.servicer.StreamMarginStatus, streams
+        )
+        reflector = reflection.ReflectionServicer(SERVICE_NAMES)
+        reflector.ServerReflectionInfo = on_pool(  # type: ignore[method-assign]
+            reflector.ServerReflectionInfo, streams
+        )
+        riskgate_pb2_grpc.add_RiskGateServicer_to_server(self.servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflector, server)
+
+    def _release_side_services(self) -> None:
+        """The stream pool, the metrics endpoint and the switch interval (idempotent)."""
+        if self._streams is not None:
+            self._streams.shutdown(wait=False)
+            self._streams = None
+        if self._metrics_http is not None:
+            self._metrics_http.shutdown()
+            self._metrics_http.server_close()
+            self._metrics_http = None
+        if self._switch_token is not None:
+            _SWITCH_INTERVAL.release(self._switch_token)
+            self._switch_token = None
+
     def _start_metrics(self, address: str) -> None:
         host, sep, port = address.rpartition(":")
-        if not sep or not port.isdigit():
+        if not sep or not port.isdigit() or int(port) > 65535:
             raise ServeError(f"metrics_address: expected HOST:PORT, got {address!r}")
+        host = host.removeprefix("[").removesuffix("]") or "0.0.0.0"  # [::1]:P, :P
         try:
             httpd, _thread = start_http_server(
                 int(port), addr=host, registry=registry_for(self.servicer.metrics, self.engine)
             )
         except OSError as exc:
-            raise ServeError(f"metrics_address: cannot bind {address}: {exc.strerror}") from None
+            reason = exc.strerror or str(exc)
+            raise ServeError(f"metrics_address: cannot bind {address}: {reason}") from None
         self._metrics_http = httpd
         self.metrics_port = httpd.server_address[1]
         _log.info("metrics", address=f"{host}:{self.metrics_port}", path="/metrics")
@@ -553,13 +608,7 @@ class RiskGateServer:
         self.health.close_watches()  # ...then their stream ends
         self.servicer.close()
         server.stop(grace).wait()
-        if self._streams is not None:
-            self._streams.shutdown(wait=False)
-        if self._switch_interval_s is not None:
-            sys.setswitchinterval(self._switch_interval_s)
-        if self._metrics_http is not None:
-            self._metrics_http.shutdown()
-            self._metrics_http.server_close()
+        self._release_side_services()
         self._stop_expiry.set()
         if self._expiry_thread is not None:
             self._expiry_thread.join(timeout=1.0)

@@ -6,7 +6,8 @@ the account and market gauges are read from the engine at that moment.
 
 Exposed (``metrics_address``, e.g. ``127.0.0.1:9464``, path ``/metrics``):
 - ``riskgate_decisions_total{rpc, decision, reason}``: CheckOrder / CheckOrders / WhatIf
-  decisions by outcome and reject reason;
+  decisions by outcome (accept, reject, or replay of an already-decided client order id)
+  and reason;
 - ``riskgate_decision_compute_seconds{rpc}``: histogram of the server compute per decision
   (the decision's ``compute_ns``);
 - ``riskgate_market_updates_total``, ``riskgate_market_update_seconds`` (histogram),
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from riskgate.engine.engine import RiskEngine
 
 DECISION_RPCS = ("CheckOrder", "CheckOrders", "WhatIf")
+# decision label: a retried client order id gets its original decision replayed
+_ACCEPT, _REJECT, _REPLAY = "accept", "reject", "replay"
 # upper bounds (seconds) of the decision-compute buckets: the order path's targets are tens
 # of microseconds, its fail-closed budget milliseconds
 DECISION_BOUNDS_S = (5e-6, 10e-6, 20e-6, 30e-6, 50e-6, 100e-6, 200e-6, 500e-6, 1e-3, 2e-3, 5e-3)
@@ -71,16 +74,18 @@ class ServiceMetrics:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._decisions: dict[tuple[str, bool, Reason], int] = {}
+        self._decisions: dict[tuple[str, str, Reason], int] = {}
         self._compute = {rpc: _Histogram(DECISION_BOUNDS_S) for rpc in DECISION_RPCS}
         self._market_update = _Histogram(MARKET_UPDATE_BOUNDS_S)
         self._expired = 0
 
     def decision(self, rpc: str, d: Decision) -> None:
-        key = (rpc, d.accepted, d.reason)
+        outcome = _REPLAY if d.duplicate else _ACCEPT if d.accepted else _REJECT
+        key = (rpc, outcome, d.reason)
         with self._lock:
             self._decisions[key] = self._decisions.get(key, 0) + 1
-            self._compute[rpc].observe_ns(d.compute_ns)
+            if not d.duplicate:  # a replay carries its original's compute time
+                self._compute[rpc].observe_ns(d.compute_ns)
 
     def market_update(self, compute_ns: int) -> None:
         with self._lock:
@@ -114,15 +119,15 @@ class MetricsCollector(Collector):
         decisions, compute, updates, expired = self.metrics.snapshot()
         fam = CounterMetricFamily(
             "riskgate_decisions",
-            "Order decisions by RPC, outcome and reject reason.",
+            "Order decisions by RPC, outcome (accept, reject, replay of a retried id) and reason.",
             labels=["rpc", "decision", "reason"],
         )
-        for (rpc, accepted, reason), n in sorted(decisions.items()):
-            fam.add_metric([rpc, "accept" if accepted else "reject", reason.name], n)
+        for (rpc, outcome, reason), n in sorted(decisions.items()):
+            fam.add_metric([rpc, outcome, reason.name], n)
         yield fam
         hist = HistogramMetricFamily(
             "riskgate_decision_compute_seconds",
-            "Server compute per decision (the decision's compute_ns).",
+            "Server compute per decision (the decision's compute_ns; replays not counted).",
             labels=["rpc"],
         )
         for rpc, h in compute.items():
@@ -136,7 +141,7 @@ class MetricsCollector(Collector):
         )
         yield CounterMetricFamily(
             "riskgate_market_updates",
-            "Market updates applied.",
+            "Market updates applied through UpdateMarket.",
             value=sum(updates.counts),
         )
         yield CounterMetricFamily(

@@ -1,6 +1,7 @@
 """Small runs of the two latency benchmarks (``riskgate bench`` and ``riskgate bench-service``):
-the commands work end to end and their reports hang together. No timing thresholds: CI
-machines are shared; the numbers themselves are for the benchmark runs."""
+the commands work end to end and their reports hang together. No absolute timing
+thresholds (CI machines are shared); only containment (a servicer call contains the engine's
+decision, which contains a kernel call) is checked on the medians."""
 
 from __future__ import annotations
 

@@ -451,3 +451,17 @@ def test_gil_switch_interval_set_while_serving_and_restored() -> None:
     with serving(_settings(demo=False, gil_switch_interval_us=700.0), grace_s=0):
         assert sys.getswitchinterval() == pytest.approx(700e-6)
     assert sys.getswitchinterval() == before
+    # servers overlapping in one process, stopped in the order they started: the interval
+    # stays set while any serves and the interpreter's own comes back after the last
+    a = RiskGateServer(_settings(demo=False, gil_switch_interval_us=700.0))
+    b = RiskGateServer(_settings(demo=False, gil_switch_interval_us=900.0))
+    a.start()
+    b.start()
+    try:
+        assert sys.getswitchinterval() == pytest.approx(900e-6)
+        a.stop(grace=0)
+        assert sys.getswitchinterval() == pytest.approx(900e-6)
+    finally:
+        a.stop(grace=0)
+        b.stop(grace=0)
+    assert sys.getswitchinterval() == before

@@ -39,6 +39,7 @@ def test_open_streams_leave_the_order_path_its_threads(server: RiskGateServer) -
     stub = riskgate_pb2_grpc.RiskGateStub(channel)
     account = server.demo_accounts[0]
     calls = []
+    done = threading.Event()
     try:
         # margin-status streams: each is open once its first (current) event arrived
         for _ in range(STREAMS):
@@ -58,7 +59,6 @@ def test_open_streams_leave_the_order_path_its_threads(server: RiskGateServer) -
         requests: list[reflection_pb2.ServerReflectionRequest] = [
             reflection_pb2.ServerReflectionRequest(list_services="")
         ]
-        done = threading.Event()
 
         def request_iter() -> Iterator[reflection_pb2.ServerReflectionRequest]:
             yield from requests
@@ -89,8 +89,8 @@ def test_open_streams_leave_the_order_path_its_threads(server: RiskGateServer) -
                 timeout=T,
             )
             assert d.reason in (pb.REJECT_REASON_UNSPECIFIED, pb.REJECT_REASON_INSUFFICIENT_MARGIN)
-        done.set()
     finally:
+        done.set()
         for call in calls:
             call.cancel()
         channel.close()

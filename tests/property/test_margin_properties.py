@@ -318,9 +318,9 @@ def test_adopting_a_whatif_equals_applying_the_change(model, mode, positions, co
         elif op == "add":
             state.pool_for(inst).add_quantity(inst.symbol, q)
             twin.pool_for(inst).add_quantity(inst.symbol, q)
-        else:
-            state.set_collateral("USD", abs(q) * 1000.0)
-            twin.set_collateral("USD", abs(q) * 1000.0)
+        else:  # coin collateral is a holding of the pool: it must end a staged what-if
+            state.set_collateral("BTC", abs(q))
+            twin.set_collateral("BTC", abs(q))
     assert state.pools.keys() == twin.pools.keys()
     for ccy, pool in state.pools.items():
         np.testing.assert_array_equal(pool.pnl, twin.pools[ccy].pnl)

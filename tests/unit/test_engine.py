@@ -1010,6 +1010,26 @@ class JumpClock(FakeClock):
         return self.now
 
 
+@pytest.mark.parametrize("batch", [False, True], ids=["single", "batch"])
+def test_deadline_spent_on_arrival_is_a_latency_reject_not_remembered(batch):
+    # the caller has given up: whatever the account's state, the answer is a latency
+    # reject, and nothing (not even a halted reject) is kept against the order id
+    clock = FakeClock()
+    eng = make_engine(clock=clock)
+    add_account(eng)
+    eng.set_trading_state("A", False, TradingState.HALTED, "ops")
+    state = snapshot_state(eng)
+    n0 = eng.counters["latency_rejects"]
+    late = clock.now - 1
+    d = eng.check_orders([order("o1")], late)[0] if batch else eng.check_order(order("o1"), late)
+    assert not d.accepted and d.reason == Reason.LATENCY_BUDGET_EXCEEDED
+    assert eng.counters["latency_rejects"] == n0 + 1
+    assert snapshot_state(eng) == state
+    eng.set_trading_state("A", False, TradingState.ACTIVE, "")
+    d = eng.check_order(order("o1"))
+    assert d.accepted and not d.duplicate
+
+
 def test_account_busy_past_the_budget_fails_closed():
     # another writer holds the account for longer than the 1 ms budget
     eng = make_engine(clock=FakeClock(), decision_budget_ns=1_000_000)

@@ -769,3 +769,33 @@ def test_update_caches_the_margins_a_fresh_computation_gives(model, pool_mode):
         acc.refresh_margin(pool)  # recomputed with the state kernels
         assert (pool.im_B, pool.mm_B, pool.scen_B, pool.im_S, pool.mm_S, pool.scen_S) == cached
         assert pool.P.table is pool.B.table is pool.S.table is pool.table
+
+
+@pytest.mark.parametrize("pool_mode", [PoolMode.CROSS, PoolMode.SEGREGATED])
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_update_that_adds_a_coin_remargins_every_pool(model, pool_mode):
+    # a new index changes the pools' coin rows (SOL sorts after BTC/ETH, AAA before them):
+    # the states are rebuilt in the new shape and the margins still equal full revaluation
+    seg = pool_mode == PoolMode.SEGREGATED
+    eng = make_engine(model)
+    add_account(eng, collateral=HOLD_COLL, pool_mode=pool_mode)
+    eng.set_positions("A", [(s, q, None) for s, q in HOLD.items()])
+    accept(eng, "w1", CALL_INV, Side.BUY, 1.0, 0.05)
+    accept(eng, "w2", ETH_PERP_LIN, Side.SELL, 5.0, 3_500.0)
+    before = eng.account_view("A")
+    snap = SNAP
+    for coin, index in (("SOL", 150.0), ("AAA", 2.0)):
+        eng.update_market(
+            full_snapshot=False, valuation_time=None, index_usd={coin: index}, marks_usd={},
+            ivs={},
+        )  # fmt: skip
+        snap = snap.with_updates(index_usd={coin: index})
+        view = check_account(
+            eng, model, HOLD, {CALL_INV: 1.0}, {ETH_PERP_LIN: 5.0}, HOLD_COLL, seg, snap=snap
+        )
+        # nothing is held in the new coin: the figures are those before it was listed
+        assert view.initial_margin_usd == approx(before.initial_margin_usd)
+        assert view.margin_status == before.margin_status
+        d = eng.whatif(order("x", PERP_LIN, Side.BUY, 0.1))
+        usd = next(p for p in before.pools if p.currency == "USD")
+        assert d.accepted and d.initial_margin_before == approx(usd.initial_margin)
