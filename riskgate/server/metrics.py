@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 
 DECISION_RPCS = ("CheckOrder", "CheckOrders", "WhatIf")
 # decision label: a retried client order id gets its original decision replayed
-_ACCEPT, _REJECT, _REPLAY = "accept", "reject", "replay"
+_OUTCOMES = ("accept", "reject", "replay")
+_N_REASONS = max(Reason) + 1
 # upper bounds (seconds) of the decision-compute buckets: the order path's targets are tens
 # of microseconds, its fail-closed budget milliseconds
 DECISION_BOUNDS_S = (5e-6, 10e-6, 20e-6, 30e-6, 50e-6, 100e-6, 200e-6, 500e-6, 1e-3, 2e-3, 5e-3)
@@ -74,18 +75,22 @@ class ServiceMetrics:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._decisions: dict[tuple[str, str, Reason], int] = {}
+        # per RPC: counts indexed by outcome * len(Reason) + reason (list indexing, not
+        # hashing enum keys: this runs on every decision)
+        self._counts = {rpc: [0] * (len(_OUTCOMES) * _N_REASONS) for rpc in DECISION_RPCS}
         self._compute = {rpc: _Histogram(DECISION_BOUNDS_S) for rpc in DECISION_RPCS}
         self._market_update = _Histogram(MARKET_UPDATE_BOUNDS_S)
         self._expired = 0
 
     def decision(self, rpc: str, d: Decision) -> None:
-        outcome = _REPLAY if d.duplicate else _ACCEPT if d.accepted else _REJECT
-        key = (rpc, outcome, d.reason)
+        replay = d.duplicate
+        i = (2 if replay else 0 if d.accepted else 1) * _N_REASONS + d.reason
         with self._lock:
-            self._decisions[key] = self._decisions.get(key, 0) + 1
-            if not d.duplicate:  # a replay carries its original's compute time
-                self._compute[rpc].observe_ns(d.compute_ns)
+            self._counts[rpc][i] += 1
+            if not replay:  # a replay carries its original's compute time
+                h = self._compute[rpc]
+                h.counts[bisect_left(h.bounds_ns, d.compute_ns)] += 1
+                h.sum_ns += d.compute_ns
 
     def market_update(self, compute_ns: int) -> None:
         with self._lock:
@@ -105,7 +110,13 @@ class ServiceMetrics:
                 compute[rpc] = c
             mu = _Histogram(self._market_update.bounds_s)
             mu.counts, mu.sum_ns = list(self._market_update.counts), self._market_update.sum_ns
-            return dict(self._decisions), compute, mu, self._expired
+            decisions = {}
+            for rpc, counts in self._counts.items():
+                for i, n in enumerate(counts):
+                    if n:
+                        outcome, reason = divmod(i, _N_REASONS)
+                        decisions[rpc, _OUTCOMES[outcome], Reason(reason)] = n
+            return decisions, compute, mu, self._expired
 
 
 class MetricsCollector(Collector):
