@@ -535,15 +535,22 @@ HOLD = {PERP_LIN: 2.0, PERP_INV: -1.5, CALL_INV: -2.0, PUT_LIN: 1.0, ETH_PERP_LI
 HOLD_COLL = {"USD": 500_000.0, "BTC": 5.0, "ETH": 20.0}
 
 
-@pytest.mark.parametrize("pool_mode", [PoolMode.CROSS, PoolMode.SEGREGATED])
-@pytest.mark.parametrize("model", MODEL_NAMES)
-def test_market_update_remargins_and_settles_futures(model, pool_mode):
-    seg = pool_mode == PoolMode.SEGREGATED
+def held_book(model: str, pool_mode: PoolMode):
+    """An engine with account A holding HOLD on HOLD_COLL, working a buy of 1 CALL_INV and a
+    sell of 5 ETH_PERP_LIN."""
     eng = make_engine(model)
     add_account(eng, collateral=HOLD_COLL, pool_mode=pool_mode)
     eng.set_positions("A", [(s, q, None) for s, q in HOLD.items()])
     accept(eng, "w1", CALL_INV, Side.BUY, 1.0, 0.05)
     accept(eng, "w2", ETH_PERP_LIN, Side.SELL, 5.0, 3_500.0)
+    return eng
+
+
+@pytest.mark.parametrize("pool_mode", [PoolMode.CROSS, PoolMode.SEGREGATED])
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_market_update_remargins_and_settles_futures(model, pool_mode):
+    seg = pool_mode == PoolMode.SEGREGATED
+    eng = held_book(model, pool_mode)
     check_account(eng, model, HOLD, {CALL_INV: 1.0}, {ETH_PERP_LIN: 5.0}, HOLD_COLL, seg)
 
     index = {"BTC": 72_000.0, "ETH": 3_400.0}
@@ -749,11 +756,7 @@ def test_status_events_from_a_fill():
 def test_update_caches_the_margins_a_fresh_computation_gives(model, pool_mode):
     # a market update rebuilds and margins each pool's three states in one kernel call; the
     # figures it caches are those the separate state kernels give on the rebuilt states
-    eng = make_engine(model)
-    add_account(eng, collateral=HOLD_COLL, pool_mode=pool_mode)
-    eng.set_positions("A", [(s, q, None) for s, q in HOLD.items()])
-    accept(eng, "w1", CALL_INV, Side.BUY, 1.0, 0.05)
-    accept(eng, "w2", ETH_PERP_LIN, Side.SELL, 5.0, 3_500.0)
+    eng = held_book(model, pool_mode)
     eng.update_market(
         full_snapshot=False,
         valuation_time=None,
@@ -777,11 +780,7 @@ def test_update_that_adds_a_coin_remargins_every_pool(model, pool_mode):
     # a new index changes the pools' coin rows (SOL sorts after BTC/ETH, AAA before them):
     # the states are rebuilt in the new shape and the margins still equal full revaluation
     seg = pool_mode == PoolMode.SEGREGATED
-    eng = make_engine(model)
-    add_account(eng, collateral=HOLD_COLL, pool_mode=pool_mode)
-    eng.set_positions("A", [(s, q, None) for s, q in HOLD.items()])
-    accept(eng, "w1", CALL_INV, Side.BUY, 1.0, 0.05)
-    accept(eng, "w2", ETH_PERP_LIN, Side.SELL, 5.0, 3_500.0)
+    eng = held_book(model, pool_mode)
     before = eng.account_view("A")
     snap = SNAP
     for coin, index in (("SOL", 150.0), ("AAA", 2.0)):
