@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import start_http_server
 
@@ -44,6 +44,7 @@ from riskgate.engine.types import (
 )
 from riskgate.models import load_model
 from riskgate.models.rules import load_rules_params
+from riskgate.server.health import HealthService
 from riskgate.server.logging import configure_logging, get_logger
 from riskgate.server.metrics import registry_for
 from riskgate.server.servicer import SERVICE_NAME, RiskGateServicer
@@ -65,6 +66,7 @@ __all__ = [
 HEALTH_SERVICE_NAME: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 SERVICE_NAMES: tuple[str, ...] = (SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME)
 EXPIRY_INTERVAL_S = 0.1
+_WATCHER_NOTICE_S = 2.0  # longest a stop waits to tell health watchers it is going
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # full market snapshots can be large
 
 _SERVER_OPTIONS: Sequence[tuple[str, Any]] = (
@@ -77,35 +79,11 @@ _SERVER_OPTIONS: Sequence[tuple[str, Any]] = (
 _log = get_logger("riskgate.server")
 
 
-class _HealthServicer(health.HealthServicer):
-    """The standard health service, plus ending open Watch streams at shutdown (otherwise
-    each would hold the drain for the whole grace period)."""
-
-    def Watch(
-        self,
-        request: health_pb2.HealthCheckRequest,
-        context: grpc.ServicerContext,
-        send_response_callback: Callable[[Any], None] | None = None,
-    ) -> Any:
-        if send_response_callback is not None:
-            send_response_callback = _EndOnce(send_response_callback)
-        return super().Watch(request, context, send_response_callback)
-
-    def close_watches(self) -> None:
-        callbacks = getattr(self, "_send_response_callbacks", None)  # grpc_health internals
-        if not callbacks:
-            return
-        with self._lock:
-            pending = [cb for cbs in callbacks.values() for cb in cbs]
-        for cb in pending:
-            cb(None)  # None ends the stream, as when grpc_health drops a watcher
-
-
 def on_pool(behavior: Callable[..., Any], pool: futures.ThreadPoolExecutor) -> Callable[..., Any]:
     """``behavior`` as a handler grpc runs on ``pool`` instead of the server's pool.
 
     grpc's synchronous server honours an ``experimental_thread_pool`` attribute on a method
-    behaviour (grpc_health's servicer exposes the same hook). Streaming calls go to their
+    behaviour (grpc_health's own servicer exposes the same hook). Streaming calls go to their
     own pool so that open streams, which hold a thread each, never take the threads of the
     order path."""
 
@@ -115,23 +93,6 @@ def on_pool(behavior: Callable[..., Any], pool: futures.ThreadPoolExecutor) -> C
 
     run.experimental_thread_pool = pool  # type: ignore[attr-defined]
     return run
-
-
-class _EndOnce:
-    """A Watch response callback that ignores everything after the end of the stream."""
-
-    def __init__(self, callback: Callable[[Any], None]) -> None:
-        self._callback = callback
-        self._ended = False
-        self._lock = threading.Lock()
-
-    def __call__(self, response: Any) -> None:
-        with self._lock:
-            if self._ended:
-                return
-            if response is None:
-                self._ended = True
-            self._callback(response)
 
 
 class _SwitchIntervalHolder:
@@ -452,7 +413,7 @@ class RiskGateServer:
         self._own_engine = engine is None
         self.engine: RiskEngine = create_engine(settings) if engine is None else engine
         self.servicer = RiskGateServicer(self.engine, settings)
-        self.health = _HealthServicer()
+        self.health = HealthService()
         self.demo_accounts: list[str] = []
         self.port: int | None = None
         self.warm_up_s: float = 0.0
@@ -554,6 +515,21 @@ class RiskGateServer:
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflector, server)
 
+    def _tell_watchers(self) -> None:
+        """Health watchers see NOT_SERVING, then their stream ends. Each send waits for
+        grpc to complete it; a call that never completes must not hold up the stop (the
+        server's stop cancels it), so the notices go out on a thread given a bounded wait."""
+
+        def notify() -> None:
+            self.health.enter_graceful_shutdown()
+            self.health.close_watches()
+
+        notifier = threading.Thread(target=notify, name="riskgate-health-stop", daemon=True)
+        notifier.start()
+        notifier.join(_WATCHER_NOTICE_S)
+        if notifier.is_alive():
+            _log.warning("health_watchers_not_told", waited_s=_WATCHER_NOTICE_S)
+
     def _release_side_services(self) -> None:
         """The stream pool, the metrics endpoint and the switch interval (idempotent)."""
         if self._streams is not None:
@@ -604,8 +580,7 @@ class RiskGateServer:
             self._server = None
         grace = self.settings.shutdown_grace_s if grace is None else grace
         _log.info("stopping", grace_s=grace)
-        self.health.enter_graceful_shutdown()  # watchers see NOT_SERVING...
-        self.health.close_watches()  # ...then their stream ends
+        self._tell_watchers()
         self.servicer.close()
         server.stop(grace).wait()
         self._release_side_services()
