@@ -7,6 +7,7 @@ Strikes and futures prices are in USD per coin. Expiry is 08:00 UTC on the symbo
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -120,8 +121,10 @@ def _parse_strike(text: str, symbol: str) -> float:
     return strike
 
 
+@functools.lru_cache(maxsize=65_536)
 def parse_symbol(symbol: str) -> Instrument:
-    """Parse a Deribit-style symbol.
+    """Parse a Deribit-style symbol (memoised: every market update lists the whole
+    universe again, and an ``Instrument`` is immutable).
 
     ``BTC-PERPETUAL``, ``BTC-27DEC26``, ``BTC-27DEC26-70000-C`` are inverse (coin settled);
     ``BTC_USDC-PERPETUAL``, ``BTC_USDC-27DEC26``, ``BTC_USDC-27DEC26-70000-C`` linear;
