@@ -48,6 +48,12 @@ def _cmd_bench_service(args: argparse.Namespace) -> int:
     return bench_service_main(args)
 
 
+def _cmd_bench_update(args: argparse.Namespace) -> int:
+    from riskgate.bench_update import main as bench_update_main
+
+    return bench_update_main(args)
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from riskgate.bench import main as bench_main
 
@@ -414,6 +420,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench_service.add_argument("--seed", type=int, default=7)
     bench_service.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_service.set_defaults(func=_cmd_bench_service)
+
+    bench_update = sub.add_parser(
+        "bench-update",
+        help="benchmark: a market update over many accounts, in process",
+        description="Time update_market over N accounts of random legs (risk tables rebuilt, "
+        "every account re-margined), next to the market-state build alone.",
+    )
+    bench_update.add_argument("--accounts", type=int, default=10_000)
+    bench_update.add_argument("--legs", type=int, default=10, help="legs per account")
+    bench_update.add_argument("--updates", type=int, default=5, help="updates timed")
+    bench_update.add_argument("--model", choices=["deribit", "span"], default="deribit")
+    bench_update.add_argument("--seed", type=int, default=7)
+    bench_update.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    bench_update.set_defaults(func=_cmd_bench_update)
 
     _add_service_commands(sub)
     return parser

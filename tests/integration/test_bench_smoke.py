@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from riskgate.cli import main
 
 
@@ -41,3 +43,15 @@ def test_bench_smoke(tmp_path, capsys) -> None:
         assert m["whatif"]["median_us"] < m["full_revaluation"]["median_us"]
         assert m["speedup_median"] > 1.0
         assert m["chain_build"]["options"] == 50
+
+
+def test_bench_update_smoke(tmp_path, capsys) -> None:
+    out = tmp_path / "bench_update.json"
+    args = ["bench-update", "--accounts", "40", "--legs", "5", "--updates", "2"]
+    assert main([*args, "--json", str(out)]) == 0
+    assert "re-margin" in capsys.readouterr().out
+    res = json.loads(out.read_text())
+    assert (res["accounts"], res["legs"], res["updates"]) == (40, 5, 2)
+    assert res["build_ms"]["median"] > 0.0 and res["update_ms"]["median"] > 0.0
+    assert res["update_ms"]["median"] <= res["update_ms"]["max"]
+    assert res["updates_per_s"] == pytest.approx(1e3 / res["update_ms"]["median"])

@@ -1,0 +1,123 @@
+"""``riskgate bench-update``: how long a market update takes over many accounts, in process.
+
+An engine holds ``--accounts`` accounts of ``--legs`` random legs (cross pool, portfolio
+margin) on the embedded demo market; each update moves both indexes, the perpetual and
+future marks with them and the option vols (a partial ``update_market``, as a feed sends
+it). Reported per update: the whole call (new risk tables, then every account re-margined
+under its own lock), next to the market-state build alone on the same snapshot, so the
+per-account part is the difference. No order flow runs alongside: the load test
+(``python -m loadtest --market-updates-per-s``) measures the effect on orders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+
+import numpy as np
+import structlog
+
+from riskgate.bench import BENCH_TIME
+from riskgate.demo import demo_market, random_portfolio
+from riskgate.domain.instruments import Kind
+from riskgate.engine.engine import EngineConfig, RiskEngine
+from riskgate.engine.market import build_market_state
+from riskgate.engine.types import MarginMethod, PoolMode
+from riskgate.models import load_model
+from riskgate.models.rules import load_rules_params
+
+
+def run(model_name: str, accounts: int, legs: int, updates: int, seed: int) -> dict:
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    rng = np.random.default_rng(seed)
+    market = demo_market(BENCH_TIME, strikes_per_expiry=21)
+    snap = market.snapshot
+    engine = RiskEngine(load_model(model_name), load_rules_params(), EngineConfig())
+    engine.warm_up()
+    engine.update_market(
+        full_snapshot=True,
+        valuation_time=snap.valuation_time,
+        index_usd=snap.index_usd,
+        marks_usd=snap.marks_usd,
+        ivs=snap.ivs,
+    )
+    t0 = time.perf_counter()
+    for a in range(accounts):
+        aid = f"bench-{a}"
+        engine.upsert_account(
+            aid,
+            collateral={"USD": 1e9},
+            pool_mode=PoolMode.CROSS,
+            margin_method=MarginMethod.PORTFOLIO,
+        )
+        portfolio = random_portfolio(market, legs, rng)
+        engine.set_positions(aid, [(i.symbol, q, None) for i, q in portfolio.items()])
+    setup_s = time.perf_counter() - t0
+    marked = [i.symbol for i in market.instruments if i.kind in (Kind.FUTURE, Kind.PERPETUAL)]
+    options = [i.symbol for i in market.instruments if i.is_option]
+    total_ms, build_ms = [], []
+    for k in range(updates + 1):  # the first one warms the update path up
+        move = float(np.exp(rng.normal(0.0, 5e-4)))
+        current = engine.market.snapshot
+        index = {c: v * move for c, v in current.index_usd.items()}
+        marks = {s: current.marks_usd[s] * move for s in marked if s in current.marks_usd}
+        vol = float(np.exp(rng.normal(0.0, 0.01)))
+        ivs = {s: current.ivs[s] * vol for s in options}
+        t = time.perf_counter_ns()
+        result = engine.update_market(
+            full_snapshot=False, valuation_time=None, index_usd=index, marks_usd=marks, ivs=ivs
+        )
+        elapsed = time.perf_counter_ns() - t
+        if result.accounts_remargined != accounts:
+            raise AssertionError(f"{result.accounts_remargined} of {accounts} re-margined")
+        m = engine.market
+        t = time.perf_counter_ns()
+        build_market_state(m.version + 1, m.snapshot, engine.model, engine.rules_params)
+        build = time.perf_counter_ns() - t
+        if k:
+            total_ms.append(elapsed / 1e6)
+            build_ms.append(build / 1e6)
+    total, build = np.array(total_ms), np.array(build_ms)
+    per_account_us = (np.median(total) - np.median(build)) * 1e3 / accounts
+    return {
+        "model": model_name,
+        "accounts": accounts,
+        "legs": legs,
+        "instruments": len(market.instruments),
+        "updates": updates,
+        "setup_s": setup_s,
+        "update_ms": {"median": float(np.median(total)), "max": float(total.max())},
+        "build_ms": {"median": float(np.median(build)), "max": float(build.max())},
+        "remargin_us_per_account": float(per_account_us),
+        "updates_per_s": float(1e3 / np.median(total)),
+    }
+
+
+def render(r: dict) -> str:
+    u, b = r["update_ms"], r["build_ms"]
+    return "\n".join(
+        [
+            f"riskgate bench-update · {r['accounts']} accounts x {r['legs']} legs, "
+            f"{r['instruments']} instruments, model {r['model']}, {r['updates']} updates "
+            f"(set-up {r['setup_s']:.1f} s)",
+            "",
+            f"market update     median {u['median']:8.1f} ms   max {u['max']:8.1f} ms"
+            f"   ({r['updates_per_s']:.1f} updates/s back to back)",
+            f"  of which build  median {b['median']:8.1f} ms   max {b['max']:8.1f} ms"
+            "   (risk tables and quotes for the new snapshot)",
+            f"  re-margin       {r['remargin_us_per_account']:.1f} µs per account",
+            "",
+            "target (issue 4): 10 updates/s over 10,000 accounts, i.e. <= 100 ms per update",
+        ]
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    results = run(args.model, args.accounts, args.legs, args.updates, args.seed)
+    print(render(results))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=2)
+    return 0
