@@ -15,17 +15,46 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from riskgate.demo import demo_market, random_portfolio
+from riskgate.domain.instruments import Instrument
 from riskgate.engine.revaluation import full_revaluation
 from riskgate.engine.state import PortfolioState, build_tables
+from riskgate.engine.types import MarginMethod, PoolMode
 from riskgate.models import load_model
 from riskgate.models.risk_table import USD, build_table
 
+if TYPE_CHECKING:
+    from riskgate.engine.engine import RiskEngine
+
 BENCH_TIME = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+
+
+def add_bench_account(
+    engine: RiskEngine, account_id: str, portfolio: Mapping[Instrument, float], usd: float
+) -> None:
+    """A cross-pool, portfolio-margined account holding ``portfolio`` on ``usd`` of cash."""
+    engine.upsert_account(
+        account_id,
+        collateral={"USD": usd},
+        pool_mode=PoolMode.CROSS,
+        margin_method=MarginMethod.PORTFOLIO,
+    )
+    engine.set_positions(account_id, [(i.symbol, q, None) for i, q in portfolio.items()])
+
+
+def emit(results: dict, text: str, json_path: str | None) -> int:
+    """Print a benchmark's table; write its results as JSON too when asked."""
+    print(text)
+    if json_path:
+        with open(json_path, "w") as fh:
+            json.dump(results, fh, indent=2)
+    return 0
 
 
 def _stats_us(samples_ns: np.ndarray) -> dict[str, float]:
@@ -145,8 +174,4 @@ def render(results: dict) -> str:
 
 def main(args: argparse.Namespace) -> int:
     results = run(args.legs, args.orders, args.full_revals, args.chain, args.seed)
-    print(render(results))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
-    return 0
+    return emit(results, render(results), args.json)

@@ -10,18 +10,16 @@ the engine's own ``compute_ns`` and the raw margin kernel (one what-if on the sa
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 
 import numpy as np
 import structlog
 
-from riskgate.bench import BENCH_TIME
+from riskgate.bench import BENCH_TIME, add_bench_account, emit
 from riskgate.config import load_settings
 from riskgate.demo import demo_market, random_portfolio
 from riskgate.engine.engine import EngineConfig, RiskEngine
-from riskgate.engine.types import MarginMethod, PoolMode
 from riskgate.models import load_model
 from riskgate.models.risk_table import USD
 from riskgate.models.rules import load_rules_params
@@ -65,25 +63,12 @@ def run(leg_counts: list[int], orders: int, seed: int) -> dict:
             EngineConfig(decision_budget_ns=10**9, idempotency_window=orders + 10),
         )
         engine.warm_up()
-        engine.update_market(
-            full_snapshot=True,
-            valuation_time=snap.valuation_time,
-            index_usd=snap.index_usd,
-            marks_usd=snap.marks_usd,
-            ivs=snap.ivs,
-        )
+        engine.load_snapshot(snap)
         servicer = RiskGateServicer(engine, settings)
         tune_gc()  # as the server does after warm-up
         for legs in leg_counts:
             acct = f"bench-{model_name}-{legs}"
-            engine.upsert_account(
-                acct,
-                collateral={"USD": 1e12},
-                pool_mode=PoolMode.CROSS,
-                margin_method=MarginMethod.PORTFOLIO,
-            )
-            portfolio = random_portfolio(market, legs, rng)
-            engine.set_positions(acct, [(i.symbol, q, None) for i, q in portfolio.items()])
+            add_bench_account(engine, acct, random_portfolio(market, legs, rng), 1e12)
             picks = rng.integers(0, len(market.instruments), size=orders)
             requests = [
                 pb.CheckOrderRequest(
@@ -163,8 +148,4 @@ def render(results: dict) -> str:
 
 def main(args: argparse.Namespace) -> int:
     results = run(args.legs, args.orders, args.seed)
-    print(render(results))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
-    return 0
+    return emit(results, render(results), args.json)

@@ -12,19 +12,17 @@ per-account part is the difference. No order flow runs alongside: the load test
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 
 import numpy as np
 import structlog
 
-from riskgate.bench import BENCH_TIME
+from riskgate.bench import BENCH_TIME, add_bench_account, emit
 from riskgate.demo import demo_market, random_portfolio
 from riskgate.domain.instruments import Kind
 from riskgate.engine.engine import EngineConfig, RiskEngine
 from riskgate.engine.market import build_market_state
-from riskgate.engine.types import MarginMethod, PoolMode
 from riskgate.models import load_model
 from riskgate.models.rules import load_rules_params
 
@@ -36,24 +34,10 @@ def run(model_name: str, accounts: int, legs: int, updates: int, seed: int) -> d
     snap = market.snapshot
     engine = RiskEngine(load_model(model_name), load_rules_params(), EngineConfig())
     engine.warm_up()
-    engine.update_market(
-        full_snapshot=True,
-        valuation_time=snap.valuation_time,
-        index_usd=snap.index_usd,
-        marks_usd=snap.marks_usd,
-        ivs=snap.ivs,
-    )
+    engine.load_snapshot(snap)
     t0 = time.perf_counter()
     for a in range(accounts):
-        aid = f"bench-{a}"
-        engine.upsert_account(
-            aid,
-            collateral={"USD": 1e9},
-            pool_mode=PoolMode.CROSS,
-            margin_method=MarginMethod.PORTFOLIO,
-        )
-        portfolio = random_portfolio(market, legs, rng)
-        engine.set_positions(aid, [(i.symbol, q, None) for i, q in portfolio.items()])
+        add_bench_account(engine, f"bench-{a}", random_portfolio(market, legs, rng), 1e9)
     setup_s = time.perf_counter() - t0
     marked = [i.symbol for i in market.instruments if i.kind in (Kind.FUTURE, Kind.PERPETUAL)]
     options = [i.symbol for i in market.instruments if i.is_option]
@@ -116,8 +100,4 @@ def render(r: dict) -> str:
 
 def main(args: argparse.Namespace) -> int:
     results = run(args.model, args.accounts, args.legs, args.updates, args.seed)
-    print(render(results))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
-    return 0
+    return emit(results, render(results), args.json)

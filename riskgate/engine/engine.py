@@ -228,6 +228,17 @@ class RiskEngine:
             self._dropping = frozenset()
         return MarketUpdateResult(new.version, n, time.perf_counter_ns() - t0)
 
+    def load_snapshot(self, snapshot: MarketSnapshot) -> MarketUpdateResult:
+        """A full market update from a snapshot object (demo data, benchmarks, tests)."""
+        return self.update_market(
+            full_snapshot=True,
+            valuation_time=snapshot.valuation_time,
+            index_usd=snapshot.index_usd,
+            marks_usd=snapshot.marks_usd,
+            ivs=snapshot.ivs,
+            rate=snapshot.rate,
+        )
+
     def _held_symbols(self) -> set[str]:
         held: set[str] = set()
         for account in list(self.accounts.values()):

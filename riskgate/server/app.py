@@ -173,18 +173,6 @@ def _now_hour() -> datetime:
     return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def _load_market(engine: RiskEngine, dm: DemoMarket) -> None:
-    s = dm.snapshot
-    engine.update_market(
-        full_snapshot=True,
-        valuation_time=s.valuation_time,
-        index_usd=s.index_usd,
-        marks_usd=s.marks_usd,
-        ivs=s.ivs,
-        rate=s.rate,
-    )
-
-
 @dataclass(frozen=True)
 class _Picks:
     """Demo symbols for one coin: spot, perpetuals, a dated future and options at it."""
@@ -292,7 +280,7 @@ def load_demo(
     """Load the embedded demo market (valued at the current hour) and
     ``settings.demo_accounts`` accounts ``demo-1``, ``demo-2``...; returns their ids."""
     dm = demo_market(valuation_time=valuation_time or _now_hour())
-    _load_market(engine, dm)
+    engine.load_snapshot(dm.snapshot)
     templates = _demo_templates(dm)
     ids = []
     for k in range(settings.demo_accounts):
@@ -315,7 +303,7 @@ def _warm_scratch(engine: RiskEngine) -> None:
     check/reserve, what-if, ack, amend, fill, cancel, expiry, max quantity, views."""
     scratch = RiskEngine(engine.model, engine.rules_params, engine.config, clock_ns=engine.clock_ns)
     dm = demo_market(valuation_time=_now_hour(), strikes_per_expiry=5, n_months=1, n_quarters=1)
-    _load_market(scratch, dm)
+    scratch.load_snapshot(dm.snapshot)
     btc, eth = _picks(dm, "BTC"), _picks(dm, "ETH")
     symbols = [
         btc.spot, btc.perp, btc.perp_linear, btc.future, btc.atm_call, btc.otm_put,

@@ -25,11 +25,5 @@ def make_engine(
     kwargs = {} if clock is None else {"clock_ns": clock}
     eng = RiskEngine(MODELS[model], RULES, EngineConfig(**config), **kwargs)
     eng.warm_up()
-    eng.update_market(
-        full_snapshot=True,
-        valuation_time=VT,
-        index_usd=SNAP.index_usd,
-        marks_usd=SNAP.marks_usd,
-        ivs=SNAP.ivs,
-    )
+    eng.load_snapshot(SNAP)
     return eng
