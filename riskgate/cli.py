@@ -79,6 +79,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             model=args.model,
             demo=False if args.no_demo else None,
             metrics_address=args.metrics,
+            tls_cert_file=args.tls_cert,
+            tls_key_file=args.tls_key,
+            tls_client_ca_file=args.tls_client_ca,
         )
         return serve(settings)
     except (ServeError, RulesParamsError) as exc:
@@ -189,6 +192,36 @@ def _render_decision(d: Any, order: Any) -> str:
     return "\n".join(lines)
 
 
+def _add_tls_client_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tls-ca", metavar="PEM", help="connect over TLS, trusting this CA")
+    p.add_argument("--tls-cert", metavar="PEM", help="mutual TLS: client certificate chain")
+    p.add_argument("--tls-key", metavar="PEM", help="mutual TLS: client private key")
+
+
+def _credentials(args: argparse.Namespace) -> Any:
+    """grpc channel credentials from --tls-*; None = plaintext."""
+    if not (args.tls_ca or args.tls_cert or args.tls_key):
+        return None
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise SettingsError("--tls-cert and --tls-key go together")
+    import grpc
+
+    def read(flag: str, path: str | None) -> bytes | None:
+        if path is None:
+            return None
+        try:
+            with open(path, "rb") as fh:
+                return fh.read()
+        except OSError as exc:
+            raise SettingsError(f"{flag}: cannot read {path}: {exc.strerror}") from None
+
+    return grpc.ssl_channel_credentials(
+        root_certificates=read("--tls-ca", args.tls_ca),
+        private_key=read("--tls-key", args.tls_key),
+        certificate_chain=read("--tls-cert", args.tls_cert),
+    )
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from riskgate.client import RiskGateClient, make_order
     from riskgate.v1 import riskgate_pb2 as pb
@@ -199,7 +232,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
         args.account, coid, args.symbol, args.side, args.quantity, args.price, order_type,
         args.reduce_only,
     )  # fmt: skip
-    with RiskGateClient(args.target, timeout_s=args.timeout) as client:
+    with RiskGateClient(
+        args.target, timeout_s=args.timeout, credentials=_credentials(args)
+    ) as client:
         method = client.stub.WhatIf if args.whatif else client.stub.CheckOrder
         decision = _rpc(
             args.target,
@@ -297,7 +332,9 @@ def _render_account(v: Any) -> str:
 def _cmd_account(args: argparse.Namespace) -> int:
     from riskgate.client import RiskGateClient
 
-    with RiskGateClient(args.target, admin_timeout_s=args.timeout) as client:
+    with RiskGateClient(
+        args.target, admin_timeout_s=args.timeout, credentials=_credentials(args)
+    ) as client:
         view = _rpc(args.target, lambda: client.get_account(args.account))
     print(_to_json(view) if args.json else _render_account(view))
     return 0
@@ -326,6 +363,13 @@ def _add_service_commands(sub: Any) -> None:
     serve.add_argument(
         "--no-demo", action="store_true", help="start empty: no demo market, no demo accounts"
     )
+    serve.add_argument("--tls-cert", metavar="PEM", help="serve TLS: certificate chain file")
+    serve.add_argument("--tls-key", metavar="PEM", help="serve TLS: private key file")
+    serve.add_argument(
+        "--tls-client-ca",
+        metavar="PEM",
+        help="mutual TLS: require client certificates signed by this CA",
+    )
     serve.add_argument(
         "--metrics",
         metavar="ADDR",
@@ -353,6 +397,7 @@ def _add_service_commands(sub: Any) -> None:
         "--whatif", action="store_true", help="WhatIf instead of CheckOrder (reserves nothing)"
     )
     check.add_argument("--target", default=DEFAULT_TARGET, metavar="ADDR")
+    _add_tls_client_args(check)
     check.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds")
     check.add_argument("--json", action="store_true", help="the Decision message as JSON")
     check.set_defaults(func=_cmd_check)
@@ -365,6 +410,7 @@ def _add_service_commands(sub: Any) -> None:
     )
     account.add_argument("account", metavar="ACCOUNT")
     account.add_argument("--target", default=DEFAULT_TARGET, metavar="ADDR")
+    _add_tls_client_args(account)
     account.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds")
     account.add_argument("--json", action="store_true", help="the AccountView message as JSON")
     account.set_defaults(func=_cmd_account)

@@ -25,6 +25,11 @@ class Settings:
     # service
     listen_address: str = "127.0.0.1:50051"
     metrics_address: str = ""  # HOST:PORT of the Prometheus /metrics endpoint; "" = off
+    # TLS (PEM files): certificate chain and key of the server; with a client CA, clients
+    # must present a certificate it signed (mutual TLS). None: plaintext.
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_client_ca_file: str | None = None
     grpc_workers: int = 4  # threads for unary calls (the order path, admin, queries)
     stream_workers: int = 32  # threads for open streams: each open status stream holds one
     # how long a thread may hold the GIL while others wait for it (Python's default is 5 ms):
@@ -73,6 +78,14 @@ class Settings:
         for name in ("grpc_workers", "stream_workers", "max_batch_orders", "idempotency_window"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name}: must be >= 1")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise SettingsError("tls_cert_file, tls_key_file: give both or neither")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise SettingsError("tls_client_ca_file: needs tls_cert_file and tls_key_file")
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

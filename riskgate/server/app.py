@@ -95,6 +95,28 @@ def on_pool(behavior: Callable[..., Any], pool: futures.ThreadPoolExecutor) -> C
     return run
 
 
+def _read_pem(name: str, path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise ServeError(f"{name}: cannot read {path}: {exc.strerror}") from None
+    if b"-----BEGIN " not in data:
+        raise ServeError(f"{name}: {path} is not a PEM file")
+    return data
+
+
+def _server_credentials(s: Settings) -> grpc.ServerCredentials:
+    """TLS from the settings' PEM files; with a client CA, client certificates are required."""
+    assert s.tls_cert_file is not None and s.tls_key_file is not None
+    cert = _read_pem("tls_cert_file", s.tls_cert_file)
+    key = _read_pem("tls_key_file", s.tls_key_file)
+    ca = _read_pem("tls_client_ca_file", s.tls_client_ca_file) if s.tls_client_ca_file else None
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
+    )
+
+
 class _SwitchIntervalHolder:
     """The interpreter's GIL switch interval is process-wide: the most recently started of
     the serving servers sets it, and when one stops the interval of the latest one still
@@ -445,7 +467,10 @@ class RiskGateServer:
                 )
                 self._register(server)
                 try:
-                    port = server.add_insecure_port(s.listen_address)
+                    if s.tls:
+                        port = server.add_secure_port(s.listen_address, _server_credentials(s))
+                    else:
+                        port = server.add_insecure_port(s.listen_address)
                 except RuntimeError as exc:
                     raise ServeError(
                         f"listen_address: cannot bind {s.listen_address}: {exc}"
@@ -600,7 +625,8 @@ def _describe(server: RiskGateServer) -> str:
     if server.metrics_port is not None:
         host = server.settings.metrics_address.rpartition(":")[0]
         parts.append(f"metrics on http://{host}:{server.metrics_port}/metrics")
-    return f"riskgate: serving {SERVICE_NAME} on {server.address} ({'; '.join(parts)})"
+    tls = " over TLS" if server.settings.tls else ""
+    return f"riskgate: serving {SERVICE_NAME}{tls} on {server.address} ({'; '.join(parts)})"
 
 
 def serve(

@@ -1,0 +1,160 @@
+"""TLS and mutual TLS on the gRPC port (tls_cert_file / tls_key_file / tls_client_ca_file),
+with certificates made for the test: a CA, a server certificate for 127.0.0.1 and a client
+certificate, plus one client certificate from a CA the server does not trust."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from riskgate.cli import main as cli_main
+from riskgate.client import RiskGateClient
+from riskgate.config import SettingsError
+from riskgate.server.app import RiskGateServer, ServeError
+from tests.reference.servers import server_settings, serving
+
+T = 10.0
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _cert(subject: str, key, issuer_name, issuer_key, *, ca: bool, ip: str | None = None):
+    now = dt.datetime.now(dt.UTC)
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if ip is not None:
+        b = b.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]),
+            critical=False,
+        )
+    return b.sign(issuer_key, hashes.SHA256())
+
+
+def _write(path: Path, cert=None, key=None) -> str:
+    data = b""
+    if cert is not None:
+        data += cert.public_bytes(serialization.Encoding.PEM)
+    if key is not None:
+        data += key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    path.write_bytes(data)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    d = tmp_path_factory.mktemp("pki")
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _cert("riskgate test CA", ca_key, _name("riskgate test CA"), ca_key, ca=True)
+    srv_key = ec.generate_private_key(ec.SECP256R1())
+    srv = _cert("riskgate", srv_key, ca.subject, ca_key, ca=False, ip="127.0.0.1")
+    cli_key = ec.generate_private_key(ec.SECP256R1())
+    cli = _cert("gateway-1", cli_key, ca.subject, ca_key, ca=False)
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    other_ca = _cert("other CA", other_key, _name("other CA"), other_key, ca=True)
+    rogue_key = ec.generate_private_key(ec.SECP256R1())
+    rogue = _cert("rogue", rogue_key, other_ca.subject, other_key, ca=False)
+    return {
+        "ca": _write(d / "ca.pem", ca),
+        "server_cert": _write(d / "server.pem", srv),
+        "server_key": _write(d / "server.key", key=srv_key),
+        "client_cert": _write(d / "client.pem", cli),
+        "client_key": _write(d / "client.key", key=cli_key),
+        "rogue_cert": _write(d / "rogue.pem", rogue),
+        "rogue_key": _write(d / "rogue.key", key=rogue_key),
+        "not_pem": _write(d / "empty.pem"),
+    }
+
+
+def _creds(pki: dict[str, str], cert: str | None = None, key: str | None = None):
+    def read(p: str | None) -> bytes | None:
+        return Path(p).read_bytes() if p else None
+
+    return grpc.ssl_channel_credentials(read(pki["ca"]), read(key), read(cert))
+
+
+def _account_ok(target: str, credentials) -> bool:
+    try:
+        with RiskGateClient(target, admin_timeout_s=T, credentials=credentials) as c:
+            return c.get_account("demo-1").account_id == "demo-1"
+    except grpc.RpcError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def tls_server(pki: dict[str, str]) -> Iterator[RiskGateServer]:
+    s = server_settings(
+        demo_accounts=1,
+        log_level="warning",
+        tls_cert_file=pki["server_cert"],
+        tls_key_file=pki["server_key"],
+    )
+    with serving(s, grace_s=0) as srv:
+        yield srv
+
+
+def test_tls_clients_trusting_the_ca_get_answers_plaintext_ones_do_not(
+    tls_server: RiskGateServer, pki: dict[str, str], capsys: pytest.CaptureFixture
+) -> None:
+    target = f"127.0.0.1:{tls_server.port}"
+    assert _account_ok(target, _creds(pki))
+    assert not _account_ok(target, None)  # plaintext against a TLS port
+    # the command-line client, over TLS
+    args = ["account", "demo-1", "--target", target, "--tls-ca", pki["ca"], "--json"]
+    assert cli_main(args) == 0
+    assert '"account_id": "demo-1"' in capsys.readouterr().out
+    assert cli_main(["account", "demo-1", "--target", target, "--tls-cert", pki["ca"]]) == 2
+
+
+def test_mutual_tls_requires_a_client_certificate_from_the_ca(pki: dict[str, str]) -> None:
+    s = server_settings(
+        demo_accounts=1,
+        log_level="warning",
+        tls_cert_file=pki["server_cert"],
+        tls_key_file=pki["server_key"],
+        tls_client_ca_file=pki["ca"],
+    )
+    with serving(s, grace_s=0) as srv:
+        target = f"127.0.0.1:{srv.port}"
+        assert _account_ok(target, _creds(pki, pki["client_cert"], pki["client_key"]))
+        assert not _account_ok(target, _creds(pki))  # no client certificate
+        assert not _account_ok(target, _creds(pki, pki["rogue_cert"], pki["rogue_key"]))
+
+
+def test_bad_tls_settings_are_clear_errors(pki: dict[str, str], tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="give both or neither"):
+        server_settings(tls_cert_file=pki["server_cert"])
+    with pytest.raises(SettingsError, match="tls_client_ca_file"):
+        server_settings(tls_client_ca_file=pki["ca"])
+    for field, bad in (
+        ("tls_cert_file", str(tmp_path / "missing.pem")),
+        ("tls_key_file", pki["not_pem"]),
+    ):
+        files = {"tls_cert_file": pki["server_cert"], "tls_key_file": pki["server_key"]}
+        files[field] = bad
+        srv = RiskGateServer(server_settings(demo=False, **files))
+        with pytest.raises(ServeError, match=field):
+            srv.start()
+        srv.stop(grace=0)
