@@ -192,6 +192,13 @@ def _render_decision(d: Any, order: Any) -> str:
     return "\n".join(lines)
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _add_tls_client_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tls-ca", metavar="PEM", help="connect over TLS, trusting this CA")
     p.add_argument("--tls-cert", metavar="PEM", help="mutual TLS: client certificate chain")
@@ -206,15 +213,27 @@ def _credentials(args: argparse.Namespace) -> Any:
         raise SettingsError("--tls-cert and --tls-key go together")
     import grpc
 
+    from riskgate.server.app import check_tls_files
+
     def read(flag: str, path: str | None) -> bytes | None:
         if path is None:
             return None
         try:
             with open(path, "rb") as fh:
-                return fh.read()
+                data = fh.read()
         except OSError as exc:
             raise SettingsError(f"{flag}: cannot read {path}: {exc.strerror}") from None
+        if b"-----BEGIN " not in data:
+            raise SettingsError(f"{flag}: {path} is not a PEM file")
+        return data
 
+    problem = check_tls_files(args.tls_cert, args.tls_key, args.tls_ca)
+    if problem:  # grpc would abort the process or report the service unreachable
+        raise SettingsError(
+            problem.replace("tls_cert_file / tls_key_file", "--tls-cert / --tls-key").replace(
+                "tls_client_ca_file", "--tls-ca"
+            )
+        )
     return grpc.ssl_channel_credentials(
         root_certificates=read("--tls-ca", args.tls_ca),
         private_key=read("--tls-key", args.tls_key),
@@ -473,9 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Time update_market over N accounts of random legs (risk tables rebuilt, "
         "every account re-margined), next to the market-state build alone.",
     )
-    bench_update.add_argument("--accounts", type=int, default=10_000)
-    bench_update.add_argument("--legs", type=int, default=10, help="legs per account")
-    bench_update.add_argument("--updates", type=int, default=5, help="updates timed")
+    bench_update.add_argument("--accounts", type=_positive_int, default=10_000)
+    bench_update.add_argument("--legs", type=_positive_int, default=10, help="legs per account")
+    bench_update.add_argument("--updates", type=_positive_int, default=5, help="updates timed")
     bench_update.add_argument("--model", choices=["deribit", "span"], default="deribit")
     bench_update.add_argument("--seed", type=int, default=7)
     bench_update.add_argument("--json", metavar="FILE", help="also write the results as JSON")

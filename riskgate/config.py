@@ -78,6 +78,9 @@ class Settings:
         for name in ("grpc_workers", "stream_workers", "max_batch_orders", "idempotency_window"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name}: must be >= 1")
+        for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+            if getattr(self, name) == "":
+                object.__setattr__(self, name, None)  # an empty path means not set
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise SettingsError("tls_cert_file, tls_key_file: give both or neither")
         if self.tls_client_ca_file is not None and self.tls_cert_file is None:

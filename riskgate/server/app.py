@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import gc
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -107,14 +108,39 @@ def _read_pem(name: str, path: str) -> bytes:
 
 
 def _server_credentials(s: Settings) -> grpc.ServerCredentials:
-    """TLS from the settings' PEM files; with a client CA, client certificates are required."""
+    """TLS from the settings' PEM files; with a client CA, client certificates are required.
+    The files are checked here (grpc would only say it cannot bind)."""
     assert s.tls_cert_file is not None and s.tls_key_file is not None
     cert = _read_pem("tls_cert_file", s.tls_cert_file)
     key = _read_pem("tls_key_file", s.tls_key_file)
     ca = _read_pem("tls_client_ca_file", s.tls_client_ca_file) if s.tls_client_ca_file else None
+    problem = check_tls_files(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file)
+    if problem:
+        raise ServeError(problem)
     return grpc.ssl_server_credentials(
         [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
     )
+
+
+def check_tls_files(cert: str | None, key: str | None, ca: str | None) -> str | None:
+    """What is wrong with a certificate chain / private key pair and a CA file, as a message
+    naming the setting, or None. (Checked with the standard library's TLS, which reads the
+    same PEM files grpc does.)"""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if cert is not None and key is not None:
+        try:
+            ctx.load_cert_chain(cert, key)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            return (
+                f"tls_cert_file / tls_key_file: {cert} and {key} are not a certificate chain "
+                f"and its private key ({exc})"
+            )
+    if ca is not None:
+        try:
+            ctx.load_verify_locations(cafile=ca)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            return f"tls_client_ca_file: {ca} holds no usable CA certificate ({exc})"
+    return None
 
 
 class _SwitchIntervalHolder:
@@ -457,6 +483,7 @@ class RiskGateServer:
             s = self.settings
             server: grpc.Server | None = None
             try:
+                credentials = _server_credentials(s) if s.tls else None
                 if s.metrics_address:
                     self._start_metrics(s.metrics_address)
                 server = grpc.server(
@@ -467,8 +494,8 @@ class RiskGateServer:
                 )
                 self._register(server)
                 try:
-                    if s.tls:
-                        port = server.add_secure_port(s.listen_address, _server_credentials(s))
+                    if credentials is not None:
+                        port = server.add_secure_port(s.listen_address, credentials)
                     else:
                         port = server.add_insecure_port(s.listen_address)
                 except RuntimeError as exc:

@@ -24,31 +24,62 @@ NOT_SERVING = _Response.NOT_SERVING
 SERVICE_UNKNOWN = _Response.SERVICE_UNKNOWN
 
 
-class _Watcher:
-    """One open Watch: sends each change of status until the stream ends (then ignores
-    everything)."""
+_NOTHING = object()  # no message waiting
+_END = object()  # end of stream waiting
 
-    __slots__ = ("_ended", "_last", "_lock", "_send")
+
+class _Watcher:
+    """One open Watch. grpc's synchronous server cannot take two sends on one call at once
+    (the second completion kills its polling thread), so a watcher sends one message at a
+    time: ``offer`` records the latest wanted message (under the service's lock, so offers
+    follow the order of status changes), ``drain`` sends it with no lock held; a drain that
+    finds another thread sending leaves the latest message to that thread. Repeats of the
+    last status sent are skipped; after the end of the stream nothing is sent."""
+
+    __slots__ = ("_busy", "_ended", "_last", "_lock", "_pending", "_send")
 
     def __init__(self, send: Callable[[Any], None]) -> None:
         self._send = send
+        self._lock = threading.Lock()  # guards the fields, never held while sending
+        self._pending: object = _NOTHING
+        self._last: int | None = None
+        self._busy = False
         self._ended = False
-        self._last: int | None = None  # the status last sent: a repeat is not sent again
-        self._lock = threading.Lock()  # guards the fields only, never held while sending
 
-    def send(self, status: int) -> None:
+    def offer(self, status: int) -> None:
         with self._lock:
-            if self._ended or status == self._last:
-                return
-            self._last = status
-        self._send(_Response(status=status))
+            if not self._ended and self._pending is not _END:
+                self._pending = status
 
-    def end(self) -> None:
+    def offer_end(self) -> None:
         with self._lock:
-            if self._ended:
-                return
+            if not self._ended:
+                self._pending = _END
+
+    def closed(self) -> None:
+        """The call is over (the client went away): nothing more to send."""
+        with self._lock:
             self._ended = True
-        self._send(None)  # None ends the stream
+            self._pending = _NOTHING
+
+    def drain(self) -> None:
+        with self._lock:
+            if self._busy:
+                return  # the sending thread will send the latest message
+            self._busy = True
+        while True:
+            with self._lock:
+                item, self._pending = self._pending, _NOTHING
+                if item is _NOTHING or self._ended:
+                    self._busy = False
+                    return
+                if item is _END:
+                    self._ended = True
+                elif item == self._last:
+                    continue
+                else:
+                    self._last = item  # type: ignore[assignment]
+            self._send(None if item is _END else _Response(status=item))
 
 
 class HealthService(health_pb2_grpc.HealthServicer):
@@ -78,18 +109,12 @@ class HealthService(health_pb2_grpc.HealthServicer):
         service = request.service
         watcher = _Watcher(send_response_callback)
         with self._lock:
-            status = self._status.get(service, SERVICE_UNKNOWN)
             self._watchers.setdefault(service, set()).add(watcher)
+            watcher.offer(self._status.get(service, SERVICE_UNKNOWN))
         if not context.add_callback(lambda: self._drop(service, watcher)):
             self._drop(service, watcher)  # the call has already ended
             return
-        watcher.send(status)
-        # a status set between registering and that send may have gone out first: make
-        # sure the last word the watcher got is the current status
-        with self._lock:
-            current = self._status.get(service, SERVICE_UNKNOWN)
-        if current != status:
-            watcher.send(current)
+        watcher.drain()
 
     # grpc's synchronous server calls a behaviour with this attribute with a response
     # callback and holds no thread for the stream
@@ -97,8 +122,12 @@ class HealthService(health_pb2_grpc.HealthServicer):
 
     def _drop(self, service: str, watcher: _Watcher) -> None:
         with self._lock:
-            self._watchers.get(service, set()).discard(watcher)
-        watcher.end()
+            watchers = self._watchers.get(service)
+            if watchers is not None:
+                watchers.discard(watcher)
+                if not watchers:
+                    del self._watchers[service]
+        watcher.closed()
 
     def set(self, service: str, status: int) -> None:
         """Set a service's status (ignored once shutting down) and tell its watchers."""
@@ -107,25 +136,32 @@ class HealthService(health_pb2_grpc.HealthServicer):
                 return
             self._status[service] = status
             watchers = list(self._watchers.get(service, ()))
+            for w in watchers:
+                w.offer(status)
         for w in watchers:
-            w.send(status)
+            w.drain()
 
     def enter_graceful_shutdown(self) -> None:
-        """Every service NOT_SERVING from now on; watchers are told."""
+        """Every known service NOT_SERVING from now on; their watchers are told."""
         with self._lock:
             if self._shutting_down:
                 return
             self._shutting_down = True
+            watchers = []
             for service in self._status:
                 self._status[service] = NOT_SERVING
-            watchers = [w for ws in self._watchers.values() for w in ws]
+                for w in self._watchers.get(service, ()):
+                    w.offer(NOT_SERVING)
+                    watchers.append(w)
         for w in watchers:
-            w.send(NOT_SERVING)
+            w.drain()
 
     def close_watches(self) -> None:
         """End every open Watch stream (at shutdown, after the NOT_SERVING)."""
         with self._lock:
             watchers = [w for ws in self._watchers.values() for w in ws]
             self._watchers.clear()
+            for w in watchers:
+                w.offer_end()
         for w in watchers:
-            w.end()
+            w.drain()

@@ -55,3 +55,11 @@ def test_bench_update_smoke(tmp_path, capsys) -> None:
     assert res["build_ms"]["median"] > 0.0 and res["update_ms"]["median"] > 0.0
     assert res["update_ms"]["median"] <= res["update_ms"]["max"]
     assert res["updates_per_s"] == pytest.approx(1e3 / res["update_ms"]["median"])
+
+
+@pytest.mark.parametrize("flag", ["--accounts", "--legs", "--updates"])
+def test_bench_update_refuses_non_positive_sizes(flag: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench-update", flag, "0"])
+    assert exit_.value.code == 2
+    assert "must be >= 1" in capsys.readouterr().err

@@ -7,12 +7,14 @@ waited for the polling thread, which waited for the lock the sender held."""
 from __future__ import annotations
 
 import threading
+from concurrent import futures
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from riskgate.server.app import RiskGateServer
+from riskgate.server.health import HealthService
 from tests.reference.servers import server_settings, serving
 
 SERVICE = "riskgate.v1.RiskGate"
@@ -68,3 +70,48 @@ def test_watchers_cancelled_while_the_server_stops_do_not_hang_it(round_: int) -
     stopper.join(T)
     assert not stopper.is_alive(), "server stop hung"
     ch.close()
+
+
+def test_concurrent_status_changes_keep_the_server_alive_and_watchers_current() -> None:
+    # two senders on one call at once kill grpc's polling thread: each watcher must send
+    # one message at a time, and the last it sends must be the current status
+    svc = HealthService()
+    server = grpc.server(futures.ThreadPoolExecutor(4))
+    health_pb2_grpc.add_HealthServicer_to_server(svc, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            stub = health_pb2_grpc.HealthStub(ch)
+            svc.set("s", SERVING)
+            watches = [
+                stub.Watch(health_pb2.HealthCheckRequest(service="s"), timeout=30) for _ in range(5)
+            ]
+            for w in watches:
+                assert next(w).status == SERVING
+            start = threading.Barrier(2)
+
+            def flip(a: int, b: int) -> None:
+                start.wait()
+                for _ in range(200):
+                    svc.set("s", a)
+                    svc.set("s", b)
+
+            flippers = [
+                threading.Thread(target=flip, args=(SERVING, NOT_SERVING), daemon=True),
+                threading.Thread(target=flip, args=(NOT_SERVING, SERVING), daemon=True),
+            ]
+            for t in flippers:
+                t.start()
+            for t in flippers:
+                t.join(T)
+                assert not t.is_alive()
+            svc.set("s", UNKNOWN)  # a last, distinct status: every watcher ends up on it
+            for w in watches:
+                seen = None
+                while seen != UNKNOWN:
+                    seen = next(w).status
+                w.cancel()
+            assert stub.Check(health_pb2.HealthCheckRequest(service="s"), timeout=T).status
+    finally:
+        assert server.stop(0).wait(T)

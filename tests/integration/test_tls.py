@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,7 +126,6 @@ def test_tls_clients_trusting_the_ca_get_answers_plaintext_ones_do_not(
     args = ["account", "demo-1", "--target", target, "--tls-ca", pki["ca"], "--json"]
     assert cli_main(args) == 0
     assert '"account_id": "demo-1"' in capsys.readouterr().out
-    assert cli_main(["account", "demo-1", "--target", target, "--tls-cert", pki["ca"]]) == 2
 
 
 def test_mutual_tls_requires_a_client_certificate_from_the_ca(pki: dict[str, str]) -> None:
@@ -148,13 +148,36 @@ def test_bad_tls_settings_are_clear_errors(pki: dict[str, str], tmp_path: Path) 
         server_settings(tls_cert_file=pki["server_cert"])
     with pytest.raises(SettingsError, match="tls_client_ca_file"):
         server_settings(tls_client_ca_file=pki["ca"])
-    for field, bad in (
-        ("tls_cert_file", str(tmp_path / "missing.pem")),
-        ("tls_key_file", pki["not_pem"]),
+    good = {"tls_cert_file": pki["server_cert"], "tls_key_file": pki["server_key"]}
+    for changes, message in (
+        ({"tls_cert_file": str(tmp_path / "missing.pem")}, "^tls_cert_file: cannot read"),
+        ({"tls_key_file": pki["not_pem"]}, "^tls_key_file: .* is not a PEM file"),
+        ({"tls_key_file": pki["client_key"]}, "^tls_cert_file / tls_key_file: .* private key"),
+        ({"tls_client_ca_file": pki["server_key"]}, "^tls_client_ca_file: .* no usable CA"),
     ):
-        files = {"tls_cert_file": pki["server_cert"], "tls_key_file": pki["server_key"]}
-        files[field] = bad
-        srv = RiskGateServer(server_settings(demo=False, **files))
-        with pytest.raises(ServeError, match=field):
+        srv = RiskGateServer(server_settings(demo=False, **(good | changes)))
+        with pytest.raises(ServeError, match=message):
             srv.start()
         srv.stop(grace=0)
+    # an empty path is no setting at all
+    assert not server_settings(tls_cert_file="", tls_key_file="").tls
+
+
+def test_bad_client_tls_files_are_clear_errors(
+    pki: dict[str, str], capsys: pytest.CaptureFixture
+) -> None:
+    # (grpc itself aborts the process on an empty key file)
+    base = ["account", "demo-1", "--target", "127.0.0.1:1", "--tls-ca", pki["ca"]]
+    for extra, message in (
+        (["--tls-cert", pki["client_cert"], "--tls-key", pki["not_pem"]], "--tls-key: .* PEM"),
+        (
+            ["--tls-cert", pki["client_cert"], "--tls-key", pki["rogue_key"]],
+            "--tls-cert / --tls-key",
+        ),
+        (["--tls-cert", pki["client_cert"]], "--tls-cert and --tls-key go together"),
+    ):
+        assert cli_main(base + extra) == 2
+        err = capsys.readouterr().err
+        assert re.search(message, err), err
+    assert cli_main(["account", "demo-1", "--tls-ca", pki["client_key"]]) == 2
+    assert "--tls-ca" in capsys.readouterr().err
