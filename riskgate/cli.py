@@ -213,31 +213,20 @@ def _credentials(args: argparse.Namespace) -> Any:
         raise SettingsError("--tls-cert and --tls-key go together")
     import grpc
 
-    from riskgate.server.app import check_tls_files
+    from riskgate.server.tls import TLSFileError, check_tls_files, read_pem
 
-    def read(flag: str, path: str | None) -> bytes | None:
-        if path is None:
-            return None
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            raise SettingsError(f"{flag}: cannot read {path}: {exc.strerror}") from None
-        if b"-----BEGIN " not in data:
-            raise SettingsError(f"{flag}: {path} is not a PEM file")
-        return data
-
-    problem = check_tls_files(args.tls_cert, args.tls_key, args.tls_ca)
-    if problem:  # grpc would abort the process or report the service unreachable
-        raise SettingsError(
-            problem.replace("tls_cert_file / tls_key_file", "--tls-cert / --tls-key").replace(
-                "tls_client_ca_file", "--tls-ca"
-            )
+    try:
+        ca = read_pem("--tls-ca", args.tls_ca) if args.tls_ca else None
+        key = read_pem("--tls-key", args.tls_key) if args.tls_key else None
+        cert = read_pem("--tls-cert", args.tls_cert) if args.tls_cert else None
+        # grpc would abort the process or report the service unreachable
+        check_tls_files(
+            ("--tls-cert / --tls-key", args.tls_cert, args.tls_key), ("--tls-ca", args.tls_ca)
         )
+    except TLSFileError as exc:
+        raise SettingsError(str(exc)) from None
     return grpc.ssl_channel_credentials(
-        root_certificates=read("--tls-ca", args.tls_ca),
-        private_key=read("--tls-key", args.tls_key),
-        certificate_chain=read("--tls-cert", args.tls_cert),
+        root_certificates=ca, private_key=key, certificate_chain=cert
     )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import gc
 import signal
-import ssl
 import sys
 import threading
 import time
@@ -49,6 +48,7 @@ from riskgate.server.health import HealthService
 from riskgate.server.logging import configure_logging, get_logger
 from riskgate.server.metrics import registry_for
 from riskgate.server.servicer import SERVICE_NAME, RiskGateServicer
+from riskgate.server.tls import TLSFileError, check_tls_files, read_pem
 from riskgate.v1 import riskgate_pb2_grpc
 
 __all__ = [
@@ -96,51 +96,23 @@ def on_pool(behavior: Callable[..., Any], pool: futures.ThreadPoolExecutor) -> C
     return run
 
 
-def _read_pem(name: str, path: str) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise ServeError(f"{name}: cannot read {path}: {exc.strerror}") from None
-    if b"-----BEGIN " not in data:
-        raise ServeError(f"{name}: {path} is not a PEM file")
-    return data
-
-
 def _server_credentials(s: Settings) -> grpc.ServerCredentials:
     """TLS from the settings' PEM files; with a client CA, client certificates are required.
     The files are checked here (grpc would only say it cannot bind)."""
     assert s.tls_cert_file is not None and s.tls_key_file is not None
-    cert = _read_pem("tls_cert_file", s.tls_cert_file)
-    key = _read_pem("tls_key_file", s.tls_key_file)
-    ca = _read_pem("tls_client_ca_file", s.tls_client_ca_file) if s.tls_client_ca_file else None
-    problem = check_tls_files(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file)
-    if problem:
-        raise ServeError(problem)
+    try:
+        cert = read_pem("tls_cert_file", s.tls_cert_file)
+        key = read_pem("tls_key_file", s.tls_key_file)
+        ca = read_pem("tls_client_ca_file", s.tls_client_ca_file) if s.tls_client_ca_file else None
+        check_tls_files(
+            ("tls_cert_file / tls_key_file", s.tls_cert_file, s.tls_key_file),
+            ("tls_client_ca_file", s.tls_client_ca_file),
+        )
+    except TLSFileError as exc:
+        raise ServeError(str(exc)) from None
     return grpc.ssl_server_credentials(
         [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
     )
-
-
-def check_tls_files(cert: str | None, key: str | None, ca: str | None) -> str | None:
-    """What is wrong with a certificate chain / private key pair and a CA file, as a message
-    naming the setting, or None. (Checked with the standard library's TLS, which reads the
-    same PEM files grpc does.)"""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if cert is not None and key is not None:
-        try:
-            ctx.load_cert_chain(cert, key)
-        except (ssl.SSLError, OSError, ValueError) as exc:
-            return (
-                f"tls_cert_file / tls_key_file: {cert} and {key} are not a certificate chain "
-                f"and its private key ({exc})"
-            )
-    if ca is not None:
-        try:
-            ctx.load_verify_locations(cafile=ca)
-        except (ssl.SSLError, OSError, ValueError) as exc:
-            return f"tls_client_ca_file: {ca} holds no usable CA certificate ({exc})"
-    return None
 
 
 class _SwitchIntervalHolder:
