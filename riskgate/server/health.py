@@ -24,37 +24,37 @@ NOT_SERVING = _Response.NOT_SERVING
 SERVICE_UNKNOWN = _Response.SERVICE_UNKNOWN
 
 
-_NOTHING = object()  # no message waiting
-_END = object()  # end of stream waiting
+_NOTHING = object()  # no status waiting
 
 
 class _Watcher:
     """One open Watch. grpc's synchronous server cannot take two sends on one call at once
     (the second completion kills its polling thread), so a watcher sends one message at a
-    time: ``offer`` records the latest wanted message (under the service's lock, so offers
-    follow the order of status changes), ``drain`` sends it with no lock held; a drain that
-    finds another thread sending leaves the latest message to that thread. Repeats of the
-    last status sent are skipped; after the end of the stream nothing is sent."""
+    time: ``offer`` records the latest status to send (under the service's lock, so offers
+    follow the order of status changes), ``drain`` sends with no lock held; a drain that
+    finds another thread sending leaves the rest to that thread. A waiting status goes out
+    before a waiting end of stream; repeats of the last status sent are skipped; after the
+    end nothing is sent."""
 
-    __slots__ = ("_busy", "_ended", "_last", "_lock", "_pending", "_send")
+    __slots__ = ("_busy", "_end_wanted", "_ended", "_last", "_lock", "_pending", "_send")
 
     def __init__(self, send: Callable[[Any], None]) -> None:
         self._send = send
         self._lock = threading.Lock()  # guards the fields, never held while sending
         self._pending: object = _NOTHING
-        self._last: int | None = None
+        self._end_wanted = False
+        self._last: object = None
         self._busy = False
         self._ended = False
 
     def offer(self, status: int) -> None:
         with self._lock:
-            if not self._ended and self._pending is not _END:
+            if not self._ended and not self._end_wanted:
                 self._pending = status
 
     def offer_end(self) -> None:
         with self._lock:
-            if not self._ended:
-                self._pending = _END
+            self._end_wanted = True
 
     def closed(self) -> None:
         """The call is over (the client went away): nothing more to send."""
@@ -65,21 +65,27 @@ class _Watcher:
     def drain(self) -> None:
         with self._lock:
             if self._busy:
-                return  # the sending thread will send the latest message
+                return  # the sending thread sends what is waiting
             self._busy = True
         while True:
             with self._lock:
-                item, self._pending = self._pending, _NOTHING
-                if item is _NOTHING or self._ended:
+                message: Any
+                if self._ended:
                     self._busy = False
                     return
-                if item is _END:
+                if self._pending is not _NOTHING:
+                    status, self._pending = self._pending, _NOTHING
+                    if status == self._last:
+                        continue
+                    self._last = status
+                    message = _Response(status=status)
+                elif self._end_wanted:
                     self._ended = True
-                elif item == self._last:
-                    continue
+                    message = None  # None ends the stream
                 else:
-                    self._last = item  # type: ignore[assignment]
-            self._send(None if item is _END else _Response(status=item))
+                    self._busy = False
+                    return
+            self._send(message)
 
 
 class HealthService(health_pb2_grpc.HealthServicer):
