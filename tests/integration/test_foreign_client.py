@@ -17,7 +17,6 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,10 +24,9 @@ from typing import Any
 import grpc
 import pytest
 
-from riskgate.server.app import RiskGateServer
 from riskgate.v1 import riskgate_pb2 as pb
 from riskgate.v1 import riskgate_pb2_grpc
-from tests.reference.servers import server_settings, serving
+from tests.reference.servers import ServerEnv, server_settings, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = ROOT / "clients" / "node"
@@ -57,14 +55,8 @@ T = 10.0
 SIDES = {"buy": pb.SIDE_BUY, "sell": pb.SIDE_SELL}
 
 
-@dataclass
-class Env:
-    server: RiskGateServer
-    stub: riskgate_pb2_grpc.RiskGateStub
-
-
 @pytest.fixture(scope="module")
-def env() -> Iterator[Env]:
+def env() -> Iterator[ServerEnv]:
     settings = server_settings(demo=False, log_level="warning", decision_budget_us=2_000_000.0)
     with serving(settings) as srv, grpc.insecure_channel(srv.address) as channel:
         stub = riskgate_pb2_grpc.RiskGateStub(channel)
@@ -89,7 +81,7 @@ def env() -> Iterator[Env]:
             ),
             timeout=T,
         )
-        yield Env(srv, stub)
+        yield ServerEnv(srv, stub)
 
 
 def run_node(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
@@ -126,7 +118,7 @@ ORDERS = [
 
 @pytest.mark.parametrize(("coid", "symbol", "side", "qty", "price", "reason"), ORDERS)
 def test_node_check_order_matches_a_python_whatif(
-    env: Env, coid: str, symbol: str, side: str, qty: str, price: str | None, reason: str
+    env: ServerEnv, coid: str, symbol: str, side: str, qty: str, price: str | None, reason: str
 ) -> None:
     stub = env.stub
     order = pb.Order(
@@ -192,7 +184,7 @@ def test_node_check_order_matches_a_python_whatif(
     assert retry.duplicate and retry.accepted is expected.accepted
 
 
-def test_node_client_errors(env: Env) -> None:
+def test_node_client_errors(env: ServerEnv) -> None:
     proc = run_node("--target", env.server.address, "nobody", PERP, "buy", "1")
     assert proc.returncode == 2 and not proc.stdout
     assert "NOT_FOUND" in proc.stderr and "nobody" in proc.stderr

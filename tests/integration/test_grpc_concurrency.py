@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import grpc
@@ -24,10 +23,9 @@ from riskgate.domain.instruments import parse_symbol
 from riskgate.domain.market import MarketSnapshot
 from riskgate.engine.revaluation import full_revaluation
 from riskgate.models import load_model
-from riskgate.server.app import RiskGateServer
 from riskgate.v1 import riskgate_pb2 as pb
 from riskgate.v1 import riskgate_pb2_grpc
-from tests.reference.servers import server_settings, serving
+from tests.reference.servers import ServerEnv, create_account, server_settings, serving
 
 VT = datetime(2030, 6, 3, tzinfo=UTC)
 PERP = "BTC_USDC-PERPETUAL"
@@ -65,14 +63,8 @@ def collateral_for(k: int, sign: float) -> float:
     return cash
 
 
-@dataclass
-class Env:
-    server: RiskGateServer
-    stub: riskgate_pb2_grpc.RiskGateStub
-
-
 @pytest.fixture(scope="module")
-def env() -> Iterator[Env]:
+def env() -> Iterator[ServerEnv]:
     settings = server_settings(
         demo=False,
         log_level="warning",
@@ -89,20 +81,7 @@ def env() -> Iterator[Env]:
         req = pb.UpdateMarketRequest(full_snapshot=True, index_usd=INDEX, marks_usd=MARKS)
         req.valuation_time.FromDatetime(VT)
         stub.UpdateMarket(req, timeout=T)
-        yield Env(srv, stub)
-
-
-def new_account(stub: riskgate_pb2_grpc.RiskGateStub, account: str, usd: float) -> None:
-    resp = stub.UpsertAccount(
-        pb.UpsertAccountRequest(
-            account_id=account,
-            collateral={"USD": usd},
-            pool_mode=pb.MARGIN_POOL_MODE_CROSS,
-            margin_method=pb.MARGIN_METHOD_PORTFOLIO,
-        ),
-        timeout=T,
-    )
-    assert resp.created
+        yield ServerEnv(srv, stub)
 
 
 def lot(account: str, coid: str, side: int) -> pb.Order:
@@ -175,11 +154,13 @@ class Observer:
 @pytest.mark.parametrize(
     ("round_", "side"), [(0, BUY), (1, SELL), (2, BUY)], ids=["buys", "sells", "buys-again"]
 )
-def test_exactly_k_of_many_concurrent_orders_are_accepted(env: Env, round_: int, side: int) -> None:
+def test_exactly_k_of_many_concurrent_orders_are_accepted(
+    env: ServerEnv, round_: int, side: int
+) -> None:
     account = f"conc-{round_}"
     sign = 1.0 if side == BUY else -1.0
     cash = collateral_for(K, sign)
-    new_account(env.stub, account, cash)
+    create_account(env.stub, account, cash, timeout_s=T)
     work = [
         [
             pb.CheckOrderRequest(order=lot(account, f"c{round_}-{i}-{j}", side))
@@ -212,9 +193,9 @@ def test_exactly_k_of_many_concurrent_orders_are_accepted(env: Env, round_: int,
     assert view.pools[0].initial_margin <= view.pools[0].equity
 
 
-def test_concurrent_retries_of_one_order_reserve_it_once(env: Env) -> None:
+def test_concurrent_retries_of_one_order_reserve_it_once(env: ServerEnv) -> None:
     account = "conc-retry"
-    new_account(env.stub, account, collateral_for(K, 1.0))
+    create_account(env.stub, account, collateral_for(K, 1.0), timeout_s=T)
     req = pb.CheckOrderRequest(order=lot(account, "same-id", BUY))
     results = run_clients(env.server.address, [[req] * 3 for _ in range(N_CLIENTS)], "CheckOrder")
     decisions = [d for per_client in results for d in per_client]
@@ -228,14 +209,14 @@ def test_concurrent_retries_of_one_order_reserve_it_once(env: Env) -> None:
     assert view.pools[0].initial_margin == pytest.approx(ref_im(LOT), rel=1e-9)
 
 
-def test_concurrent_batches_across_accounts(env: Env) -> None:
+def test_concurrent_batches_across_accounts(env: ServerEnv) -> None:
     """Batches from several clients at once, each batch mixing four accounts whose equity
     allows 13, 5, 1 and 0 lots: exactly that many are accepted on each account, and within a
     batch an account's accepted orders come first (a batch is decided in sequence)."""
     allowed = {"batch-a": 13, "batch-b": 5, "batch-c": 1, "batch-d": 0}
     accounts = list(allowed)
     for account, k in allowed.items():
-        new_account(env.stub, account, collateral_for(k, 1.0))
+        create_account(env.stub, account, collateral_for(k, 1.0), timeout_s=T)
     n_batches, batch_size = 3, 8
     work: list[list[object]] = []
     for i in range(6):
@@ -274,7 +255,7 @@ def test_concurrent_batches_across_accounts(env: Env) -> None:
 
 
 def test_kill_switch_during_account_creation_halts_the_new_account(
-    env: Env, monkeypatch: pytest.MonkeyPatch
+    env: ServerEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Deterministic reproduction: account creation is paused (a test seam wrapped around the
     engine's Account constructor, everything else over gRPC) right after the engine read
@@ -292,7 +273,7 @@ def test_kill_switch_during_account_creation_halts_the_new_account(
     monkeypatch.setattr(engine_module, "Account", paused_account)
     stub = env.stub
     halted: list[pb.SetTradingStateResponse] = []
-    create = threading.Thread(target=new_account, args=(stub, account, 100_000.0))
+    create = threading.Thread(target=create_account, args=(stub, account, 100_000.0, None, T))
     create.start()
     try:
         assert creating.wait(timeout=T)

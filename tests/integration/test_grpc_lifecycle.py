@@ -33,7 +33,7 @@ from riskgate.models import load_model
 from riskgate.server.app import RiskGateServer
 from riskgate.v1 import riskgate_pb2 as pb
 from riskgate.v1 import riskgate_pb2_grpc
-from tests.reference.servers import server_settings, serving
+from tests.reference.servers import create_account, server_settings, serving
 
 # ---- the reference market ------------------------------------------------------------------
 
@@ -224,24 +224,7 @@ def new_account(
     usd: float,
     positions: Mapping[str, float] | None = None,
 ) -> pb.AccountView:
-    resp = stub.UpsertAccount(
-        pb.UpsertAccountRequest(
-            account_id=account,
-            collateral={"USD": usd},
-            pool_mode=pb.MARGIN_POOL_MODE_CROSS,
-            margin_method=pb.MARGIN_METHOD_PORTFOLIO,
-        ),
-        timeout=T,
-    )
-    assert resp.created, account
-    if positions:
-        stub.SetPositions(
-            pb.SetPositionsRequest(
-                account_id=account,
-                positions=[pb.Position(symbol=s, quantity=q) for s, q in positions.items()],
-            ),
-            timeout=T,
-        )
+    create_account(stub, account, usd, positions, T)
     return get(stub, account)
 
 
