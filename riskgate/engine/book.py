@@ -55,16 +55,16 @@ class WorkingOrder:
         return self.quantity - self.filled if self.status.is_working else 0.0
 
 
-def scenario_key(out: np.ndarray) -> tuple[int, int, float]:
-    """(cell, underlying row, worst loss) of a margin kernel's pool row."""
-    row = out[out.shape[0] - 1]
-    return int(row[mk.O_CELL]), int(row[mk.O_UND]), float(row[mk.O_WORST])
-
-
-def _side_figures(out: np.ndarray) -> tuple[float, float, tuple[int, int, float]]:
-    """(IM, MM, scenario key) of a margin kernel's pool row."""
+def side_figures(out: np.ndarray) -> tuple[float, float, tuple[int, int, float]]:
+    """(IM, MM, scenario key) of a margin kernel's pool row; the key is (cell, underlying
+    row, worst loss)."""
     row = out[out.shape[0] - 1].tolist()
     return row[mk.O_IM], row[mk.O_MM], (int(row[mk.O_CELL]), int(row[mk.O_UND]), row[mk.O_WORST])
+
+
+def scenario_key(out: np.ndarray) -> tuple[int, int, float]:
+    """(cell, underlying row, worst loss) of a margin kernel's pool row."""
+    return side_figures(out)[2]
 
 
 class RulesTotals:
@@ -260,9 +260,9 @@ class Account:
         """Recompute the pool's cached margin figures (after any change of its states);
         ``out3``: margins its rebind has just computed, instead of running the kernels."""
         out = pool.B.margin_out() if out3 is None else out3[1]
-        pool.im_B, pool.mm_B, pool.scen_B = _side_figures(out)
+        pool.im_B, pool.mm_B, pool.scen_B = side_figures(out)
         out = pool.S.margin_out() if out3 is None else out3[2]
-        pool.im_S, pool.mm_S, pool.scen_S = _side_figures(out)
+        pool.im_S, pool.mm_S, pool.scen_S = side_figures(out)
         if self.method_in_use == MarginMethod.RULES_BASED:
             assert pool.track_rules, "rules-based account pool without per-leg totals"
             pool.im_B, pool.mm_B = pool.rules["B"].im, pool.rules["B"].mm

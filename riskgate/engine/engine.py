@@ -24,7 +24,14 @@ import numpy as np
 
 from riskgate.domain.instruments import USD_LIKE, Instrument, InstrumentError, Kind, parse_symbol
 from riskgate.domain.market import MarketDataError, MarketSnapshot
-from riskgate.engine.book import Account, AccountPool, RulesTotals, WorkingOrder
+from riskgate.engine.book import (
+    Account,
+    AccountPool,
+    RulesTotals,
+    WorkingOrder,
+    scenario_key,
+    side_figures,
+)
 from riskgate.engine.market import MarketState, build_market_state
 from riskgate.engine.state import StateError
 from riskgate.engine.types import (
@@ -77,7 +84,6 @@ _HALTED, _REDUCING = TradingState.HALTED, TradingState.REDUCING
 _LIMIT = OrderType.LIMIT
 _ORDER_TYPES = frozenset((OrderType.LIMIT, OrderType.MARKET))
 _NUMBER = (float, int)
-_O_IM, _O_MM, _O_WORST, _O_CELL, _O_UND = mk.O_IM, mk.O_MM, mk.O_WORST, mk.O_CELL, mk.O_UND
 
 
 @dataclass(frozen=True)
@@ -605,7 +611,7 @@ class RiskEngine:
                 raise _Reject(_LATENCY, "decision exceeded the latency budget")
         except _Reject as rej:
             if rej.reason != Reason.INSUFFICIENT_MARGIN:
-                self._current_numbers(d, pool, symbol)
+                self._current_numbers(d, pool)
             return self._remember(acc, order, self._finish(d, rej, start), reserve)
         d.accepted = True
         if reserve:
@@ -745,10 +751,7 @@ class RiskEngine:
         equity = pool.equity
         im_before = pool.im
         side_im_before = pool.im_B if buy else pool.im_S
-        out = state.whatif_out(symbol, signed)
-        # one conversion of the pool row instead of a numpy scalar read per figure
-        res = out[out.shape[0] - 1].tolist()
-        key = (int(res[_O_CELL]), int(res[_O_UND]), res[_O_WORST])
+        side_im, side_mm, key = side_figures(state.whatif_out(symbol, signed))
         if acc.method_in_use is _RULES:
             coef = market.rules_coefficients(pool.currency, symbol)
             r = pool.rules["B" if buy else "S"]
@@ -756,8 +759,6 @@ class RiskEngine:
             im0, mm0 = RulesTotals.leg(coef, q0)
             im1, mm1 = RulesTotals.leg(coef, q0 + signed)
             side_im, side_mm = r.im + im1 - im0, r.mm + mm1 - mm0
-        else:
-            side_im, side_mm = res[_O_IM], res[_O_MM]
         if buy:
             other_im, other_mm, other_key = pool.im_S, pool.mm_S, pool.scen_S
         else:
@@ -778,7 +779,7 @@ class RiskEngine:
             )  # fmt: skip
         return side_im, side_mm, key
 
-    def _current_numbers(self, d: Decision, pool: AccountPool, symbol: str) -> None:
+    def _current_numbers(self, d: Decision, pool: AccountPool) -> None:
         """A reject before (or without) the margin step still carries the account's margin,
         equity and worst scenario; nothing changes, so before = after."""
         if d.worst_scenario is not None:
@@ -786,9 +787,9 @@ class RiskEngine:
         d.initial_margin_before = d.initial_margin_after = pool.im
         d.maintenance_margin_before = d.maintenance_margin_after = pool.mm
         d.equity_before = d.equity_after = pool.equity
-        state = pool.B if pool.im_B >= pool.im_S else pool.S
-        out = state.whatif_out(symbol, 0.0)
-        d.worst_scenario = self._scenario(pool, out, int(out[out.shape[0] - 1, mk.O_CELL]))
+        d.worst_scenario = self._scenario_info(
+            pool, pool.scen_B if pool.im_B >= pool.im_S else pool.scen_S
+        )
 
     @staticmethod
     def _scenario_info(pool: AccountPool, key: tuple[int, int, float]) -> ScenarioInfo:
@@ -796,14 +797,6 @@ class RiskEngine:
         t = pool.table
         move, vol = t.labels[u][cell]
         return ScenarioInfo(cell, move, vol, t.currency, t.coins[u], loss)
-
-    @staticmethod
-    def _scenario(pool: AccountPool, out: np.ndarray, cell: int) -> ScenarioInfo:
-        t = pool.table
-        total = out.shape[0] - 1
-        u = int(out[total, mk.O_UND])
-        move, vol = t.labels[u][cell]
-        return ScenarioInfo(cell, move, vol, t.currency, t.coins[u], float(out[total, mk.O_WORST]))
 
     def _reserve(
         self, acc: Account, market: MarketState, pool: AccountPool, order: OrderRequest,
@@ -1132,12 +1125,12 @@ class RiskEngine:
 
     def _pool_positions_margin(
         self, acc: Account, pool: AccountPool, out3: np.ndarray | None = None
-    ) -> tuple[float, float, np.ndarray]:
-        out = pool.P.margin_out() if out3 is None else out3[0]
+    ) -> tuple[float, float]:
+        """(IM, MM) of the pool's positions alone (no working orders)."""
         if acc.method_in_use == MarginMethod.RULES_BASED:
-            return pool.rules["P"].im, pool.rules["P"].mm, out
-        total = out.shape[0] - 1
-        return float(out[total, mk.O_IM]), float(out[total, mk.O_MM]), out
+            return pool.rules["P"].im, pool.rules["P"].mm
+        im, mm, _ = side_figures(pool.P.margin_out() if out3 is None else out3[0])
+        return im, mm
 
     def _equity_usd(self, acc: Account, market: MarketState) -> float:
         total = 0.0
@@ -1167,7 +1160,7 @@ class RiskEngine:
         for ccy, pool in acc.pools.items():
             out3 = margins.get(ccy) if margins else None
             acc.refresh_margin(pool, out3)
-            im, mm, _ = self._pool_positions_margin(acc, pool, out3)
+            im, mm = self._pool_positions_margin(acc, pool, out3)
             eq = pool.P.equity
             status = (
                 MarginStatus.LIQUIDATION if eq < mm - _EPS else
@@ -1244,14 +1237,14 @@ class RiskEngine:
         worst: ScenarioInfo | None = None
         worst_loss = -1.0
         for ccy, pool in sorted(acc.pools.items()):
-            im_p, mm_p, _ = self._pool_positions_margin(acc, pool)
+            im_p, mm_p = self._pool_positions_margin(acc, pool)
             # scenario and add-ons of the state that sets the pool's IM (orders included)
             binding = pool.B if pool.im_B >= pool.im_S else pool.S
             t = pool.table
             out = np.zeros((len(t.coins) + 1, mk.N_OUT))
             t.model.margin_kernel(binding.pnl, binding.aux, t.und_price, t.gparams, t.uparams, out)
             total = out.shape[0] - 1
-            scen = self._scenario(pool, out, int(out[total, mk.O_CELL]))
+            scen = self._scenario_info(pool, scenario_key(out))
             eq = pool.P.equity
             status = (
                 MarginStatus.LIQUIDATION if eq < mm_p - _EPS else
