@@ -248,24 +248,18 @@ class OrderFactory:
             acc, inst, side, qty, price = next(self._buf)
         coid = f"{self._prefix}{self.n}"
         self.n += 1
-        if self._market or price <= 0.0:
-            return pb.Order(
-                account_id=self._accounts[acc],
-                client_order_id=coid,
-                symbol=self._symbols[inst],
-                side=side,
-                order_type=pb.ORDER_TYPE_MARKET,
-                quantity=qty,
-            )
-        return pb.Order(
+        limit = not (self._market or price <= 0.0)
+        order = pb.Order(
             account_id=self._accounts[acc],
             client_order_id=coid,
             symbol=self._symbols[inst],
             side=side,
-            order_type=pb.ORDER_TYPE_LIMIT,
+            order_type=pb.ORDER_TYPE_LIMIT if limit else pb.ORDER_TYPE_MARKET,
             quantity=qty,
-            price=float(f"{price:.6g}"),
         )
+        if limit:
+            order.price = float(f"{price:.6g}")
+        return order
 
     def check_order(self) -> pb.CheckOrderRequest:
         return pb.CheckOrderRequest(order=self.order())
