@@ -1,10 +1,12 @@
-"""Accounts: positions, working orders and their margin state, per pool.
+"""The book: accounts, their positions, working orders and margin state per pool.
 
 Per pool three incremental states share one risk table:
-- ``P``: positions (and collateral) — equity and the margin status come from here;
+- ``P``: positions (and collateral) — equity and the margin status come from here; the
+  positions themselves are kept only here (``P.qty``);
 - ``B``: positions + every working buy; ``S``: positions − every working sell.
-Margin with open orders is the worse of ``B`` and ``S`` (DESIGN section 6). Every change of
-holdings goes through :meth:`AccountPool.change`, which keeps the three in step.
+Margin with open orders is the worse of ``B`` and ``S``. Every change of holdings goes
+through :meth:`AccountPool.change`, which keeps the three in step; only
+:mod:`riskgate.engine.apply` calls it.
 """
 
 from __future__ import annotations
@@ -16,23 +18,45 @@ from itertools import chain
 
 import numpy as np
 
+from riskgate.domain.instruments import Instrument
 from riskgate.engine.market import MarketState
 from riskgate.engine.state import PoolState, StateError
 from riskgate.engine.types import (
     Decision,
+    EngineConfig,
     Limits,
     MarginMethod,
     MarginStatus,
     OrderRequest,
     OrderStatus,
     PoolMode,
+    ScenarioInfo,
     Side,
     TradingState,
 )
 from riskgate.kernels import margin as mk
+from riskgate.models.base import ScenarioModel
 from riskgate.models.risk_table import USD, RiskTable
+from riskgate.models.rules import RulesParams
 
 _SEGREGATED = PoolMode.SEGREGATED
+_EPS = 1e-12
+COLLATERAL_PREFIX = "collateral:"
+
+
+def pool_currency(inst: Instrument, segregated: bool) -> str:
+    """The margin pool an instrument belongs to: its coin's pool for an inverse instrument of
+    a segregated account, else the USD pool."""
+    return inst.underlying if segregated and inst.is_inverse else USD
+
+
+def margin_status(equity: float, im: float, mm: float) -> MarginStatus:
+    """LIQUIDATION below maintenance, MARGIN_CALL below initial margin, else OK."""
+    if equity < mm - _EPS:
+        return MarginStatus.LIQUIDATION
+    if equity < im - _EPS:
+        return MarginStatus.MARGIN_CALL
+    return MarginStatus.OK
 
 
 @dataclass(slots=True)
@@ -44,7 +68,7 @@ class WorkingOrder:
     quantity: float
     price: float | None
     accepted_ns: int  # wall clock
-    deadline_mono_ns: int  # reservation expiry while PENDING_ACK (monotonic clock)
+    reserve_until_ns: int  # reservation expiry while PENDING_ACK (wall clock)
     filled: float = 0.0
     status: OrderStatus = OrderStatus.PENDING_ACK
     venue_order_id: str = ""
@@ -62,9 +86,11 @@ def side_figures(out: np.ndarray) -> tuple[float, float, tuple[int, int, float]]
     return row[mk.O_IM], row[mk.O_MM], (int(row[mk.O_CELL]), int(row[mk.O_UND]), row[mk.O_WORST])
 
 
-def scenario_key(out: np.ndarray) -> tuple[int, int, float]:
-    """(cell, underlying row, worst loss) of a margin kernel's pool row."""
-    return side_figures(out)[2]
+def scenario_info(table: RiskTable, key: tuple[int, int, float]) -> ScenarioInfo:
+    """The scenario a (cell, underlying row, worst loss) key names in ``table``."""
+    cell, u, loss = key
+    move, vol = table.labels[u][cell]
+    return ScenarioInfo(cell, move, vol, table.currency, table.coins[u], loss)
 
 
 class RulesTotals:
@@ -148,7 +174,7 @@ class AccountPool:
     ) -> None:
         q0 = state.qty.get(symbol, 0.0)
         state.set_quantity(symbol, q0 + dq)
-        if self.track_rules and not symbol.startswith("collateral:"):
+        if self.track_rules and not symbol.startswith(COLLATERAL_PREFIX):
             self._rules_step(market, name, symbol, q0, q0 + dq)
 
     def _rules_step(
@@ -177,7 +203,7 @@ class AccountPool:
             r = self.rules[name]
             r.im = r.mm = 0.0
             for sym, q in state.qty.items():
-                if not sym.startswith("collateral:"):
+                if not sym.startswith(COLLATERAL_PREFIX):
                     im, mm = RulesTotals.leg(market.rules_coefficients(self.currency, sym), q)
                     r.im += im
                     r.mm += mm
@@ -223,14 +249,15 @@ class Account:
     trading_state: TradingState = TradingState.ACTIVE
     trading_state_reason: str = ""
     collateral: dict[str, float] = field(default_factory=dict)
-    positions: dict[str, float] = field(default_factory=dict)
     avg_price: dict[str, float] = field(default_factory=dict)
     working_buy: dict[str, float] = field(default_factory=dict)
     working_sell: dict[str, float] = field(default_factory=dict)
     orders: dict[str, WorkingOrder] = field(default_factory=dict)
-    # client order id -> (request, decision); the request's fingerprint is taken only when
-    # a retry arrives
-    decisions: OrderedDict[str, tuple[OrderRequest, Decision]] = field(default_factory=OrderedDict)
+    # client order id -> (request, decision, wall-clock time decided); the request's
+    # fingerprint is taken only when a retry arrives
+    decisions: OrderedDict[str, tuple[OrderRequest, Decision, int]] = field(
+        default_factory=OrderedDict
+    )
     pools: dict[str, AccountPool] = field(default_factory=dict)
     open_orders: int = 0
     pending: dict[str, int] = field(default_factory=dict)  # PENDING_ACK coid -> deadline
@@ -244,9 +271,22 @@ class Account:
     def segregated(self) -> bool:
         return self.pool_mode is _SEGREGATED
 
+    @property
+    def positions(self) -> dict[str, float]:
+        """Every position (symbol -> signed quantity), read from the pools' ``P`` states."""
+        return {
+            s: q
+            for pool in self.pools.values()
+            for s, q in pool.P.qty.items()
+            if not s.startswith(COLLATERAL_PREFIX)
+        }
+
+    def position(self, pool: str, symbol: str) -> float:
+        p = self.pools.get(pool)
+        return 0.0 if p is None else p.P.qty.get(symbol, 0.0)
+
     def pool_currency(self, market: MarketState, symbol: str) -> str:
-        inst = market.instruments[symbol]
-        return inst.underlying if self.segregated and inst.is_inverse else USD
+        return pool_currency(market.instruments[symbol], self.segregated)
 
     def pool(self, market: MarketState, currency: str) -> AccountPool:
         p = self.pools.get(currency)
@@ -283,7 +323,34 @@ class Account:
             if stale is not None and not stale.status.is_working:
                 del self.orders[old]
 
-    def remember(self, decision: Decision, request: OrderRequest, window: int) -> None:
-        self.decisions[request.client_order_id] = (request, decision)
-        while len(self.decisions) > window:
-            self.decisions.popitem(last=False)
+    def remember(
+        self, decision: Decision, request: OrderRequest, now_ns: int, window: int, ttl_ns: int
+    ) -> None:
+        """Keep a decision for retries: at most ``window`` of them, none older than
+        ``ttl_ns`` at ``now_ns`` (the time of the event that remembers it)."""
+        decisions = self.decisions
+        decisions[request.client_order_id] = (request, decision, now_ns)
+        while len(decisions) > window:
+            decisions.popitem(last=False)
+        oldest = now_ns - ttl_ns
+        while decisions and next(iter(decisions.values()))[2] < oldest:
+            decisions.popitem(last=False)
+
+
+@dataclass(eq=False)
+class Book:
+    """Everything the engine knows: the market, the accounts and the kill switch. Written
+    only by :func:`riskgate.engine.apply.apply`."""
+
+    model: ScenarioModel
+    rules_params: RulesParams
+    config: EngineConfig
+    market: MarketState | None = None
+    accounts: dict[str, Account] = field(default_factory=dict)
+    halt_all: tuple[bool, str] = (False, "")
+    # accounts with PENDING_ACK orders (their reservations may expire)
+    pending_accounts: set[Account] = field(default_factory=set)
+    # margin status changes made by apply, for the engine to publish (apply does no I/O)
+    status_changes: deque[tuple[str, MarginStatus, MarginStatus, str, float, float, float, int]] = (
+        field(default_factory=deque)
+    )

@@ -50,9 +50,6 @@ class MarketState:
     def valuation_time(self) -> datetime:
         return self.snapshot.valuation_time
 
-    def table_for(self, inst: Instrument, segregated: bool) -> RiskTable:
-        return self.tables[inst.underlying if segregated and inst.is_inverse else USD]
-
     def rules_coefficients(self, currency: str, symbol: str) -> tuple[float, ...]:
         """Per-leg standard IM/MM as a function of quantity, from the rules module itself.
 

@@ -102,6 +102,19 @@ def precondition(message: str) -> EngineError:
     return EngineError("FAILED_PRECONDITION", message)
 
 
+@dataclass(frozen=True)
+class EngineConfig:
+    decision_budget_ns: int = 2_000_000
+    reservation_ttl_ns: int = 30_000_000_000
+    idempotency_window: int = 100_000  # decisions remembered per account, at most
+    idempotency_ttl_ns: int = 86_400 * 10**9  # and for at most this long
+    pm_equity_minimum_usd: float = 0.0
+    max_batch_orders: int = 10_000
+    max_account_id_bytes: int = 128
+    max_client_order_id_bytes: int = 64
+    default_limits: Limits = field(default_factory=lambda: Limits())
+
+
 class OrderRequest(NamedTuple):
     """One proposed order (a NamedTuple: built once per order on the hot path)."""
 

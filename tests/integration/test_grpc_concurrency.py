@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import grpc
 import pytest
 
-import riskgate.engine.engine as engine_module
+import riskgate.engine.apply as engine_module
 from riskgate.domain.instruments import parse_symbol
 from riskgate.domain.market import MarketSnapshot
 from riskgate.engine.revaluation import full_revaluation

@@ -22,7 +22,7 @@ def make_engine(
 ) -> RiskEngine:
     """A warmed engine on the shared market; the default budget never rejects on latency."""
     config.setdefault("decision_budget_ns", budget_ns)
-    kwargs = {} if clock is None else {"clock_ns": clock}
+    kwargs = {} if clock is None else {"clock_ns": clock, "wall_ns": clock}
     eng = RiskEngine(MODELS[model], RULES, EngineConfig(**config), **kwargs)
     eng.warm_up()
     eng.load_snapshot(SNAP)

@@ -1,0 +1,429 @@
+"""The one writer: :func:`apply` changes the book by one event, and nothing else changes it.
+
+``apply`` is deterministic: it reads only the event and the book (no clock, no randomness, no
+I/O), iterates in insertion order only, and so rebuilds bit for bit the same book from the
+same events, whether they come from live decisions or from the journal. It trusts its event:
+deciding (``decide``, ``admin``, ``lifecycle``, ``market_update``) has validated it.
+
+The live engine calls it with the account's lock and the commit lock held; a ``hint`` may
+hand over work a decision has already done (the what-if arrays of an accepted order), which
+changes the speed of ``apply``, never its result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from riskgate.domain.instruments import USD_LIKE, Kind
+from riskgate.engine import lifecycle
+from riskgate.engine.book import (
+    Account,
+    AccountPool,
+    Book,
+    WorkingOrder,
+    margin_status,
+    pool_currency,
+    side_figures,
+)
+from riskgate.engine.events import (
+    AccountUpserted,
+    DecisionRemembered,
+    Event,
+    MarketApplied,
+    OrderAccepted,
+    OrderStep,
+    PositionsSet,
+    ReservationsExpired,
+    TradingStateSet,
+)
+from riskgate.engine.market import MarketState, build_market_state
+from riskgate.engine.types import (
+    Acknowledged,
+    Amended,
+    Decision,
+    Filled,
+    MarginMethod,
+    MarginStatus,
+    OrderRequest,
+    OrderStatus,
+    PoolMode,
+    Side,
+    TradingState,
+)
+from riskgate.models.risk_table import USD
+
+_EPS = 1e-12
+_BUY = Side.BUY
+_RULES = MarginMethod.RULES_BASED
+
+
+class AcceptHint(NamedTuple):
+    """What the decision of an accepted order computed: its pool (perhaps not yet the
+    account's) with the what-if staged, and the side's (IM, MM, scenario key) after it."""
+
+    pool: AccountPool
+    side_after: tuple[float, float, tuple[int, int, float]]
+
+
+def apply(book: Book, event: Event, hint: Any = None) -> None:
+    """Change ``book`` by ``event``."""
+    _HANDLERS[type(event)](book, event, hint)
+
+
+# ------------------------------------------------------------------ market data
+
+
+def _market_applied(book: Book, ev: MarketApplied, hint: MarketState | None) -> None:
+    # accounts follow lazily (bind): each before the next event that touches it, and all of
+    # them before the next MarketApplied
+    book.market = (
+        hint
+        if hint is not None
+        else build_market_state(ev.version, ev.snapshot, book.model, book.rules_params)
+    )
+
+
+def bind(book: Book, acc: Account) -> None:
+    """Bring an account to the book's market: futures' mark moves settle into collateral,
+    the pools are rebuilt and margined on the new risk tables, the status is refreshed."""
+    new, old = book.market, acc.market
+    if new is old or new is None:
+        return
+    if old is not None:
+        mtm = new.marked_to_market
+        for sym, q in acc.positions.items():
+            if sym not in mtm or sym not in old.quotes:
+                continue
+            inst = new.instruments[sym]
+            m0, m1 = old.quotes[sym].mark, new.quotes[sym].mark
+            if inst.is_inverse:
+                _add_cash(acc, old, inst.underlying, q * (1.0 - m0 / m1))
+            else:
+                _add_cash(acc, old, USD, q * (m1 - m0))
+    # holdings (collateral rows included) are rebuilt on the new tables; cash is kept
+    margins = {ccy: pool.rebind(new, new.tables[ccy]) for ccy, pool in acc.pools.items()}
+    acc.market = new
+    refresh_account(book, acc, margins)
+
+
+def bind_all(book: Book) -> None:
+    """Every account on the current market (replay: right after each MarketApplied)."""
+    for acc in book.accounts.values():
+        bind(book, acc)
+
+
+# ------------------------------------------------------------------ administration
+
+
+def _account_upserted(book: Book, ev: AccountUpserted, hint: Any) -> None:
+    market = book.market
+    assert market is not None
+    acc = book.accounts.get(ev.account_id)
+    created = acc is None
+    if acc is None:
+        halted, why = book.halt_all
+        acc = Account(
+            ev.account_id,
+            ev.pool_mode or PoolMode.CROSS,
+            ev.margin_method or MarginMethod.AUTO,
+            ev.limits or book.config.default_limits,
+            TradingState.HALTED if halted else TradingState.ACTIVE,
+            why if halted else "",
+            market=market,
+        )
+        book.accounts[ev.account_id] = acc
+    else:
+        bind(book, acc)
+        if ev.pool_mode is not None and ev.pool_mode != acc.pool_mode:
+            # only while the account holds nothing (checked when deciding)
+            acc.pool_mode = ev.pool_mode
+            acc.pools.clear()
+            for ccy, amount in acc.collateral.items():
+                _pool_of_collateral(acc, market, ccy).set_collateral(ccy, amount)
+        if ev.limits is not None:
+            acc.limits = ev.limits
+    if ev.margin_method is not None:
+        acc.margin_method = ev.margin_method
+    for ccy, amount in ev.collateral:
+        acc.collateral[ccy] = amount
+        _pool_of_collateral(acc, market, ccy).set_collateral(ccy, amount)
+    if created and not acc.pools:
+        acc.pool(market, USD)
+    refresh_account(book, acc)
+
+
+def _positions_set(book: Book, ev: PositionsSet, hint: Any) -> None:
+    acc = book.accounts[ev.account_id]
+    bind(book, acc)
+    market = acc.market
+    assert market is not None
+    current = acc.positions
+    target = {sym: qty for sym, qty, _ in ev.positions}
+    for sym in dict.fromkeys([*current, *target]):  # insertion order: deterministic
+        dq = target.get(sym, 0.0) - current.get(sym, 0.0)
+        if dq != 0.0:
+            pool = acc.pool(market, acc.pool_currency(market, sym))
+            pool.change(market, sym, dq, 0.0, 0.0)
+    acc.avg_price = {sym: avg for sym, _, avg in ev.positions if avg is not None}
+    for pool in acc.pools.values():
+        acc.refresh_margin(pool)
+    refresh_account(book, acc)
+
+
+def _trading_state_set(book: Book, ev: TradingStateSet, hint: Any) -> None:
+    if ev.all_accounts:
+        book.halt_all = (ev.state == TradingState.HALTED, ev.reason)
+        targets = list(book.accounts.values())
+    else:
+        targets = [book.accounts[ev.account_id]]
+    for acc in targets:
+        acc.trading_state = ev.state
+        acc.trading_state_reason = ev.reason
+
+
+# ------------------------------------------------------------------ decisions
+
+
+def _order_accepted(book: Book, ev: OrderAccepted, hint: AcceptHint | None) -> None:
+    req = ev.request
+    acc = book.accounts[req.account_id]
+    bind(book, acc)
+    market = acc.market
+    assert market is not None
+    table = market.tables[ev.pool]
+    if hint is not None and hint.pool.table is not table:
+        hint = None  # the market moved on between the decision and its commit
+    pool = acc.pools.get(ev.pool)
+    if pool is None:
+        pool = hint.pool if hint is not None else AccountPool(table, acc.method_in_use is _RULES)
+        acc.pools[ev.pool] = pool
+    side = Side(req.side)
+    qty = float(req.quantity)
+    _work(acc, market, pool, ev.symbol, side, qty)
+    if hint is not None:
+        # the side's state took the change its what-if evaluated: same figures
+        if side is _BUY:
+            pool.im_B, pool.mm_B, pool.scen_B = hint.side_after
+        else:
+            pool.im_S, pool.mm_S, pool.scen_S = hint.side_after
+        pool.im = max(pool.im_B, pool.im_S)
+        pool.mm = max(pool.mm_B, pool.mm_S)
+    else:
+        acc.refresh_margin(pool)
+    coid = req.client_order_id
+    acc.orders[coid] = WorkingOrder(
+        req, ev.symbol, side, ev.pool, qty, req.price, ev.accepted_ns, ev.reserve_until_ns
+    )
+    acc.open_orders += 1
+    acc.pending[coid] = ev.reserve_until_ns
+    book.pending_accounts.add(acc)
+    _remember(book, acc, req, ev.decision, ev.accepted_ns)
+
+
+def _decision_remembered(book: Book, ev: DecisionRemembered, hint: Any) -> None:
+    acc = book.accounts[ev.request.account_id]
+    _remember(book, acc, ev.request, ev.decision, ev.decided_ns)
+
+
+def _remember(book: Book, acc: Account, req: OrderRequest, d: Decision, now_ns: int) -> None:
+    cfg = book.config
+    acc.remember(d, req, now_ns, cfg.idempotency_window, cfg.idempotency_ttl_ns)
+
+
+# ------------------------------------------------------------------ order lifecycle
+
+
+def _order_step(book: Book, ev: OrderStep, hint: Any) -> None:
+    acc = book.accounts[ev.account_id]
+    bind(book, acc)
+    market = acc.market
+    assert market is not None
+    order = acc.orders[ev.client_order_id]
+    body = ev.body
+    new_status = lifecycle.next_status(order, body)
+    if isinstance(body, Acknowledged):
+        if order.status == OrderStatus.PENDING_ACK:
+            acc.pending.pop(ev.client_order_id, None)
+        order.venue_order_id = body.venue_order_id or order.venue_order_id
+    elif isinstance(body, Filled):
+        _fill(acc, market, order, body)
+    elif isinstance(body, Amended):
+        if body.new_quantity is not None:
+            _work(acc, market, acc.pools[order.pool], order.symbol, order.side,
+                  body.new_quantity - order.quantity)  # fmt: skip
+            order.quantity = body.new_quantity
+        if body.new_price is not None:
+            order.price = body.new_price
+    else:  # venue rejected, cancelled, expired: the rest of the order stops working
+        _work(acc, market, acc.pools[order.pool], order.symbol, order.side, -order.working)
+    was_working = order.status.is_working
+    order.status = new_status
+    if new_status == OrderStatus.PARTIALLY_FILLED:
+        acc.pending.pop(ev.client_order_id, None)
+    if was_working and not new_status.is_working:
+        acc.order_ended(order, book.config.idempotency_window)
+    acc.refresh_margin(acc.pools[order.pool])
+    refresh_account(book, acc)
+
+
+def _fill(acc: Account, market: MarketState, order: WorkingOrder, ev: Filled) -> None:
+    f = min(ev.fill_quantity, order.working)
+    sym = order.symbol
+    inst = market.instruments[sym]
+    signed = f if order.side is _BUY else -f
+    # position up by the fill, the working order down by it
+    _work(acc, market, acc.pools[order.pool], sym, order.side, -f, signed)
+    q1 = acc.position(order.pool, sym)
+    q0 = q1 - signed
+    if q1 == 0.0:
+        acc.avg_price.pop(sym, None)
+    elif q0 == 0.0 or q0 * q1 < 0.0:
+        acc.avg_price[sym] = ev.fill_price
+    elif abs(q1) > abs(q0):
+        a0 = acc.avg_price.get(sym, ev.fill_price)
+        acc.avg_price[sym] = (a0 * abs(q0) + ev.fill_price * f) / abs(q1)
+    # cash: what the fill costs against the current mark, in the settlement currency
+    mark = market.quotes[sym].mark
+    p = ev.fill_price
+    if inst.kind in (Kind.FUTURE, Kind.PERPETUAL):
+        if inst.is_inverse:
+            # inverse P&L in coin for the move s = mark/p - 1 since the fill: Q (1 - 1/(1+s))
+            _add_cash(acc, market, inst.underlying, signed * inst.multiplier * (1.0 - p / mark))
+        else:
+            _add_cash(acc, market, USD, signed * inst.multiplier * (mark - p))
+    elif inst.is_option and inst.is_inverse:
+        _add_cash(acc, market, inst.underlying, -signed * inst.multiplier * p)
+    else:  # spot and linear options pay the premium / price in USD
+        _add_cash(acc, market, USD, -signed * inst.multiplier * p)
+    order.filled += f
+    if ev.fill_id:
+        if order.fill_ids is None:
+            order.fill_ids = set()
+        order.fill_ids.add(ev.fill_id)
+
+
+def _reservations_expired(book: Book, ev: ReservationsExpired, hint: Any) -> None:
+    acc = book.accounts[ev.account_id]
+    bind(book, acc)
+    market = acc.market
+    assert market is not None
+    for coid in ev.client_order_ids:
+        o = acc.orders[coid]
+        _work(acc, market, acc.pools[o.pool], o.symbol, o.side, -o.working)
+        o.status = OrderStatus.RESERVATION_EXPIRED
+        acc.order_ended(o, book.config.idempotency_window)
+    for pool in acc.pools.values():
+        acc.refresh_margin(pool)
+    if not acc.pending:
+        book.pending_accounts.discard(acc)
+
+
+# ------------------------------------------------------------------ shared steps
+
+
+def _work(
+    acc: Account,
+    market: MarketState,
+    pool: AccountPool,
+    symbol: str,
+    side: Side,
+    d_working: float,
+    d_position: float = 0.0,
+) -> None:
+    """The one place a working quantity changes (with a position change, for a fill): the
+    side's state and the account's working total of that side move together."""
+    if side is _BUY:
+        pool.change(market, symbol, d_position, d_working, 0.0)
+        working = acc.working_buy
+    else:
+        pool.change(market, symbol, d_position, 0.0, d_working)
+        working = acc.working_sell
+    v = working.get(symbol, 0.0) + d_working
+    if abs(v) <= _EPS:
+        working.pop(symbol, None)
+    else:
+        working[symbol] = v
+
+
+def _pool_of_collateral(acc: Account, market: MarketState, ccy: str) -> AccountPool:
+    if ccy in USD_LIKE or not acc.segregated:
+        return acc.pool(market, USD)
+    return acc.pool(market, ccy)
+
+
+def _add_cash(acc: Account, market: MarketState, ccy: str, amount: float) -> None:
+    if amount == 0.0:
+        return
+    acc.collateral[ccy] = acc.collateral.get(ccy, 0.0) + amount
+    _pool_of_collateral(acc, market, ccy).set_collateral(ccy, acc.collateral[ccy])
+
+
+def equity_usd(acc: Account, market: MarketState) -> float:
+    total = 0.0
+    for ccy, pool in acc.pools.items():
+        total += pool.P.equity * (1.0 if ccy == USD else market.snapshot.index(ccy))
+    return total
+
+
+def positions_margin(
+    acc: Account, pool: AccountPool, out3: np.ndarray | None = None
+) -> tuple[float, float]:
+    """(IM, MM) of the pool's positions alone (no working orders)."""
+    if acc.method_in_use == _RULES:
+        return pool.rules["P"].im, pool.rules["P"].mm
+    im, mm, _ = side_figures(pool.P.margin_out() if out3 is None else out3[0])
+    return im, mm
+
+
+def refresh_account(
+    book: Book, acc: Account, margins: Mapping[str, np.ndarray] | None = None
+) -> None:
+    """Method in use, cached margins and margin status (a change is queued in
+    ``book.status_changes``). ``margins``: per pool, what a rebind has just computed."""
+    market = acc.market
+    assert market is not None
+    method = acc.margin_method
+    if method == MarginMethod.AUTO:
+        method = (
+            MarginMethod.PORTFOLIO
+            if equity_usd(acc, market) >= book.config.pm_equity_minimum_usd
+            else MarginMethod.RULES_BASED
+        )
+    acc.method_in_use = method
+    for pool in acc.pools.values():
+        pool.set_track_rules(market, method == _RULES)
+    worst = MarginStatus.OK
+    worst_pool = None
+    figures = (0.0, 0.0, 0.0)
+    for ccy, pool in acc.pools.items():
+        out3 = margins.get(ccy) if margins else None
+        acc.refresh_margin(pool, out3)
+        im, mm = positions_margin(acc, pool, out3)
+        eq = pool.P.equity
+        status = margin_status(eq, im, mm)
+        if worst_pool is None or status > worst:
+            worst, worst_pool, figures = status, ccy, (eq, im, mm)
+    if worst != acc.status and worst_pool is not None:
+        book.status_changes.append(
+            (acc.account_id, acc.status, worst, worst_pool, *figures, market.version)
+        )
+        acc.status = worst
+
+
+def pool_for_order(acc: Account, market: MarketState, symbol: str) -> str:
+    return pool_currency(market.instruments[symbol], acc.segregated)
+
+
+_HANDLERS = {
+    MarketApplied: _market_applied,
+    AccountUpserted: _account_upserted,
+    PositionsSet: _positions_set,
+    TradingStateSet: _trading_state_set,
+    OrderAccepted: _order_accepted,
+    DecisionRemembered: _decision_remembered,
+    OrderStep: _order_step,
+    ReservationsExpired: _reservations_expired,
+}
