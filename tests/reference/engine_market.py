@@ -18,12 +18,26 @@ RULES = load_rules_params()
 
 
 def make_engine(
-    model: str = "deribit", clock=None, budget_ns: int = 10**10, **config
+    model: str = "deribit", clock=None, budget_ns: int = 10**10, sink=None, **config
 ) -> RiskEngine:
-    """A warmed engine on the shared market; the default budget never rejects on latency."""
+    """A warmed engine on the shared market; the default budget never rejects on latency.
+    ``sink`` receives every committed event (the shared market's first)."""
     config.setdefault("decision_budget_ns", budget_ns)
     kwargs = {} if clock is None else {"clock_ns": clock, "wall_ns": clock}
-    eng = RiskEngine(MODELS[model], RULES, EngineConfig(**config), **kwargs)
+    eng = RiskEngine(MODELS[model], RULES, EngineConfig(**config), sink=sink, **kwargs)
     eng.warm_up()
     eng.load_snapshot(SNAP)
     return eng
+
+
+class MemorySink:
+    """Keeps committed events in memory, as the journal would write them."""
+
+    def __init__(self) -> None:
+        self.events: list = []
+
+    def write(self, events) -> None:
+        self.events.extend(events)
+
+    def wait_durable(self, seq: int) -> None:
+        assert self.events and self.events[-1].seq >= seq, "waited for an unwritten event"

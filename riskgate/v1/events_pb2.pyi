@@ -1,0 +1,280 @@
+from riskgate.v1 import riskgate_pb2 as _riskgate_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class KeyValue(_message.Message):
+    __slots__ = ("key", "value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value: float
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+
+class Event(_message.Message):
+    __slots__ = ("seq", "time_ns", "account_upserted", "positions_set", "trading_state_set", "order_accepted", "decision_remembered", "order_step", "reservations_expired", "market_applied")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_UPSERTED_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_SET_FIELD_NUMBER: _ClassVar[int]
+    TRADING_STATE_SET_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    DECISION_REMEMBERED_FIELD_NUMBER: _ClassVar[int]
+    ORDER_STEP_FIELD_NUMBER: _ClassVar[int]
+    RESERVATIONS_EXPIRED_FIELD_NUMBER: _ClassVar[int]
+    MARKET_APPLIED_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    time_ns: int
+    account_upserted: AccountUpserted
+    positions_set: PositionsSet
+    trading_state_set: TradingStateSet
+    order_accepted: OrderAccepted
+    decision_remembered: DecisionRemembered
+    order_step: OrderStep
+    reservations_expired: ReservationsExpired
+    market_applied: MarketApplied
+    def __init__(self, seq: _Optional[int] = ..., time_ns: _Optional[int] = ..., account_upserted: _Optional[_Union[AccountUpserted, _Mapping]] = ..., positions_set: _Optional[_Union[PositionsSet, _Mapping]] = ..., trading_state_set: _Optional[_Union[TradingStateSet, _Mapping]] = ..., order_accepted: _Optional[_Union[OrderAccepted, _Mapping]] = ..., decision_remembered: _Optional[_Union[DecisionRemembered, _Mapping]] = ..., order_step: _Optional[_Union[OrderStep, _Mapping]] = ..., reservations_expired: _Optional[_Union[ReservationsExpired, _Mapping]] = ..., market_applied: _Optional[_Union[MarketApplied, _Mapping]] = ...) -> None: ...
+
+class AccountUpserted(_message.Message):
+    __slots__ = ("account_id", "pool_mode", "margin_method", "limits", "collateral")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    POOL_MODE_FIELD_NUMBER: _ClassVar[int]
+    MARGIN_METHOD_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    COLLATERAL_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    pool_mode: _riskgate_pb2.MarginPoolMode
+    margin_method: _riskgate_pb2.MarginMethod
+    limits: _riskgate_pb2.Limits
+    collateral: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    def __init__(self, account_id: _Optional[str] = ..., pool_mode: _Optional[_Union[_riskgate_pb2.MarginPoolMode, str]] = ..., margin_method: _Optional[_Union[_riskgate_pb2.MarginMethod, str]] = ..., limits: _Optional[_Union[_riskgate_pb2.Limits, _Mapping]] = ..., collateral: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ...) -> None: ...
+
+class PositionsSet(_message.Message):
+    __slots__ = ("account_id", "positions")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    positions: _containers.RepeatedCompositeFieldContainer[_riskgate_pb2.Position]
+    def __init__(self, account_id: _Optional[str] = ..., positions: _Optional[_Iterable[_Union[_riskgate_pb2.Position, _Mapping]]] = ...) -> None: ...
+
+class TradingStateSet(_message.Message):
+    __slots__ = ("account_id", "all_accounts", "state", "reason")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    ALL_ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    all_accounts: bool
+    state: _riskgate_pb2.TradingState
+    reason: str
+    def __init__(self, account_id: _Optional[str] = ..., all_accounts: _Optional[bool] = ..., state: _Optional[_Union[_riskgate_pb2.TradingState, str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class OrderAccepted(_message.Message):
+    __slots__ = ("order", "decision", "symbol", "pool", "accepted_ns", "reserve_until_ns")
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_NS_FIELD_NUMBER: _ClassVar[int]
+    RESERVE_UNTIL_NS_FIELD_NUMBER: _ClassVar[int]
+    order: _riskgate_pb2.Order
+    decision: _riskgate_pb2.Decision
+    symbol: str
+    pool: str
+    accepted_ns: int
+    reserve_until_ns: int
+    def __init__(self, order: _Optional[_Union[_riskgate_pb2.Order, _Mapping]] = ..., decision: _Optional[_Union[_riskgate_pb2.Decision, _Mapping]] = ..., symbol: _Optional[str] = ..., pool: _Optional[str] = ..., accepted_ns: _Optional[int] = ..., reserve_until_ns: _Optional[int] = ...) -> None: ...
+
+class DecisionRemembered(_message.Message):
+    __slots__ = ("order", "decision", "decided_ns")
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_NS_FIELD_NUMBER: _ClassVar[int]
+    order: _riskgate_pb2.Order
+    decision: _riskgate_pb2.Decision
+    decided_ns: int
+    def __init__(self, order: _Optional[_Union[_riskgate_pb2.Order, _Mapping]] = ..., decision: _Optional[_Union[_riskgate_pb2.Decision, _Mapping]] = ..., decided_ns: _Optional[int] = ...) -> None: ...
+
+class OrderStep(_message.Message):
+    __slots__ = ("account_id", "client_order_id", "acknowledged", "venue_rejected", "cancelled", "expired", "amended", "filled")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    ACKNOWLEDGED_FIELD_NUMBER: _ClassVar[int]
+    VENUE_REJECTED_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    EXPIRED_FIELD_NUMBER: _ClassVar[int]
+    AMENDED_FIELD_NUMBER: _ClassVar[int]
+    FILLED_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    client_order_id: str
+    acknowledged: _riskgate_pb2.VenueAcknowledged
+    venue_rejected: _riskgate_pb2.VenueRejected
+    cancelled: _riskgate_pb2.Cancelled
+    expired: _riskgate_pb2.Expired
+    amended: _riskgate_pb2.Amended
+    filled: _riskgate_pb2.Filled
+    def __init__(self, account_id: _Optional[str] = ..., client_order_id: _Optional[str] = ..., acknowledged: _Optional[_Union[_riskgate_pb2.VenueAcknowledged, _Mapping]] = ..., venue_rejected: _Optional[_Union[_riskgate_pb2.VenueRejected, _Mapping]] = ..., cancelled: _Optional[_Union[_riskgate_pb2.Cancelled, _Mapping]] = ..., expired: _Optional[_Union[_riskgate_pb2.Expired, _Mapping]] = ..., amended: _Optional[_Union[_riskgate_pb2.Amended, _Mapping]] = ..., filled: _Optional[_Union[_riskgate_pb2.Filled, _Mapping]] = ...) -> None: ...
+
+class ReservationsExpired(_message.Message):
+    __slots__ = ("account_id", "client_order_ids")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ORDER_IDS_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    client_order_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, account_id: _Optional[str] = ..., client_order_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class MarketApplied(_message.Message):
+    __slots__ = ("version", "valuation_time_ns", "index_usd", "marks_usd", "ivs", "rate")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    VALUATION_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    INDEX_USD_FIELD_NUMBER: _ClassVar[int]
+    MARKS_USD_FIELD_NUMBER: _ClassVar[int]
+    IVS_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    valuation_time_ns: int
+    index_usd: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    marks_usd: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    ivs: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    rate: float
+    def __init__(self, version: _Optional[int] = ..., valuation_time_ns: _Optional[int] = ..., index_usd: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., marks_usd: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., ivs: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., rate: _Optional[float] = ...) -> None: ...
+
+class BookSnapshot(_message.Message):
+    __slots__ = ("seq", "market", "halt_all", "halt_all_reason", "accounts", "state_hash", "model")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    MARKET_FIELD_NUMBER: _ClassVar[int]
+    HALT_ALL_FIELD_NUMBER: _ClassVar[int]
+    HALT_ALL_REASON_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    STATE_HASH_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    market: MarketApplied
+    halt_all: bool
+    halt_all_reason: str
+    accounts: _containers.RepeatedCompositeFieldContainer[AccountState]
+    state_hash: str
+    model: str
+    def __init__(self, seq: _Optional[int] = ..., market: _Optional[_Union[MarketApplied, _Mapping]] = ..., halt_all: _Optional[bool] = ..., halt_all_reason: _Optional[str] = ..., accounts: _Optional[_Iterable[_Union[AccountState, _Mapping]]] = ..., state_hash: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
+
+class AccountState(_message.Message):
+    __slots__ = ("account_id", "pool_mode", "margin_method", "limits", "trading_state", "trading_state_reason", "collateral", "avg_price", "working_buy", "working_sell", "orders", "decisions", "open_orders", "pending", "ended", "status", "method_in_use", "pools")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    POOL_MODE_FIELD_NUMBER: _ClassVar[int]
+    MARGIN_METHOD_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    TRADING_STATE_FIELD_NUMBER: _ClassVar[int]
+    TRADING_STATE_REASON_FIELD_NUMBER: _ClassVar[int]
+    COLLATERAL_FIELD_NUMBER: _ClassVar[int]
+    AVG_PRICE_FIELD_NUMBER: _ClassVar[int]
+    WORKING_BUY_FIELD_NUMBER: _ClassVar[int]
+    WORKING_SELL_FIELD_NUMBER: _ClassVar[int]
+    ORDERS_FIELD_NUMBER: _ClassVar[int]
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    OPEN_ORDERS_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    ENDED_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    METHOD_IN_USE_FIELD_NUMBER: _ClassVar[int]
+    POOLS_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    pool_mode: _riskgate_pb2.MarginPoolMode
+    margin_method: _riskgate_pb2.MarginMethod
+    limits: _riskgate_pb2.Limits
+    trading_state: _riskgate_pb2.TradingState
+    trading_state_reason: str
+    collateral: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    avg_price: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    working_buy: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    working_sell: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    orders: _containers.RepeatedCompositeFieldContainer[WorkingOrderState]
+    decisions: _containers.RepeatedCompositeFieldContainer[RememberedDecision]
+    open_orders: int
+    pending: _containers.RepeatedCompositeFieldContainer[PendingReservation]
+    ended: _containers.RepeatedScalarFieldContainer[str]
+    status: _riskgate_pb2.MarginStatus
+    method_in_use: _riskgate_pb2.MarginMethod
+    pools: _containers.RepeatedCompositeFieldContainer[PoolState]
+    def __init__(self, account_id: _Optional[str] = ..., pool_mode: _Optional[_Union[_riskgate_pb2.MarginPoolMode, str]] = ..., margin_method: _Optional[_Union[_riskgate_pb2.MarginMethod, str]] = ..., limits: _Optional[_Union[_riskgate_pb2.Limits, _Mapping]] = ..., trading_state: _Optional[_Union[_riskgate_pb2.TradingState, str]] = ..., trading_state_reason: _Optional[str] = ..., collateral: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., avg_price: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., working_buy: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., working_sell: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., orders: _Optional[_Iterable[_Union[WorkingOrderState, _Mapping]]] = ..., decisions: _Optional[_Iterable[_Union[RememberedDecision, _Mapping]]] = ..., open_orders: _Optional[int] = ..., pending: _Optional[_Iterable[_Union[PendingReservation, _Mapping]]] = ..., ended: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[_riskgate_pb2.MarginStatus, str]] = ..., method_in_use: _Optional[_Union[_riskgate_pb2.MarginMethod, str]] = ..., pools: _Optional[_Iterable[_Union[PoolState, _Mapping]]] = ...) -> None: ...
+
+class PendingReservation(_message.Message):
+    __slots__ = ("client_order_id", "reserve_until_ns")
+    CLIENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    RESERVE_UNTIL_NS_FIELD_NUMBER: _ClassVar[int]
+    client_order_id: str
+    reserve_until_ns: int
+    def __init__(self, client_order_id: _Optional[str] = ..., reserve_until_ns: _Optional[int] = ...) -> None: ...
+
+class WorkingOrderState(_message.Message):
+    __slots__ = ("order", "symbol", "side", "pool", "quantity", "price", "accepted_ns", "reserve_until_ns", "filled", "status", "venue_order_id", "fill_ids", "has_fill_ids")
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    SIDE_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_NS_FIELD_NUMBER: _ClassVar[int]
+    RESERVE_UNTIL_NS_FIELD_NUMBER: _ClassVar[int]
+    FILLED_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    VENUE_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    FILL_IDS_FIELD_NUMBER: _ClassVar[int]
+    HAS_FILL_IDS_FIELD_NUMBER: _ClassVar[int]
+    order: _riskgate_pb2.Order
+    symbol: str
+    side: _riskgate_pb2.Side
+    pool: str
+    quantity: float
+    price: float
+    accepted_ns: int
+    reserve_until_ns: int
+    filled: float
+    status: _riskgate_pb2.OrderStatus
+    venue_order_id: str
+    fill_ids: _containers.RepeatedScalarFieldContainer[str]
+    has_fill_ids: bool
+    def __init__(self, order: _Optional[_Union[_riskgate_pb2.Order, _Mapping]] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_riskgate_pb2.Side, str]] = ..., pool: _Optional[str] = ..., quantity: _Optional[float] = ..., price: _Optional[float] = ..., accepted_ns: _Optional[int] = ..., reserve_until_ns: _Optional[int] = ..., filled: _Optional[float] = ..., status: _Optional[_Union[_riskgate_pb2.OrderStatus, str]] = ..., venue_order_id: _Optional[str] = ..., fill_ids: _Optional[_Iterable[str]] = ..., has_fill_ids: _Optional[bool] = ...) -> None: ...
+
+class RememberedDecision(_message.Message):
+    __slots__ = ("order", "decision", "decided_ns")
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_NS_FIELD_NUMBER: _ClassVar[int]
+    order: _riskgate_pb2.Order
+    decision: _riskgate_pb2.Decision
+    decided_ns: int
+    def __init__(self, order: _Optional[_Union[_riskgate_pb2.Order, _Mapping]] = ..., decision: _Optional[_Union[_riskgate_pb2.Decision, _Mapping]] = ..., decided_ns: _Optional[int] = ...) -> None: ...
+
+class PoolState(_message.Message):
+    __slots__ = ("currency", "states", "rules", "track_rules", "figures", "scenario_keys")
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    TRACK_RULES_FIELD_NUMBER: _ClassVar[int]
+    FIGURES_FIELD_NUMBER: _ClassVar[int]
+    SCENARIO_KEYS_FIELD_NUMBER: _ClassVar[int]
+    currency: str
+    states: _containers.RepeatedCompositeFieldContainer[ScenarioState]
+    rules: _containers.RepeatedScalarFieldContainer[float]
+    track_rules: bool
+    figures: _containers.RepeatedScalarFieldContainer[float]
+    scenario_keys: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, currency: _Optional[str] = ..., states: _Optional[_Iterable[_Union[ScenarioState, _Mapping]]] = ..., rules: _Optional[_Iterable[float]] = ..., track_rules: _Optional[bool] = ..., figures: _Optional[_Iterable[float]] = ..., scenario_keys: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class ScenarioState(_message.Message):
+    __slots__ = ("quantities", "cash_balances", "cash", "pnl", "aux")
+    QUANTITIES_FIELD_NUMBER: _ClassVar[int]
+    CASH_BALANCES_FIELD_NUMBER: _ClassVar[int]
+    CASH_FIELD_NUMBER: _ClassVar[int]
+    PNL_FIELD_NUMBER: _ClassVar[int]
+    AUX_FIELD_NUMBER: _ClassVar[int]
+    quantities: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    cash_balances: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    cash: float
+    pnl: bytes
+    aux: bytes
+    def __init__(self, quantities: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., cash_balances: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., cash: _Optional[float] = ..., pnl: _Optional[bytes] = ..., aux: _Optional[bytes] = ...) -> None: ...
