@@ -19,7 +19,10 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROTO = REPO_ROOT / "protos" / "riskgate" / "v1" / "riskgate.proto"
-GENERATED = ("riskgate_pb2.py", "riskgate_pb2.pyi", "riskgate_pb2_grpc.py", "GENERATED_WITH")
+GENERATED = (
+    *sorted(p.name for p in (REPO_ROOT / "riskgate" / "v1").iterdir() if "_pb2" in p.name),
+    "GENERATED_WITH",
+)
 
 
 def _load_script():
