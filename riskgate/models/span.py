@@ -79,6 +79,29 @@ class SpanModel(ScenarioModel):
                 raise ModelParamsError(f"span.inter_credit[{k}].delta_ratio: positive numbers")
             rate = _num(pair, "rate", f"span.inter_credit[{k}]", minimum=0.0)
             self.inter.append((str(legs[0]), str(legs[1]), float(ratio[0]), float(ratio[1]), rate))
+        self._check_scenario_prices()
+
+    def _check_scenario_prices(self) -> None:
+        """Every scenario must leave the price above zero. The largest fall is
+        ``max(1, extreme_multiple) x price_scan_range``; checked for every table up front,
+        so a bad file fails when it is loaded, not when a book first uses the coin."""
+        for coin, table in self.data["underlyings"].items():
+            where = f"underlyings.{coin}"
+            if not isinstance(table, Mapping):
+                raise ModelParamsError(f"{where}: expected a table of parameters")
+            psr = _num(table, "price_scan_range", where, minimum=0.0)
+            if psr >= 1.0:
+                raise ModelParamsError(
+                    f"{where}.price_scan_range: must be < 1 (a fall of 100% or more puts "
+                    f"scenario prices at or below zero), got {psr!r}"
+                )
+            fall = self.extreme_multiple * psr
+            if fall >= 1.0:
+                raise ModelParamsError(
+                    f"span.extreme_multiple: {self.extreme_multiple!r} x {where}."
+                    f"price_scan_range {psr!r} is a fall of {fall:.0%}, which puts the extreme "
+                    "scenario's price at or below zero (the product must be < 1)"
+                )
 
     def _build_grid(self, coin: str) -> CoinGrid:
         psr = self.coin_param(coin, "price_scan_range", minimum=0.0)
