@@ -21,7 +21,7 @@ from riskgate.kernels._jit import kernel
 
 # attr columns
 A_UND = 0
-A_DELTA = 1  # coin delta of one unit
+A_DELTA = 1  # delta of one unit, in coin, in the model's convention (risk_arrays docstring)
 A_TIER = 2  # expiry tier (SPAN calendar spreads)
 A_DELIVERY = 3  # 1.0 if inside the delivery window
 A_CALL = 4  # 1.0 for calls

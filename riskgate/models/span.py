@@ -34,6 +34,8 @@ class SpanModel(ScenarioModel):
     margin_kernel = staticmethod(mk.margin_span)
     whatif_kernel = staticmethod(mk.whatif_span)
     remargin_kernel = staticmethod(mk.remargin_span)
+    # the calendar-spread, delivery and inter-commodity charges count futures equivalents
+    futures_equivalent_deltas = True
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         super().__init__(data)

@@ -32,22 +32,32 @@ Scenario P&L of one unit (option move m, delta-one move m1)
     in the USD pool, 0 in its coin pool. Option P&L x option weight, delta-one x delta-one
     weight.
 
+Deltas (they only feed the add-ons that use them)
+    ``deribit`` (delta shock): index equivalents, the USD delta over the index: an option
+    ``df N(d1) F / S`` (puts ``-df N(-d1) F / S``), a linear future ``F / S``, an inverse
+    future, spot or coin collateral 1 per coin (times ``1 - haircut`` for collateral).
+    ``span`` (calendar-spread, delivery and inter-commodity charges): SPAN's futures
+    equivalents: an option ``df N(d1)`` (puts ``-df N(-d1)``) futures on its own forward,
+    no F / S; every future and perpetual, linear or inverse, 1 per coin of quantity (an
+    inverse contract's quantity is its USD notional over the mark); spot and coin collateral
+    as for deribit.
+
 Two conventions the brief leaves slightly open are switchable (``conventions=``) so that a
 disagreement with riskgate can be attributed precisely; the defaults follow the brief
 literally:
-    ``option_delta_fs`` (default True): the coin delta of every option (linear or inverse)
-    is the discounted Black delta x F / S. False: linear options x F / S, inverse options
-    the bare discounted Black delta (their USD delta).
+    ``option_delta_fs`` (default True, deribit only): the coin delta of every option
+    (linear or inverse) is the discounted Black delta x F / S. False: linear options x F / S,
+    inverse options the bare discounted Black delta (their USD delta).
     ``coin_pool_collateral_delta`` (default False): coin collateral has coin delta
     ``1 - haircut`` in the USD pool and 0 in its own coin pool, where its P&L is 0 in every
     scenario (a delta that disagreed with the pool's scenario P&L would be incoherent).
     True: ``1 - haircut`` in the coin pool too (the brief's wording read literally).
 
-Known wrinkle of the brief's option-delta rule (kept, because riskgate and the brief agree
-on it): for an inverse option the coherent deltas would be df N(d1) in the USD pool (no
-F / S factor; an inverse future gets 1, not F / S) and df N(d1) - price_coin in a coin pool
-(the derivative of its coin value, Deribit's premium-adjusted delta). It only feeds the
-add-ons that use deltas (SPAN intra-spread and delivery, Deribit delta shock).
+Known wrinkle of the index-equivalent option delta (kept, because riskgate and the brief
+agree on it): for an inverse option the coherent deltas would be df N(d1) in the USD pool
+(no F / S factor; an inverse future gets 1, not F / S) and df N(d1) - price_coin in a coin
+pool (the derivative of its coin value, Deribit's premium-adjusted delta). It only feeds
+the Deribit delta shock.
 """
 
 from __future__ import annotations
@@ -340,7 +350,7 @@ def unit_pnl(
 
 
 def coin_delta(leg: dict, pool: str, conventions: dict) -> float:
-    """Coin delta of one unit (brief, item 5)."""
+    """Index-equivalent coin delta of one unit (deribit's delta shock)."""
     kind = leg["kind"]
     if kind == "spot":
         return 1.0
@@ -354,6 +364,17 @@ def coin_delta(leg: dict, pool: str, conventions: dict) -> float:
     if leg["linear"] or conventions["option_delta_fs"]:
         return d * leg["F"] / leg["S"]
     return d
+
+
+def futures_equivalent_delta(leg: dict, pool: str, conventions: dict) -> float:
+    """SPAN futures equivalents of one unit: options ``df N(d1)`` on their own forward
+    (no F / S), futures and perpetuals 1 per coin whatever their expiry or settlement."""
+    kind = leg["kind"]
+    if kind in ("future", "perp"):
+        return 1.0
+    if kind == "option":
+        return black76_delta(leg["F"], leg["K"], leg["T"], leg["vol"], leg["rate"], leg["is_call"])
+    return coin_delta(leg, pool, conventions)  # spot and collateral: as for deribit
 
 
 def _pool_coins(pool_legs: list) -> list[str]:
@@ -591,7 +612,7 @@ def span_pool(pool: str, pool_legs: list, cash: float, params: dict, conventions
         for leg in pool_legs:
             if leg["coin"] != coin:
                 continue
-            delta = leg["q"] * coin_delta(leg, pool, conventions)
+            delta = leg["q"] * futures_equivalent_delta(leg, pool, conventions)
             tier_deltas[span_tier(leg, boundaries)] += delta
             if leg["kind"] in ("future", "option") and 0.0 < leg["T"] * 365.0 <= window:
                 delivery_delta += delta

@@ -151,8 +151,8 @@ def test_reference_span_long_future() -> None:
 
 
 def test_reference_span_calendar_spread() -> None:
-    # short 27NOV26 (tier 0), long 25DEC26 (34 days, tier 1), linear: deltas -F0/S, +F1/S;
-    # scan = PSR |F1 - F0|; intra = 1 % x min(F0, F1)/S x S
+    # short 27NOV26 (tier 0), long 25DEC26 (34 days, tier 1), linear: futures equivalents
+    # -1 and +1 whatever the marks; scan = PSR |F1 - F0|; intra = 1 % x 1 x S = 700
     f0, f1 = 70100.0, 70400.0
     p = _base(
         {"BTC_USDC-27NOV26": -1.0, "BTC_USDC-25DEC26": 1.0},
@@ -161,8 +161,9 @@ def test_reference_span_calendar_spread() -> None:
     pool = _pool(naive_margin(p, "span"), "USD")
     coin = pool["details"]["per_coin"]["BTC"]
     assert coin["scan"] == pytest.approx(0.12 * (f1 - f0))
-    assert coin["intra_spread"] == pytest.approx(0.01 * f0)
-    assert pool["maintenance_margin"] == pytest.approx(0.12 * (f1 - f0) + 0.01 * f0)
+    assert coin["tier_deltas"] == [-1.0, 1.0, 0.0]
+    assert coin["intra_spread"] == pytest.approx(0.01 * 70000.0)
+    assert pool["maintenance_margin"] == pytest.approx(0.12 * (f1 - f0) + 0.01 * 70000.0)
 
 
 def test_reference_span_short_option_minimum() -> None:
