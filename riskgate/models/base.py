@@ -89,6 +89,9 @@ class ScenarioModel(ABC):
     # delta convention of the risk table's A_DELTA column (riskgate.kernels.risk_arrays):
     # False = index equivalents, True = futures equivalents
     futures_equivalent_deltas: bool = False
+    # per-underlying figures of the kernel's out block shown next to the add-ons in reports:
+    # (report name, out column)
+    breakdown_columns: tuple[tuple[str, int], ...] = ()
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         self.data = data

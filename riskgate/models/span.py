@@ -26,6 +26,13 @@ _SPAN_CELLS = [
     (2 / 3, VOL_UP), (2 / 3, VOL_DOWN), (-2 / 3, VOL_UP), (-2 / 3, VOL_DOWN),
     (1.0, VOL_UP), (1.0, VOL_DOWN), (-1.0, VOL_UP), (-1.0, VOL_DOWN),
 ]  # fmt: skip
+# CME's split of the scan risk: the time risk reads the two unchanged-price scenarios, the
+# volatility risk pairs each scenario with its opposite-vol twin (an extreme, whose vol is
+# unchanged, is its own pair)
+_TIME_CELLS = [k for k, (f, _) in enumerate(_SPAN_CELLS) if f == 0.0]
+_PAIRED_CELLS = [
+    next(j for j, (g, e) in enumerate(_SPAN_CELLS) if g == f and e == -d) for f, d in _SPAN_CELLS
+] + [len(_SPAN_CELLS), len(_SPAN_CELLS) + 1]  # scenarios 15-16, the extremes
 
 
 @register("span")
@@ -36,6 +43,13 @@ class SpanModel(ScenarioModel):
     remargin_kernel = staticmethod(mk.remargin_span)
     # the calendar-spread, delivery and inter-commodity charges count futures equivalents
     futures_equivalent_deltas = True
+    breakdown_columns = (
+        ("net_delta", mk.O_SPAN_DELTA),
+        ("time_risk", mk.O_SPAN_TIME),
+        ("volatility_risk", mk.O_SPAN_VOL),
+        ("price_risk", mk.O_SPAN_PRICE),
+        ("weighted_price_risk", mk.O_SPAN_WPR),
+    )
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         super().__init__(data)
@@ -133,10 +147,13 @@ class SpanModel(ScenarioModel):
         g.append(float(len(inter)))
         for a, b, ra, rb, rate in inter:
             g += [float(pos[a]), float(pos[b]), ra, rb, rate]
+        g += [float(c) for c in _TIME_CELLS]
+        g += [float(c) for c in _PAIRED_CELLS]
         u = np.zeros((len(coins), mk.N_SPAN_U))
         for k, coin in enumerate(coins):
             u[k, mk.SU_SOM] = self.coin_param(coin, "short_option_minimum", minimum=0.0)
             u[k, mk.SU_DELIVERY] = self.coin_param(coin, "delivery_rate", minimum=0.0)
+            u[k, mk.SU_PSR] = self.coin_param(coin, "price_scan_range", minimum=0.0)
         return np.array(g, dtype=np.float64), u
 
     def expiry_tier(self, dte_days: float) -> int:

@@ -581,14 +581,48 @@ def intra_spread_charge(tier_deltas: list[float], pairs: list[dict], price: floa
     return charge
 
 
+def paired_scenario(scenario: int) -> int:
+    """SPAN scenario (1-16) with the same price move and the opposite vol move: 1 <-> 2,
+    3 <-> 4, ..., 13 <-> 14; the extremes 15 and 16 leave vol unchanged and pair with
+    themselves."""
+    if scenario >= 15:
+        return scenario
+    return scenario + 1 if scenario % 2 == 1 else scenario - 1
+
+
+def price_risk_split(weighted_pnl: list[float], net_delta: float, cap: float) -> dict:
+    """CME's split of the scan risk and the weighted price risk per delta.
+
+    Losses are -P&L. The worst scenario is the first with the largest loss. Time risk: the
+    mean loss of scenarios 1 and 2 (price unchanged). Volatility risk: half of (worst loss -
+    loss of its paired scenario). Price risk = scan - time - volatility, at least 0.
+    Weighted price risk = price risk / |net delta|, at most ``cap`` (PSR x price); 0 without
+    a delta. If no scenario loses, all four are 0.
+    """
+    losses = [-v for v in weighted_pnl]
+    scan = scan_risk(weighted_pnl)
+    split = {"time_risk": 0.0, "volatility_risk": 0.0, "price_risk": 0.0}
+    split["weighted_price_risk"] = 0.0
+    if scan <= 0.0:
+        return split
+    worst = losses.index(max(losses)) + 1  # scenario number, 1-based
+    time_risk = 0.0 + (losses[0] + losses[1]) / 2.0  # 0.0 + turns -0.0 into 0.0
+    vol_risk = (losses[worst - 1] - losses[paired_scenario(worst) - 1]) / 2.0
+    price_risk = max(scan - time_risk - vol_risk, 0.0)
+    split["time_risk"] = time_risk
+    split["volatility_risk"] = vol_risk
+    split["price_risk"] = price_risk
+    if net_delta != 0.0:
+        split["weighted_price_risk"] = min(price_risk / abs(net_delta), cap)
+    return split
+
+
 def span_pool(pool: str, pool_legs: list, cash: float, params: dict, conventions: dict) -> dict:
     coins = _pool_coins(pool_legs)
     look_ahead = float(params["look_ahead_days"]) / 365.0
     boundaries = [float(b) for b in params["tier_boundaries_days"]]
     pairs = params.get("intra_spread", [])
     window = float(params["delivery_window_days"])
-    total_mm = 0.0
-    total_scan = 0.0
     per_coin = {}
     for coin in coins:
         cp = coin_params(params, coin)
@@ -621,21 +655,45 @@ def span_pool(pool: str, pool_legs: list, cash: float, params: dict, conventions
                     short_calls += -leg["q"]
                 else:
                     short_puts += -leg["q"]
-        intra = intra_spread_charge(tier_deltas, pairs, price)
-        delivery = float(cp["delivery_rate"]) * abs(delivery_delta) * price
-        som = float(cp["short_option_minimum"]) * price * max(short_calls, short_puts)
-        risk = max(scan + intra + delivery, som)
-        total_mm += risk
-        total_scan += scan
+        net_delta = sum(tier_deltas)
+        cap = float(cp["price_scan_range"]) * price
         per_coin[coin] = {
             "vector": vec,
             "scan": scan,
-            "intra_spread": intra,
-            "delivery": delivery,
-            "short_option_minimum": som,
+            "intra_spread": intra_spread_charge(tier_deltas, pairs, price),
+            "delivery": float(cp["delivery_rate"]) * abs(delivery_delta) * price,
+            "short_option_minimum": (
+                float(cp["short_option_minimum"]) * price * max(short_calls, short_puts)
+            ),
             "tier_deltas": tier_deltas,
-            "risk": risk,
+            "net_delta": net_delta,
+            **price_risk_split(vec, net_delta, cap),
+            "inter_credit": 0.0,
         }
+    # inter-commodity credits, in the file's order, between coins of opposite net delta:
+    # spreads = min(|delta_a| / ratio_a, |delta_b| / ratio_b); each leg is credited
+    # rate x spreads x its ratio x its weighted price risk, at most its scan risk in all
+    for credit in params.get("inter_credit", []):
+        a, b = (str(x) for x in credit["legs"])
+        if a not in per_coin or b not in per_coin:
+            continue
+        ra, rb = (float(x) for x in credit["delta_ratio"])
+        da, db = per_coin[a]["net_delta"], per_coin[b]["net_delta"]
+        if da * db >= 0.0:
+            continue
+        spreads = min(abs(da) / ra, abs(db) / rb)
+        rate = float(credit["rate"])
+        per_coin[a]["inter_credit"] += rate * spreads * ra * per_coin[a]["weighted_price_risk"]
+        per_coin[b]["inter_credit"] += rate * spreads * rb * per_coin[b]["weighted_price_risk"]
+    total_mm = 0.0
+    total_scan = 0.0
+    for coin in coins:
+        d = per_coin[coin]
+        d["inter_credit"] = min(d["inter_credit"], d["scan"])
+        gross = d["scan"] + d["intra_spread"] + d["delivery"] - d["inter_credit"]
+        d["risk"] = max(gross, d["short_option_minimum"])
+        total_mm += d["risk"]
+        total_scan += d["scan"]
     return {
         "equity": _equity(pool, pool_legs, cash),
         "initial_margin": float(params["im_ratio"]) * total_mm,

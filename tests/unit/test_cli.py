@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 EXAMPLE_FILES = sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".json", ".toml"))
 MODELS = ("deribit", "span")
+SPAN_SPLIT = {"net_delta", "time_risk", "volatility_risk", "price_risk", "weighted_price_risk"}
 
 
 def _load_example(path: Path) -> dict:
@@ -97,6 +98,15 @@ def test_example_json_output(path: Path, model: str, capsys: pytest.CaptureFixtu
         for flavour in ("per_leg", "strategy"):
             im = pool["rules"][flavour]["initial_margin"]
             assert isinstance(im, float) and math.isfinite(im) and im >= 0.0
+        # span: each underlying shows the steps of its weighted price risk; deribit has none
+        for coin in pool["underlyings"].values():
+            upm = coin["portfolio"]
+            present = SPAN_SPLIT & set(upm)
+            assert present == (SPAN_SPLIT if model == "span" else set())
+            for key in present:
+                assert isinstance(upm[key], float) and math.isfinite(upm[key])
+            if model == "span":
+                assert upm["price_risk"] >= 0.0 and upm["weighted_price_risk"] >= 0.0
 
 
 def test_toml_and_json_covered_call_agree(capsys: pytest.CaptureFixture) -> None:
