@@ -1,4 +1,4 @@
-"""CME SPAN-style model: 16 scenarios per underlying plus SPAN's add-ons (DESIGN section 4)."""
+"""CME SPAN-style model: 16 scenarios per underlying plus SPAN's add-ons (docs/span.md)."""
 
 from __future__ import annotations
 

@@ -5,8 +5,8 @@ input is the pair of TOML parameter files shipped in ``riskgate/models/params`` 
 with ``tomllib``). Everything is explicit loops over positions x scenario cells with
 ``math``; speed is irrelevant, readability is the point.
 
-Methodology: the design notes (DESIGN.md) sections 2-4 and the interpretation choices listed
-below (the ones DESIGN leaves open), which riskgate follows as well:
+Methodology: the README's "Margin models" and ``docs/span.md``, with the interpretation
+choices listed below (where those leave room), which riskgate follows as well:
 
 Pools
     ``cross``: one USD pool holding everything. Coin collateral counts at
@@ -41,6 +41,13 @@ Deltas (they only feed the add-ons that use them)
     no F / S; every future and perpetual, linear or inverse, 1 per coin of quantity (an
     inverse contract's quantity is its USD notional over the mark); spot and coin collateral
     as for deribit.
+
+SPAN's inter-commodity credit
+    Per coin the scan risk is split into time risk (mean loss of scenarios 1 and 2),
+    volatility risk (half the worst scenario's loss less its opposite-vol pair's; 15 and 16
+    pair with themselves) and price risk (the rest, at least 0); the weighted price risk is
+    price risk / |net futures-equivalent delta|, capped at PSR x price. Each credited leg
+    gets rate x spreads x its ratio x its weighted price risk, at most its scan risk.
 
 Two conventions the brief leaves slightly open are switchable (``conventions=``) so that a
 disagreement with riskgate can be attributed precisely; the defaults follow the brief
