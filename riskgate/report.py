@@ -10,9 +10,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from riskgate.domain.instruments import Instrument
 from riskgate.domain.portfolio import Portfolio, portfolio_from_dict
-from riskgate.engine.state import PoolMargin, PortfolioState, build_tables
+from riskgate.engine.state import PoolMargin, PoolState, PortfolioState, build_tables
+from riskgate.kernels import margin as mk
 from riskgate.models import load_model
 from riskgate.models.base import ScenarioModel
 from riskgate.models.risk_table import COLLATERAL_PREFIX
@@ -75,8 +78,26 @@ def _rules_block(
     }
 
 
+def _breakdown(pool: PoolState) -> dict[str, dict[str, float]]:
+    """The model's per-underlying breakdown figures (SPAN: net futures-equivalent delta and
+    the time / volatility / price risk split behind the weighted price risk), by coin."""
+    t = pool.table
+    columns = t.model.breakdown_columns
+    if not columns:
+        return {}
+    out = np.zeros((len(t.coins) + 1, mk.N_OUT))
+    t.model.margin_kernel(pool.pnl, pool.aux, t.und_price, t.gparams, t.uparams, out)
+    return {
+        coin: {name: float(out[u, col]) for name, col in columns} for u, coin in enumerate(t.coins)
+    }
+
+
 def _pool_block(
-    pm: PoolMargin, legs: list[tuple[Instrument, float]], portfolio: Portfolio, params: RulesParams
+    pm: PoolMargin,
+    breakdown: Mapping[str, Mapping[str, float]],
+    legs: list[tuple[Instrument, float]],
+    portfolio: Portfolio,
+    params: RulesParams,
 ) -> dict[str, Any]:
     rules = _rules_block(legs, portfolio, pm.currency, params)
     unders: dict[str, Any] = {}
@@ -92,6 +113,7 @@ def _pool_block(
                 "worst_case": um.worst_case,
                 "worst_scenario": um.worst_scenario,
                 "add_ons": um.add_ons,
+                **breakdown.get(coin, {}),
             },
             "rules": coin_rules,
         }
@@ -135,7 +157,7 @@ def compute_report(
             for s, q in pool.qty.items()
             if not s.startswith(COLLATERAL_PREFIX)
         ]
-        pools[ccy] = _pool_block(pool.margin(), legs, portfolio, rules_params)
+        pools[ccy] = _pool_block(pool.margin(), _breakdown(pool), legs, portfolio, rules_params)
     return {
         "model": scenario_model.name,
         "pool_mode": portfolio.pool_mode,
@@ -152,6 +174,19 @@ def _fmt(x: float | None, ccy: str) -> str:
         return "-"
     digits = 2 if ccy == "USD" else 6
     return f"{x:,.{digits}f}"
+
+
+_BREAKDOWN_LABELS = {
+    "net_delta": "net delta (futures eq.)",
+    "time_risk": "time risk",
+    "volatility_risk": "volatility risk",
+    "price_risk": "price risk",
+    "weighted_price_risk": "weighted price risk/delta",
+}
+
+
+def _breakdown_fmt(name: str, x: float, ccy: str) -> str:
+    return f"{x:,.6f}" if name == "net_delta" else _fmt(x, ccy)
 
 
 def _scenario_text(ws: Mapping[str, Any]) -> str:
@@ -189,6 +224,11 @@ def render_text(report: Mapping[str, Any]) -> str:
         lines.append(row("  worst case (scan risk)", [_fmt(b["worst_case"], ccy) for b in pblocks]))
         for name in pool["portfolio"]["add_ons"]:
             lines.append(row(f"  {name}", [_fmt(b["add_ons"][name], ccy) for b in pblocks]))
+        # per-underlying breakdown (SPAN's weighted price risk); no pool total
+        for name in _BREAKDOWN_LABELS:
+            if coins and name in pblocks[1]:
+                cells = [_breakdown_fmt(name, b[name], ccy) for b in pblocks[1:]]
+                lines.append(row(f"  {_BREAKDOWN_LABELS[name]}", ["", *cells]))
         lines.append(
             row("per-leg standard IM", [_fmt(b["per_leg"]["initial_margin"], ccy) for b in rblocks])
         )

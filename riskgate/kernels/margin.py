@@ -10,7 +10,8 @@ Per-instrument attributes (one row per instrument of the risk table): ``attr[n, 
 
 Margin output: ``out[n_u + 1, N_OUT]``; row ``u`` is underlying ``u``, the last row the pool.
 Columns: ``O_MM``, ``O_IM``, ``O_WORST`` (scan risk / worst case), ``O_CELL`` (worst cell),
-then model add-ons from ``O_ADDON0``.
+then model add-ons from ``O_ADDON0``; SPAN also fills, per underlying row only, the steps of
+its weighted price risk (``O_SPAN_DELTA`` .. ``O_SPAN_WPR``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from riskgate.kernels._jit import kernel
 
 # attr columns
 A_UND = 0
-A_DELTA = 1  # coin delta of one unit
+A_DELTA = 1  # delta of one unit, in coin, in the model's convention (risk_arrays docstring)
 A_TIER = 2  # expiry tier (SPAN calendar spreads)
 A_DELIVERY = 3  # 1.0 if inside the delivery window
 A_CALL = 4  # 1.0 for calls
@@ -49,7 +50,14 @@ O_WORST = 2
 O_CELL = 3
 O_ADDON0 = 4
 O_UND = 9  # pool row only: the underlying whose loss is largest (names the worst move)
-N_OUT = 10
+# SPAN, underlying rows only: net futures-equivalent delta, CME's time / volatility / price
+# risk split of the scan risk, and the weighted price risk per delta the credit uses
+O_SPAN_DELTA = 10
+O_SPAN_TIME = 11
+O_SPAN_VOL = 12
+O_SPAN_PRICE = 13
+O_SPAN_WPR = 14
+N_OUT = 15
 
 # SPAN add-on columns
 O_SPAN_INTRA = O_ADDON0
@@ -63,12 +71,16 @@ O_DBT_DELTA = O_ADDON0 + 1
 O_DBT_RMM = O_ADDON0 + 2
 
 # SPAN parameter layout
-# uparams[u]: [som_rate, delivery_rate]
+# uparams[u]: [som_rate, delivery_rate, price_scan_range]
 SU_SOM = 0
 SU_DELIVERY = 1
-N_SPAN_U = 2
+SU_PSR = 2
+N_SPAN_U = 3
 # gparams: [im_ratio, n_pairs, (tier_a, tier_b, rate) * n_pairs,
-#           n_inter, (u_a, u_b, delta_ratio_a, delta_ratio_b, rate) * n_inter]
+#           n_inter, (u_a, u_b, delta_ratio_a, delta_ratio_b, rate) * n_inter,
+#           time_cell_a, time_cell_b, paired_cell[c] for every cell c]
+# time cells: the two unchanged-price scenarios; paired_cell[c]: the scenario with c's
+# price move and the opposite vol move (c itself when c leaves vol unchanged)
 # Deribit parameter layout
 # uparams[u]: [pnl_offset, extended_dampener, delta_shock_rate]
 DU_OFFSET = 0
@@ -134,12 +146,21 @@ def margin_span(
     uparams: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    """SPAN: per underlying ``max(scan + intra + delivery - inter_credit, SOM)``; IM = ratio x MM."""
+    """SPAN: per underlying ``max(scan + intra + delivery - inter_credit, SOM)``; IM = ratio x MM.
+
+    The inter-commodity credit is ``rate x spreads x delta ratio x weighted price risk``,
+    CME's: ``price risk = scan - time risk - volatility risk`` (time risk: the mean loss of
+    the two unchanged-price scenarios; volatility risk: half the worst scenario's loss less
+    its paired scenario's), floored at 0, per unit of |net delta|, capped at ``PSR x price``.
+    A book that loses in no scenario has no scan risk to split: all four figures are 0."""
     n_u, n_cells = pnl.shape
     out[:, :] = 0.0
     n_pairs = int(gparams[1])
     inter_at = 2 + 3 * n_pairs
     n_inter = int(gparams[inter_at])
+    split_at = inter_at + 1 + 5 * n_inter
+    time_a = int(gparams[split_at])
+    time_b = int(gparams[split_at + 1])
     for u in range(n_u):
         worst = 0.0
         cell = 0
@@ -149,6 +170,17 @@ def margin_span(
                 worst = loss
                 cell = c
         price = und_price[u]
+        net_delta = aux[u, X_DELTA]
+        out[u, O_SPAN_DELTA] = net_delta
+        if worst > 0.0:
+            time_risk = 0.0 - 0.5 * (pnl[u, time_a] + pnl[u, time_b])  # no -0.0
+            vol_risk = 0.5 * (worst + pnl[u, int(gparams[split_at + 2 + cell])])
+            price_risk = max(worst - time_risk - vol_risk, 0.0)
+            out[u, O_SPAN_TIME] = time_risk
+            out[u, O_SPAN_VOL] = vol_risk
+            out[u, O_SPAN_PRICE] = price_risk
+            if net_delta != 0.0:
+                out[u, O_SPAN_WPR] = min(price_risk / abs(net_delta), uparams[u, SU_PSR] * price)
         # calendar-spread charge: match opposite net deltas across tiers in priority order
         d0 = aux[u, X_TIER0]
         d1 = aux[u, X_TIER0 + 1]
@@ -201,8 +233,8 @@ def margin_span(
         db = aux[ub, X_DELTA]
         if da * db < 0.0:
             spreads = min(abs(da) / ra, abs(db) / rb)
-            out[ua, O_SPAN_INTER] += rate * spreads * ra * out[ua, O_WORST] / abs(da)
-            out[ub, O_SPAN_INTER] += rate * spreads * rb * out[ub, O_WORST] / abs(db)
+            out[ua, O_SPAN_INTER] += rate * spreads * ra * out[ua, O_SPAN_WPR]
+            out[ub, O_SPAN_INTER] += rate * spreads * rb * out[ub, O_SPAN_WPR]
     ratio = gparams[0]
     total = n_u
     best_scan = -1.0

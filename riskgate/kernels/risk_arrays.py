@@ -5,6 +5,14 @@ pool's currency, already multiplied by the cell's weight, so a portfolio's scena
 ``sum_i q_i * risk[i, :]`` (per underlying). Scenario models supply the moves, weights and
 shocked vols; this kernel only prices.
 
+The delta of one unit, which the delta-based add-ons read, comes in two conventions:
+- *index equivalent* (``futures_equivalent`` False): the USD delta divided by the index, so
+  an option counts ``df N(d1) F / S`` and a linear future ``F / S`` coins of the index;
+- *futures equivalent* (True, SPAN's): an option counts ``df N(d1)`` (``df (N(d1) - 1)`` for
+  a put) futures on its own forward and a future or perpetual its coin quantity, whatever
+  its expiry or settlement. An inverse contract's quantity is already in coin at the mark
+  (its USD notional divided by the mark), so it counts that quantity in both conventions.
+
 Instrument kinds use the integer codes of :class:`riskgate.domain.instruments.Kind`.
 """
 
@@ -65,9 +73,10 @@ def build_risk_table(
     d1_weight: np.ndarray,  # float64[n_u, C]
     usd_pool: bool,
     rate: float,
+    futures_equivalent: bool,  # delta convention (module docstring)
     out_risk: np.ndarray,  # float64[n, C]
     out_value: np.ndarray,  # float64[n], value of one unit now, pool currency
-    out_delta_coin: np.ndarray,  # float64[n], coin delta of one unit (USD-delta / index)
+    out_delta_coin: np.ndarray,  # float64[n], coin delta of one unit
 ) -> None:
     n = kind.shape[0]
     n_cells = moves.shape[1]
@@ -84,7 +93,7 @@ def build_risk_table(
             )
             _, d_f, _, _, _ = black76_greeks(f, strike_usd[i], tte_years[i], vol[i], rate, is_call)
             out_value[i] = mult * v0
-            out_delta_coin[i] = mult * d_f * f / s
+            out_delta_coin[i] = mult * d_f if futures_equivalent else mult * d_f * f / s
             for c in range(n_cells):
                 m = moves[u, c]
                 v1 = _option_value_pool(
@@ -123,6 +132,6 @@ def build_risk_table(
                     pnl = coin_pnl * s * (1.0 + m) if usd_pool else coin_pnl
                     out_risk[i, c] = mult * pnl * d1_weight[u, c]
             else:
-                out_delta_coin[i] = mult * f / s
+                out_delta_coin[i] = mult if futures_equivalent else mult * f / s
                 for c in range(n_cells):
                     out_risk[i, c] = mult * f * d1_moves[u, c] * d1_weight[u, c]

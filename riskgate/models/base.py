@@ -86,6 +86,12 @@ class ScenarioModel(ABC):
     name: str
     addon_names: tuple[str, ...]  # names of out columns O_ADDON0.. for reports
     look_ahead_years: float
+    # delta convention of the risk table's A_DELTA column (riskgate.kernels.risk_arrays):
+    # False = index equivalents, True = futures equivalents
+    futures_equivalent_deltas: bool = False
+    # per-underlying figures of the kernel's out block shown next to the add-ons in reports:
+    # (report name, out column)
+    breakdown_columns: tuple[tuple[str, int], ...] = ()
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         self.data = data

@@ -41,8 +41,21 @@ class DeribitModel(ScenarioModel):
         if not isinstance(ext, list) or not all(
             isinstance(m, int | float) and m != 0 and m > -1 for m in ext
         ):
-            raise ModelParamsError("deribit.extended_moves: non-zero moves greater than -1")
+            raise ModelParamsError(
+                "deribit.extended_moves: non-zero moves greater than -1 (a fall of 100% or "
+                "more puts the scenario price at or below zero)"
+            )
         self.extended_moves = [float(m) for m in ext]
+        for coin, table in self.data["underlyings"].items():
+            where = f"underlyings.{coin}"
+            if not isinstance(table, Mapping):
+                raise ModelParamsError(f"{where}: expected a table of parameters")
+            rng = _num(table, "price_range", where, minimum=0.0)
+            if rng >= 1.0:
+                raise ModelParamsError(
+                    f"{where}.price_range: must be < 1 (a fall of 100% or more puts the "
+                    f"lowest scenario price at or below zero), got {rng!r}"
+                )
         self.switch_days = _num(data, "vega_power_switch_days", "deribit", minimum=0.0)
         self.short_power = _num(data, "short_term_vega_power", "deribit", minimum=0.0)
         self.long_power = _num(data, "long_term_vega_power", "deribit", minimum=0.0)

@@ -148,7 +148,8 @@ def build_table(
     delta = np.zeros(n)
     build_risk_table(
         kind, inverse, strike, tte, tte_scen, fwd, vol, vol_scen, mult, und, index_usd,
-        moves, d1_moves, opt_w, d1_w, usd_pool, snapshot.rate, risk, value, delta,
+        moves, d1_moves, opt_w, d1_w, usd_pool, snapshot.rate, model.futures_equivalent_deltas,
+        risk, value, delta,
     )  # fmt: skip
 
     attr = np.zeros((n, mk.N_ATTR))

@@ -1,4 +1,4 @@
-"""CME SPAN-style model: 16 scenarios per underlying plus SPAN's add-ons (DESIGN section 4)."""
+"""CME SPAN-style model: 16 scenarios per underlying plus SPAN's add-ons (docs/span.md)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,13 @@ _SPAN_CELLS = [
     (2 / 3, VOL_UP), (2 / 3, VOL_DOWN), (-2 / 3, VOL_UP), (-2 / 3, VOL_DOWN),
     (1.0, VOL_UP), (1.0, VOL_DOWN), (-1.0, VOL_UP), (-1.0, VOL_DOWN),
 ]  # fmt: skip
+# CME's split of the scan risk: the time risk reads the two unchanged-price scenarios, the
+# volatility risk pairs each scenario with its opposite-vol twin (an extreme, whose vol is
+# unchanged, is its own pair)
+_TIME_CELLS = [k for k, (f, _) in enumerate(_SPAN_CELLS) if f == 0.0]
+_PAIRED_CELLS = [
+    next(j for j, (g, e) in enumerate(_SPAN_CELLS) if g == f and e == -d) for f, d in _SPAN_CELLS
+] + [len(_SPAN_CELLS), len(_SPAN_CELLS) + 1]  # scenarios 15-16, the extremes
 
 
 @register("span")
@@ -34,6 +41,15 @@ class SpanModel(ScenarioModel):
     margin_kernel = staticmethod(mk.margin_span)
     whatif_kernel = staticmethod(mk.whatif_span)
     remargin_kernel = staticmethod(mk.remargin_span)
+    # the calendar-spread, delivery and inter-commodity charges count futures equivalents
+    futures_equivalent_deltas = True
+    breakdown_columns = (
+        ("net_delta", mk.O_SPAN_DELTA),
+        ("time_risk", mk.O_SPAN_TIME),
+        ("volatility_risk", mk.O_SPAN_VOL),
+        ("price_risk", mk.O_SPAN_PRICE),
+        ("weighted_price_risk", mk.O_SPAN_WPR),
+    )
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         super().__init__(data)
@@ -79,6 +95,29 @@ class SpanModel(ScenarioModel):
                 raise ModelParamsError(f"span.inter_credit[{k}].delta_ratio: positive numbers")
             rate = _num(pair, "rate", f"span.inter_credit[{k}]", minimum=0.0)
             self.inter.append((str(legs[0]), str(legs[1]), float(ratio[0]), float(ratio[1]), rate))
+        self._check_scenario_prices()
+
+    def _check_scenario_prices(self) -> None:
+        """Every scenario must leave the price above zero. The largest fall is
+        ``max(1, extreme_multiple) x price_scan_range``; checked for every table up front,
+        so a bad file fails when it is loaded, not when a book first uses the coin."""
+        for coin, table in self.data["underlyings"].items():
+            where = f"underlyings.{coin}"
+            if not isinstance(table, Mapping):
+                raise ModelParamsError(f"{where}: expected a table of parameters")
+            psr = _num(table, "price_scan_range", where, minimum=0.0)
+            if psr >= 1.0:
+                raise ModelParamsError(
+                    f"{where}.price_scan_range: must be < 1 (a fall of 100% or more puts "
+                    f"scenario prices at or below zero), got {psr!r}"
+                )
+            fall = self.extreme_multiple * psr
+            if fall >= 1.0:
+                raise ModelParamsError(
+                    f"span.extreme_multiple: {self.extreme_multiple!r} x {where}."
+                    f"price_scan_range {psr!r} is a fall of {fall:.0%}, which puts the extreme "
+                    "scenario's price at or below zero (the product must be < 1)"
+                )
 
     def _build_grid(self, coin: str) -> CoinGrid:
         psr = self.coin_param(coin, "price_scan_range", minimum=0.0)
@@ -108,10 +147,13 @@ class SpanModel(ScenarioModel):
         g.append(float(len(inter)))
         for a, b, ra, rb, rate in inter:
             g += [float(pos[a]), float(pos[b]), ra, rb, rate]
+        g += [float(c) for c in _TIME_CELLS]
+        g += [float(c) for c in _PAIRED_CELLS]
         u = np.zeros((len(coins), mk.N_SPAN_U))
         for k, coin in enumerate(coins):
             u[k, mk.SU_SOM] = self.coin_param(coin, "short_option_minimum", minimum=0.0)
             u[k, mk.SU_DELIVERY] = self.coin_param(coin, "delivery_rate", minimum=0.0)
+            u[k, mk.SU_PSR] = self.coin_param(coin, "price_scan_range", minimum=0.0)
         return np.array(g, dtype=np.float64), u
 
     def expiry_tier(self, dte_days: float) -> int:

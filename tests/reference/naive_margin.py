@@ -5,8 +5,8 @@ input is the pair of TOML parameter files shipped in ``riskgate/models/params`` 
 with ``tomllib``). Everything is explicit loops over positions x scenario cells with
 ``math``; speed is irrelevant, readability is the point.
 
-Methodology: the design notes (DESIGN.md) sections 2-4 and the interpretation choices listed
-below (the ones DESIGN leaves open), which riskgate follows as well:
+Methodology: the README's "Margin models" and ``docs/span.md``, with the interpretation
+choices listed below (where those leave room), which riskgate follows as well:
 
 Pools
     ``cross``: one USD pool holding everything. Coin collateral counts at
@@ -32,22 +32,39 @@ Scenario P&L of one unit (option move m, delta-one move m1)
     in the USD pool, 0 in its coin pool. Option P&L x option weight, delta-one x delta-one
     weight.
 
+Deltas (they only feed the add-ons that use them)
+    ``deribit`` (delta shock): index equivalents, the USD delta over the index: an option
+    ``df N(d1) F / S`` (puts ``-df N(-d1) F / S``), a linear future ``F / S``, an inverse
+    future, spot or coin collateral 1 per coin (times ``1 - haircut`` for collateral).
+    ``span`` (calendar-spread, delivery and inter-commodity charges): SPAN's futures
+    equivalents: an option ``df N(d1)`` (puts ``-df N(-d1)``) futures on its own forward,
+    no F / S; every future and perpetual, linear or inverse, 1 per coin of quantity (an
+    inverse contract's quantity is its USD notional over the mark); spot and coin collateral
+    as for deribit.
+
+SPAN's inter-commodity credit
+    Per coin the scan risk is split into time risk (mean loss of scenarios 1 and 2),
+    volatility risk (half the worst scenario's loss less its opposite-vol pair's; 15 and 16
+    pair with themselves) and price risk (the rest, at least 0); the weighted price risk is
+    price risk / |net futures-equivalent delta|, capped at PSR x price. Each credited leg
+    gets rate x spreads x its ratio x its weighted price risk, at most its scan risk.
+
 Two conventions the brief leaves slightly open are switchable (``conventions=``) so that a
 disagreement with riskgate can be attributed precisely; the defaults follow the brief
 literally:
-    ``option_delta_fs`` (default True): the coin delta of every option (linear or inverse)
-    is the discounted Black delta x F / S. False: linear options x F / S, inverse options
-    the bare discounted Black delta (their USD delta).
+    ``option_delta_fs`` (default True, deribit only): the coin delta of every option
+    (linear or inverse) is the discounted Black delta x F / S. False: linear options x F / S,
+    inverse options the bare discounted Black delta (their USD delta).
     ``coin_pool_collateral_delta`` (default False): coin collateral has coin delta
     ``1 - haircut`` in the USD pool and 0 in its own coin pool, where its P&L is 0 in every
     scenario (a delta that disagreed with the pool's scenario P&L would be incoherent).
     True: ``1 - haircut`` in the coin pool too (the brief's wording read literally).
 
-Known wrinkle of the brief's option-delta rule (kept, because riskgate and the brief agree
-on it): for an inverse option the coherent deltas would be df N(d1) in the USD pool (no
-F / S factor; an inverse future gets 1, not F / S) and df N(d1) - price_coin in a coin pool
-(the derivative of its coin value, Deribit's premium-adjusted delta). It only feeds the
-add-ons that use deltas (SPAN intra-spread and delivery, Deribit delta shock).
+Known wrinkle of the index-equivalent option delta (kept, because riskgate and the brief
+agree on it): for an inverse option the coherent deltas would be df N(d1) in the USD pool
+(no F / S factor; an inverse future gets 1, not F / S) and df N(d1) - price_coin in a coin
+pool (the derivative of its coin value, Deribit's premium-adjusted delta). It only feeds
+the Deribit delta shock.
 """
 
 from __future__ import annotations
@@ -340,7 +357,7 @@ def unit_pnl(
 
 
 def coin_delta(leg: dict, pool: str, conventions: dict) -> float:
-    """Coin delta of one unit (brief, item 5)."""
+    """Index-equivalent coin delta of one unit (deribit's delta shock)."""
     kind = leg["kind"]
     if kind == "spot":
         return 1.0
@@ -354,6 +371,17 @@ def coin_delta(leg: dict, pool: str, conventions: dict) -> float:
     if leg["linear"] or conventions["option_delta_fs"]:
         return d * leg["F"] / leg["S"]
     return d
+
+
+def futures_equivalent_delta(leg: dict, pool: str, conventions: dict) -> float:
+    """SPAN futures equivalents of one unit: options ``df N(d1)`` on their own forward
+    (no F / S), futures and perpetuals 1 per coin whatever their expiry or settlement."""
+    kind = leg["kind"]
+    if kind in ("future", "perp"):
+        return 1.0
+    if kind == "option":
+        return black76_delta(leg["F"], leg["K"], leg["T"], leg["vol"], leg["rate"], leg["is_call"])
+    return coin_delta(leg, pool, conventions)  # spot and collateral: as for deribit
 
 
 def _pool_coins(pool_legs: list) -> list[str]:
@@ -560,14 +588,48 @@ def intra_spread_charge(tier_deltas: list[float], pairs: list[dict], price: floa
     return charge
 
 
+def paired_scenario(scenario: int) -> int:
+    """SPAN scenario (1-16) with the same price move and the opposite vol move: 1 <-> 2,
+    3 <-> 4, ..., 13 <-> 14; the extremes 15 and 16 leave vol unchanged and pair with
+    themselves."""
+    if scenario >= 15:
+        return scenario
+    return scenario + 1 if scenario % 2 == 1 else scenario - 1
+
+
+def price_risk_split(weighted_pnl: list[float], net_delta: float, cap: float) -> dict:
+    """CME's split of the scan risk and the weighted price risk per delta.
+
+    Losses are -P&L. The worst scenario is the first with the largest loss. Time risk: the
+    mean loss of scenarios 1 and 2 (price unchanged). Volatility risk: half of (worst loss -
+    loss of its paired scenario). Price risk = scan - time - volatility, at least 0.
+    Weighted price risk = price risk / |net delta|, at most ``cap`` (PSR x price); 0 without
+    a delta. If no scenario loses, all four are 0.
+    """
+    losses = [-v for v in weighted_pnl]
+    scan = scan_risk(weighted_pnl)
+    split = {"time_risk": 0.0, "volatility_risk": 0.0, "price_risk": 0.0}
+    split["weighted_price_risk"] = 0.0
+    if scan <= 0.0:
+        return split
+    worst = losses.index(max(losses)) + 1  # scenario number, 1-based
+    time_risk = 0.0 + (losses[0] + losses[1]) / 2.0  # 0.0 + turns -0.0 into 0.0
+    vol_risk = (losses[worst - 1] - losses[paired_scenario(worst) - 1]) / 2.0
+    price_risk = max(scan - time_risk - vol_risk, 0.0)
+    split["time_risk"] = time_risk
+    split["volatility_risk"] = vol_risk
+    split["price_risk"] = price_risk
+    if net_delta != 0.0:
+        split["weighted_price_risk"] = min(price_risk / abs(net_delta), cap)
+    return split
+
+
 def span_pool(pool: str, pool_legs: list, cash: float, params: dict, conventions: dict) -> dict:
     coins = _pool_coins(pool_legs)
     look_ahead = float(params["look_ahead_days"]) / 365.0
     boundaries = [float(b) for b in params["tier_boundaries_days"]]
     pairs = params.get("intra_spread", [])
     window = float(params["delivery_window_days"])
-    total_mm = 0.0
-    total_scan = 0.0
     per_coin = {}
     for coin in coins:
         cp = coin_params(params, coin)
@@ -591,7 +653,7 @@ def span_pool(pool: str, pool_legs: list, cash: float, params: dict, conventions
         for leg in pool_legs:
             if leg["coin"] != coin:
                 continue
-            delta = leg["q"] * coin_delta(leg, pool, conventions)
+            delta = leg["q"] * futures_equivalent_delta(leg, pool, conventions)
             tier_deltas[span_tier(leg, boundaries)] += delta
             if leg["kind"] in ("future", "option") and 0.0 < leg["T"] * 365.0 <= window:
                 delivery_delta += delta
@@ -600,21 +662,45 @@ def span_pool(pool: str, pool_legs: list, cash: float, params: dict, conventions
                     short_calls += -leg["q"]
                 else:
                     short_puts += -leg["q"]
-        intra = intra_spread_charge(tier_deltas, pairs, price)
-        delivery = float(cp["delivery_rate"]) * abs(delivery_delta) * price
-        som = float(cp["short_option_minimum"]) * price * max(short_calls, short_puts)
-        risk = max(scan + intra + delivery, som)
-        total_mm += risk
-        total_scan += scan
+        net_delta = sum(tier_deltas)
+        cap = float(cp["price_scan_range"]) * price
         per_coin[coin] = {
             "vector": vec,
             "scan": scan,
-            "intra_spread": intra,
-            "delivery": delivery,
-            "short_option_minimum": som,
+            "intra_spread": intra_spread_charge(tier_deltas, pairs, price),
+            "delivery": float(cp["delivery_rate"]) * abs(delivery_delta) * price,
+            "short_option_minimum": (
+                float(cp["short_option_minimum"]) * price * max(short_calls, short_puts)
+            ),
             "tier_deltas": tier_deltas,
-            "risk": risk,
+            "net_delta": net_delta,
+            **price_risk_split(vec, net_delta, cap),
+            "inter_credit": 0.0,
         }
+    # inter-commodity credits, in the file's order, between coins of opposite net delta:
+    # spreads = min(|delta_a| / ratio_a, |delta_b| / ratio_b); each leg is credited
+    # rate x spreads x its ratio x its weighted price risk, at most its scan risk in all
+    for credit in params.get("inter_credit", []):
+        a, b = (str(x) for x in credit["legs"])
+        if a not in per_coin or b not in per_coin:
+            continue
+        ra, rb = (float(x) for x in credit["delta_ratio"])
+        da, db = per_coin[a]["net_delta"], per_coin[b]["net_delta"]
+        if da * db >= 0.0:
+            continue
+        spreads = min(abs(da) / ra, abs(db) / rb)
+        rate = float(credit["rate"])
+        per_coin[a]["inter_credit"] += rate * spreads * ra * per_coin[a]["weighted_price_risk"]
+        per_coin[b]["inter_credit"] += rate * spreads * rb * per_coin[b]["weighted_price_risk"]
+    total_mm = 0.0
+    total_scan = 0.0
+    for coin in coins:
+        d = per_coin[coin]
+        d["inter_credit"] = min(d["inter_credit"], d["scan"])
+        gross = d["scan"] + d["intra_spread"] + d["delivery"] - d["inter_credit"]
+        d["risk"] = max(gross, d["short_option_minimum"])
+        total_mm += d["risk"]
+        total_scan += d["scan"]
     return {
         "equity": _equity(pool, pool_legs, cash),
         "initial_margin": float(params["im_ratio"]) * total_mm,

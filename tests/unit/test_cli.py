@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 EXAMPLE_FILES = sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".json", ".toml"))
 MODELS = ("deribit", "span")
+SPAN_SPLIT = {"net_delta", "time_risk", "volatility_risk", "price_risk", "weighted_price_risk"}
 
 
 def _load_example(path: Path) -> dict:
@@ -97,6 +98,15 @@ def test_example_json_output(path: Path, model: str, capsys: pytest.CaptureFixtu
         for flavour in ("per_leg", "strategy"):
             im = pool["rules"][flavour]["initial_margin"]
             assert isinstance(im, float) and math.isfinite(im) and im >= 0.0
+        # span: each underlying shows the steps of its weighted price risk; deribit has none
+        for coin in pool["underlyings"].values():
+            upm = coin["portfolio"]
+            present = SPAN_SPLIT & set(upm)
+            assert present == (SPAN_SPLIT if model == "span" else set())
+            for key in present:
+                assert isinstance(upm[key], float) and math.isfinite(upm[key])
+            if model == "span":
+                assert upm["price_risk"] >= 0.0 and upm["weighted_price_risk"] >= 0.0
 
 
 def test_toml_and_json_covered_call_agree(capsys: pytest.CaptureFixture) -> None:
@@ -318,6 +328,66 @@ def test_bad_param_value_names_the_key(tmp_path: Path, capsys: pytest.CaptureFix
     params.write_text(packaged.replace("price_range = 0.16", 'price_range = "wide"'))
     line = _run_bad(tmp_path, capsys, json.dumps(BASE), "--params", str(params))
     assert "underlyings.BTC.price_range" in line
+
+
+SCENARIO_PRICE_CASES = {
+    # DEFAULT's price_scan_range is 0.20: 5 x 0.20 is a fall of exactly 100 %
+    "span-extreme-to-zero": (
+        "span",
+        ("extreme_multiple = 2.0", "extreme_multiple = 5.0"),
+        ["span.extreme_multiple", "underlyings.DEFAULT.price_scan_range", "100%"],
+    ),
+    "span-extreme-below-zero": (
+        "span",
+        ("extreme_multiple = 2.0", "extreme_multiple = 6.0"),
+        ["span.extreme_multiple", "underlyings.DEFAULT.price_scan_range", "120%"],
+    ),
+    "span-scan-range": (
+        "span",
+        ("price_scan_range = 0.12", "price_scan_range = 1.0"),
+        ["underlyings.BTC.price_scan_range", "< 1"],
+    ),
+    "deribit-range": (
+        "deribit",
+        ("price_range = 0.16", "price_range = 1.0"),
+        ["underlyings.BTC.price_range", "< 1"],
+    ),
+    "deribit-extended": (
+        "deribit",
+        ("extended_moves = [-0.66,", "extended_moves = [-1.0,"),
+        ["deribit.extended_moves", "-1"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SCENARIO_PRICE_CASES))
+def test_scenario_price_at_or_below_zero_is_a_parameter_error(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # a parameter set whose scenarios would price a coin at or below zero is refused when
+    # the file is loaded: one line naming the field, exit 2 (no traceback, no result
+    # computed at a negative price), whether or not the book holds the coin concerned
+    model, (old, new), fragments = SCENARIO_PRICE_CASES[case]
+    packaged = (ROOT / "riskgate" / "models" / "params" / f"{model}.toml").read_text()
+    assert old in packaged
+    params = tmp_path / f"{case}.toml"
+    params.write_text(packaged.replace(old, new, 1))
+    line = _run_bad(tmp_path, capsys, json.dumps(BASE), "--model", model, "--params", str(params))
+    for fragment in fragments:
+        assert fragment in line, (fragment, line)
+
+
+def test_scenario_prices_just_above_zero_are_accepted(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # 4.9 x 0.20 = a 98 % fall: extreme, but every scenario price stays positive
+    packaged = (ROOT / "riskgate" / "models" / "params" / "span.toml").read_text()
+    params = tmp_path / "wide.toml"
+    params.write_text(packaged.replace("extreme_multiple = 2.0", "extreme_multiple = 4.9"))
+    path = tmp_path / "ok.json"
+    path.write_text(json.dumps(BASE))
+    assert main(["margin", str(path), "--model", "span", "--params", str(params)]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_module_entry_point_subprocess() -> None:

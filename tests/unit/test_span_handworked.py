@@ -4,6 +4,9 @@ Risk arrays are given (P&L per scenario 1-16 of one unit long, already cover-wei
 the risk matrix and the attribute block are built by hand, positions go into a pool state
 with ``apply_change`` and ``margin_span`` aggregates. Every expected number is worked out
 by hand in the comments.
+
+Losses are -P&L. Scenario pairs for the volatility risk (same price move, opposite vol):
+1-2, 3-4, ..., 13-14; the extremes 15 and 16 are their own pairs.
 """
 
 from __future__ import annotations
@@ -39,7 +42,14 @@ def _tables() -> tuple[np.ndarray, np.ndarray]:
     for row, tier in ((FUT, 0), (FUT_TIER1, 1), (FUT_TIER2, 2)):
         attr[row, mk.A_DELTA] = 1.0
         attr[row, mk.A_TIER] = float(tier)
+    # the at-the-money options: futures-equivalent deltas +0.5 (call), -0.5 (put)
+    attr[CALL_ROW, mk.A_DELTA] = 0.5
+    attr[PUT_ROW, mk.A_DELTA] = -0.5
     return risk, attr
+
+
+# gparams tail: time-risk scenarios 1 and 2 (cells 0, 1), then each cell's paired cell
+SPLIT = [0.0, 1.0] + [float(c) for c in (1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 14, 15)]
 
 
 def _margin(
@@ -49,6 +59,7 @@ def _margin(
     pairs: list[tuple[int, int, float]] = (),
     som: float = 0.0,
     price: float = 1.0,
+    psr: float = 0.1,
 ) -> np.ndarray:
     risk, attr = _tables()
     pnl = np.zeros((1, N_CELLS))
@@ -59,8 +70,8 @@ def _margin(
     for a, b, rate in pairs:
         g += [float(a), float(b), rate]
     g.append(0.0)  # no inter-commodity credits
-    gparams = np.array(g)
-    uparams = np.array([[som, 0.0]])  # [short option minimum rate, delivery rate]
+    gparams = np.array(g + SPLIT)
+    uparams = np.array([[som, 0.0, psr]])  # [SOM rate, delivery rate, price scan range]
     out = np.zeros((2, mk.N_OUT))
     mk.margin_span(pnl, aux, np.array([price]), gparams, uparams, out)
     return out
@@ -214,3 +225,57 @@ def test_same_sign_tiers_carry_no_calendar_charge() -> None:
     assert out[0, mk.O_SPAN_INTRA] == 0.0
     # scan: 3 long futures -> 30,000
     assert out[0, mk.O_MM] == pytest.approx(30_000.0, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- price risk split
+
+
+def _split(out: np.ndarray) -> tuple[float, float, float, float, float]:
+    row = out[0]
+    cols = (mk.O_SPAN_DELTA, mk.O_SPAN_TIME, mk.O_SPAN_VOL, mk.O_SPAN_PRICE, mk.O_SPAN_WPR)
+    return tuple(float(row[c]) for c in cols)
+
+
+def test_long_call_split_of_the_scan_risk() -> None:
+    # long call: worst loss 3,990 in scenario 14; its pair, scenario 13, loses 3,380.
+    #   time risk = mean loss of scenarios 1, 2 = (-460 + 610) / 2 = 75
+    #   volatility risk = (3,990 - 3,380) / 2 = 305
+    #   price risk = 3,990 - 75 - 305 = 3,610; delta 0.5 -> 7,220 per delta
+    #   cap = PSR 0.1 x price 100,000 = 10,000 -> weighted price risk 7,220
+    out = _margin({CALL_ROW: 1.0}, price=100_000.0)
+    assert _split(out) == pytest.approx((0.5, 75.0, 305.0, 3610.0, 7220.0), abs=1e-9)
+    # at price 50,000 the cap is 0.1 x 50,000 = 5,000 < 7,220
+    out = _margin({CALL_ROW: 1.0}, price=50_000.0)
+    assert out[0, mk.O_SPAN_WPR] == pytest.approx(5000.0, abs=1e-9)
+    # the pool row carries none of the per-underlying split
+    assert out[1, mk.O_SPAN_PRICE] == 0.0 and out[1, mk.O_SPAN_WPR] == 0.0
+
+
+def test_covered_write_split_gains_from_time() -> None:
+    # long future + short call, losses (call - future):
+    #   460, -610, -690, -1600, 2060, 990, -1460, -2130, 4130, 3240, -1940, -2360,
+    #   6620, 6010, -3870, 5500 -> worst 6,620 in scenario 13, its pair 14 loses 6,010
+    #   time risk = (460 - 610) / 2 = -75 (the short call gains from the day passing)
+    #   volatility risk = (6,620 - 6,010) / 2 = 305
+    #   price risk = 6,620 + 75 - 305 = 6,390; delta 1 - 0.5 = 0.5 -> 12,780 per delta,
+    #   capped at 0.1 x 100,000 = 10,000
+    out = _margin({FUT: 1.0, CALL_ROW: -1.0}, price=100_000.0)
+    assert _split(out) == pytest.approx((0.5, -75.0, 305.0, 6390.0, 10_000.0), abs=1e-9)
+
+
+def test_extreme_worst_scenario_is_its_own_pair() -> None:
+    # long put, losses (future - call):
+    #   -460, 610, 690, 1600, -2060, -990, 1460, 2130, -4130, -3240, 1940, 2360,
+    #   -6620, -6010, 3870, -5500 -> worst 3,870 in scenario 15 (the extreme up move)
+    #   time risk = (-460 + 610) / 2 = 75; volatility risk = (3,870 - 3,870) / 2 = 0
+    #   price risk = 3,870 - 75 = 3,795; |delta| 0.5 -> 7,590 (cap 10,000)
+    out = _margin({PUT_ROW: 1.0}, price=100_000.0)
+    assert int(out[0, mk.O_CELL]) == 14
+    assert _split(out) == pytest.approx((-0.5, 75.0, 0.0, 3795.0, 7590.0), abs=1e-9)
+
+
+def test_no_loss_no_split() -> None:
+    # long + short future in different tiers: no scenario loses, scan 0 -> nothing to
+    # split, and with net delta 0 no weighted price risk either
+    out = _margin({FUT: 1.0, FUT_TIER2: -1.0}, price=100_000.0)
+    assert _split(out) == (0.0, 0.0, 0.0, 0.0, 0.0)
