@@ -1,7 +1,9 @@
-"""Durable storage for the engine's recovery: an event journal of state-change events.
+"""Durable storage for the engine's recovery: an event journal and snapshot files.
 
-:class:`FileJournal` keeps every event (opaque bytes with a sequence number) in
-append-only segment files, checked when opened and when read back for replay.
+:class:`FileJournal` keeps every state-change event (opaque bytes with a sequence number)
+in append-only segment files; :func:`write_snapshot` and :func:`latest_snapshot` keep
+atomic snapshots. Start-up recovery reads the newest valid snapshot, then replays the
+journal records after its seq.
 """
 
 from riskgate.engine.journal.file import (
@@ -13,6 +15,14 @@ from riskgate.engine.journal.file import (
     SegmentInfo,
     scan_journal,
 )
+from riskgate.engine.journal.snapshots import (
+    SnapshotError,
+    SnapshotInfo,
+    latest_snapshot,
+    list_snapshots,
+    prune_snapshots,
+    write_snapshot,
+)
 
 __all__ = [
     "FSYNC_POLICIES",
@@ -21,5 +31,11 @@ __all__ = [
     "JournalError",
     "JournalScan",
     "SegmentInfo",
+    "SnapshotError",
+    "SnapshotInfo",
+    "latest_snapshot",
+    "list_snapshots",
+    "prune_snapshots",
     "scan_journal",
+    "write_snapshot",
 ]
