@@ -8,6 +8,7 @@ corruption by flipping single bytes of earlier records, which must be refused (n
 
 from __future__ import annotations
 
+import pickle
 import random
 import shutil
 import struct
@@ -470,6 +471,8 @@ def test_bad_segment_headers_and_gaps(tmp_path: Path) -> None:
     with pytest.raises(JournalCorrupt, match="seq 4, expected 3") as err:
         FileJournal(d)
     assert err.value.offset == len(good)
+    copy = pickle.loads(pickle.dumps(err.value))  # e.g. across a process pool
+    assert (copy.path, copy.offset, str(copy)) == (err.value.path, len(good), str(err.value))
 
 
 def test_bad_header_crc_followed_by_non_zero_bytes_is_corrupt(tmp_path: Path) -> None:

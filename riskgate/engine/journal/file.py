@@ -91,6 +91,9 @@ class JournalCorrupt(JournalError):
         self.what = what
         super().__init__(f"{self.path} at byte offset {offset}: {what}")
 
+    def __reduce__(self):  # picklable although __init__ takes three arguments
+        return type(self), (self.path, self.offset, self.what)
+
 
 class SegmentInfo(NamedTuple):
     """One segment as found on disk; ``last_seq`` is ``first_seq - 1`` when it is empty."""
