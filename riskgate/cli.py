@@ -79,6 +79,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             model=args.model,
             demo=False if args.no_demo else None,
             metrics_address=args.metrics,
+            data_dir=args.data_dir,
+            journal_fsync=args.fsync,
             tls_cert_file=args.tls_cert,
             tls_key_file=args.tls_key,
             tls_client_ca_file=args.tls_client_ca,
@@ -370,6 +372,17 @@ def _add_service_commands(sub: Any) -> None:
     serve.add_argument("--model", choices=["deribit", "span"], help="margin model")
     serve.add_argument(
         "--no-demo", action="store_true", help="start empty: no demo market, no demo accounts"
+    )
+    serve.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="journal every state change and keep snapshots in DIR; a restart recovers from "
+        "it (default: in memory, lost at exit)",
+    )
+    serve.add_argument(
+        "--fsync",
+        choices=["batch", "always", "none"],
+        help="journal fsync policy (default batch: a group commit every few ms)",
     )
     serve.add_argument("--tls-cert", metavar="PEM", help="serve TLS: certificate chain file")
     serve.add_argument("--tls-key", metavar="PEM", help="serve TLS: private key file")

@@ -45,7 +45,15 @@ class Settings:
     decision_budget_us: float = 2000.0  # fail-closed budget per decision (server compute)
     max_batch_orders: int = 10_000
     reservation_ttl_s: float = 30.0  # accepted orders never acknowledged expire after this
-    idempotency_window: int = 100_000  # client order ids remembered per account
+    idempotency_window: int = 100_000  # client order ids remembered per account, at most
+    idempotency_ttl_s: float = 86_400.0  # and for at most this long
+    # durability: with a data_dir, every state change is journaled there before its reply
+    data_dir: str | None = None  # None: in memory only, lost at exit
+    journal_fsync: str = "batch"  # batch (group commit every interval) | always | none
+    journal_fsync_interval_ms: float = 5.0
+    journal_segment_mb: float = 64.0
+    snapshot_interval_s: float = 300.0  # and one at shutdown
+    snapshot_keep: int = 2  # snapshots kept; older journal segments are deleted
     # default static limits for new accounts (<= 0 means no limit)
     default_max_order_quantity: float = 0.0
     default_max_order_notional_usd: float = 0.0
@@ -63,6 +71,12 @@ class Settings:
     def __post_init__(self) -> None:
         if self.model not in ("deribit", "span"):
             raise SettingsError(f"model: expected deribit or span, got {self.model!r}")
+        if self.journal_fsync not in ("batch", "always", "none"):
+            raise SettingsError(
+                f"journal_fsync: expected batch, always or none, got {self.journal_fsync!r}"
+            )
+        if self.data_dir == "":
+            object.__setattr__(self, "data_dir", None)
         if self.log_format not in ("auto", "json", "console"):
             raise SettingsError(
                 f"log_format: expected auto, json or console, got {self.log_format!r}"
@@ -71,11 +85,16 @@ class Settings:
             raise SettingsError("accept_log_sample_rate: must be within [0, 1]")
         for name in (
             "decision_budget_us", "reservation_ttl_s", "shutdown_grace_s", "gil_switch_interval_us",
+            "idempotency_ttl_s", "journal_fsync_interval_ms", "journal_segment_mb",
+            "snapshot_interval_s",
         ):  # fmt: skip
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise SettingsError(f"{name}: must be positive, got {value!r}")
-        for name in ("grpc_workers", "stream_workers", "max_batch_orders", "idempotency_window"):
+        for name in (
+            "grpc_workers", "stream_workers", "max_batch_orders", "idempotency_window",
+            "snapshot_keep",
+        ):  # fmt: skip
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name}: must be >= 1")
         for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):

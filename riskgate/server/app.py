@@ -44,6 +44,7 @@ from riskgate.engine.types import (
 )
 from riskgate.models import load_model
 from riskgate.models.rules import load_rules_params
+from riskgate.server.durability import DataDirError, Durability
 from riskgate.server.health import HealthService
 from riskgate.server.logging import configure_logging, get_logger
 from riskgate.server.metrics import registry_for
@@ -160,6 +161,7 @@ def engine_config(settings: Settings) -> EngineConfig:
         decision_budget_ns=int(settings.decision_budget_us * 1_000),
         reservation_ttl_ns=int(settings.reservation_ttl_s * 1e9),
         idempotency_window=settings.idempotency_window,
+        idempotency_ttl_ns=int(settings.idempotency_ttl_s * 1e9),
         pm_equity_minimum_usd=settings.pm_equity_minimum_usd,
         max_batch_orders=settings.max_batch_orders,
         default_limits=Limits(
@@ -423,6 +425,7 @@ class RiskGateServer:
         self.servicer = RiskGateServicer(self.engine, settings)
         self.health = HealthService()
         self.demo_accounts: list[str] = []
+        self.durability: Durability | None = None  # with a data_dir, for a server-made engine
         self.port: int | None = None
         self.warm_up_s: float = 0.0
         self._server: grpc.Server | None = None
@@ -485,7 +488,16 @@ class RiskGateServer:
             self._server, self.port = server, port
         _log.info("listening", address=self.address, health="NOT_SERVING")
         try:
-            if self._own_engine and s.demo:
+            recovered = False
+            if self._own_engine and s.data_dir is not None:
+                try:
+                    self.durability = Durability(s, self.engine)
+                    recovered = not self.durability.recover().empty
+                except DataDirError as exc:
+                    raise ServeError(str(exc)) from None
+            elif self._own_engine:
+                _log.warning("in_memory", detail="no data_dir: state is lost when the process ends")
+            if self._own_engine and s.demo and not recovered:
                 self.demo_accounts = load_demo(self.engine, s)
             self.warm_up_s = warm_up(self.engine)
             tune_gc()
@@ -497,6 +509,8 @@ class RiskGateServer:
             target=self._expiry_loop, name="riskgate-expiry", daemon=True
         )
         self._expiry_thread.start()
+        if self.durability is not None:
+            self.durability.start()
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
         market = self.engine.market
         _log.info(
@@ -599,6 +613,8 @@ class RiskGateServer:
         self._stop_expiry.set()
         if self._expiry_thread is not None:
             self._expiry_thread.join(timeout=1.0)
+        if self.durability is not None:
+            self.durability.close()  # the shutdown snapshot, then the journal is closed
         self._terminated = server
         _log.info("stopped")
 
@@ -621,6 +637,15 @@ def _describe(server: RiskGateServer) -> str:
         parts.append("demo accounts: " + ", ".join(server.demo_accounts))
     else:
         parts.append("no demo accounts")
+    d = server.durability
+    if d is not None and d.recovery is not None:
+        rec = d.recovery
+        parts.append(
+            f"data in {server.settings.data_dir}, fsync {server.settings.journal_fsync}"
+            + (f", recovered to event {rec.last_seq}" if not rec.empty else "")
+        )
+    else:
+        parts.append("in memory: nothing is kept after exit (--data-dir DIR keeps it)")
     if server.metrics_port is not None:
         host = server.settings.metrics_address.rpartition(":")[0]
         parts.append(f"metrics on http://{host}:{server.metrics_port}/metrics")

@@ -235,6 +235,14 @@ def decode_event(payload: bytes) -> ev.Stamped:
         raise CodecError(f"event {msg.seq}: {exc}") from None
 
 
+def decode_event_checked(seq: int, payload: bytes) -> ev.Stamped:
+    """:func:`decode_event` of the journal record ``seq``: the two must agree."""
+    stamped = decode_event(payload)
+    if stamped.seq != seq:
+        raise CodecError(f"journal record {seq} holds event {stamped.seq}")
+    return stamped
+
+
 # ------------------------------------------------------------------ snapshots
 
 
@@ -293,7 +301,11 @@ def _account_to_proto(m: epb.AccountState, a: Account) -> None:
 
 
 def encode_snapshot(book: Book, seq: int) -> bytes:
-    msg = book_to_proto(book, seq)
+    return snapshot_bytes(book_to_proto(book, seq))
+
+
+def snapshot_bytes(msg: epb.BookSnapshot) -> bytes:
+    """The snapshot file's payload: the message with its state hash filled in."""
     msg.state_hash = _hash(msg)
     return msg.SerializeToString(deterministic=True)
 
