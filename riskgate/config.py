@@ -7,6 +7,7 @@ Every field can be set in the file (``[riskgate]`` table or top level) or as
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 import tomllib
@@ -59,6 +60,12 @@ class Settings:
     # demo data
     demo: bool = True  # load the embedded demo market and accounts at start-up
     demo_accounts: int = 4
+    # access control (riskgate/server/auth.py): principals with roles and account scopes.
+    # Without an auth file every caller may do everything, so the service then binds a
+    # loopback address only, unless allow_unauthenticated is set.
+    auth_file: str | None = None
+    allow_unauthenticated: bool = False
+    audit_order_path: bool = False  # audit log line per CheckOrder(s) / ReportOrderEvent too
 
     def __post_init__(self) -> None:
         if self.model not in ("deribit", "span"):
@@ -85,6 +92,17 @@ class Settings:
             raise SettingsError("tls_cert_file, tls_key_file: give both or neither")
         if self.tls_client_ca_file is not None and self.tls_cert_file is None:
             raise SettingsError("tls_client_ca_file: needs tls_cert_file and tls_key_file")
+        if self.auth_file == "":
+            object.__setattr__(self, "auth_file", None)
+        if (
+            self.auth_file is None
+            and not self.allow_unauthenticated
+            and not is_loopback(self.listen_address)
+        ):
+            raise SettingsError(
+                f"listen_address: {self.listen_address} is not a loopback address and no "
+                "auth_file is set (set auth_file, or allow_unauthenticated = true)"
+            )
 
     @property
     def tls(self) -> bool:
@@ -92,6 +110,20 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a gRPC listen address (``HOST:PORT``, ``[V6]:PORT``, ``unix:PATH``) can only
+    be reached from this machine."""
+    if address.startswith(("unix:", "unix-abstract:")):
+        return True
+    host = address.rpartition(":")[0].removeprefix("[").removesuffix("]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _coerce(name: str, kind: Any, raw: Any) -> Any:

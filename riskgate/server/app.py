@@ -26,7 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import start_http_server
 
-from riskgate.config import Settings
+from riskgate.config import Settings, is_loopback
 from riskgate.demo import DemoMarket, demo_market
 from riskgate.domain.instruments import Instrument, Kind
 from riskgate.engine.engine import EngineConfig, RiskEngine
@@ -44,6 +44,8 @@ from riskgate.engine.types import (
 )
 from riskgate.models import load_model
 from riskgate.models.rules import load_rules_params
+from riskgate.server.access import AccessInterceptor
+from riskgate.server.auth import load_auth_file
 from riskgate.server.health import HealthService
 from riskgate.server.logging import configure_logging, get_logger
 from riskgate.server.metrics import registry_for
@@ -55,6 +57,7 @@ __all__ = [
     "SERVICE_NAMES",
     "RiskGateServer",
     "ServeError",
+    "access_interceptor",
     "build_engine",
     "create_engine",
     "engine_config",
@@ -113,6 +116,14 @@ def _server_credentials(s: Settings) -> grpc.ServerCredentials:
     return grpc.ssl_server_credentials(
         [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
     )
+
+
+def access_interceptor(s: Settings) -> AccessInterceptor:
+    """The access interceptor for the settings' auth file (everyone is anonymous without
+    one). Raises :class:`~riskgate.server.auth.AuthFileError` for a bad file."""
+    mtls = s.tls_client_ca_file is not None
+    auth = load_auth_file(s.auth_file, mutual_tls=mtls) if s.auth_file else None
+    return AccessInterceptor(auth, mutual_tls=mtls, audit_order_path=s.audit_order_path)
 
 
 class _SwitchIntervalHolder:
@@ -426,6 +437,7 @@ class RiskGateServer:
         self.port: int | None = None
         self.warm_up_s: float = 0.0
         self._server: grpc.Server | None = None
+        self.access: AccessInterceptor | None = None
         self._streams: futures.ThreadPoolExecutor | None = None
         self._switch_token: object | None = None  # our hold on the GIL switch interval
         self._metrics_http: Any = None
@@ -456,6 +468,7 @@ class RiskGateServer:
             server: grpc.Server | None = None
             try:
                 credentials = _server_credentials(s) if s.tls else None
+                access = self.access = access_interceptor(s)
                 if s.metrics_address:
                     self._start_metrics(s.metrics_address)
                 server = grpc.server(
@@ -463,6 +476,7 @@ class RiskGateServer:
                         max_workers=s.grpc_workers, thread_name_prefix="riskgate-rpc"
                     ),
                     options=_SERVER_OPTIONS,
+                    interceptors=[access],
                 )
                 self._register(server)
                 try:
@@ -484,6 +498,7 @@ class RiskGateServer:
                 raise
             self._server, self.port = server, port
         _log.info("listening", address=self.address, health="NOT_SERVING")
+        self._log_access()
         try:
             if self._own_engine and s.demo:
                 self.demo_accounts = load_demo(self.engine, s)
@@ -509,6 +524,19 @@ class RiskGateServer:
             warm_up_s=round(self.warm_up_s, 3),
         )
         return port
+
+    def _log_access(self) -> None:
+        s, auth = self.settings, self.access.auth if self.access else None
+        if auth is None:
+            _log.warning(
+                "unauthenticated",
+                address=self.address,
+                detail="no auth_file: every caller may call every RPC for every account",
+            )
+            return
+        _log.info("access_control", auth_file=auth.path, principals=len(auth.principals))
+        if not s.tls and not is_loopback(s.listen_address):
+            _log.warning("bearer_tokens_in_plaintext", address=self.address)
 
     def _register(self, server: grpc.Server) -> None:
         """The services; streaming methods on their own pool (health Watch holds no thread)."""
@@ -625,6 +653,8 @@ def _describe(server: RiskGateServer) -> str:
         host = server.settings.metrics_address.rpartition(":")[0]
         parts.append(f"metrics on http://{host}:{server.metrics_port}/metrics")
     tls = " over TLS" if server.settings.tls else ""
+    auth = server.access.auth if server.access else None
+    parts.append(f"{len(auth.principals)} principals" if auth else "UNAUTHENTICATED")
     return f"riskgate: serving {SERVICE_NAME}{tls} on {server.address} ({'; '.join(parts)})"
 
 

@@ -136,3 +136,13 @@ def test_bad_files_are_one_line_naming_file_and_field(
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(AuthFileError, match=r"^auth_file: cannot read .*missing\.toml"):
         load_auth_file(tmp_path / "missing.toml", mutual_tls=False)
+
+
+def test_token_command_prints_a_token_and_its_digest(capsys: pytest.CaptureFixture) -> None:
+    from riskgate.cli import main
+
+    assert main(["token"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    token = lines[0].split()[-1]
+    assert len(token) >= 40
+    assert lines[1] == f'token_sha256 = "{token_sha256(token)}"'
