@@ -57,6 +57,7 @@ __all__ = [
     "SERVICE_NAMES",
     "RiskGateServer",
     "ServeError",
+    "StreamPool",
     "access_interceptor",
     "build_engine",
     "create_engine",
@@ -83,16 +84,72 @@ _SERVER_OPTIONS: Sequence[tuple[str, Any]] = (
 _log = get_logger("riskgate.server")
 
 
+class StreamPool(futures.ThreadPoolExecutor):
+    """The streams' pool: ``max_workers`` threads, and no queue. A call submitted while every
+    thread is busy runs on a small overflow pool instead, where :func:`on_pool` handlers
+    refuse it with RESOURCE_EXHAUSTED at once (instead of waiting, silently, for a thread
+    that an open stream may hold for hours)."""
+
+    _overflow_thread = threading.local()
+
+    def __init__(self, max_workers: int, thread_name_prefix: str = "") -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix=thread_name_prefix)
+        self.limit = max_workers
+        self._slots = threading.BoundedSemaphore(max_workers)
+        self._refuser = futures.ThreadPoolExecutor(
+            2, thread_name_prefix=f"{thread_name_prefix}-full"
+        )
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> futures.Future:
+        if self._slots.acquire(blocking=False):
+
+            def in_slot() -> Any:
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    self._slots.release()
+
+            try:
+                return super().submit(in_slot)
+            except BaseException:
+                self._slots.release()
+                raise
+
+        def refused() -> Any:
+            StreamPool._overflow_thread.active = True
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                StreamPool._overflow_thread.active = False
+
+        return self._refuser.submit(refused)
+
+    @staticmethod
+    def refusing() -> bool:
+        """True on an overflow thread: the call there must be refused."""
+        return getattr(StreamPool._overflow_thread, "active", False)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._refuser.shutdown(wait=wait, cancel_futures=cancel_futures)
+        super().shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
 def on_pool(behavior: Callable[..., Any], pool: futures.ThreadPoolExecutor) -> Callable[..., Any]:
     """``behavior`` as a handler grpc runs on ``pool`` instead of the server's pool.
 
     grpc's synchronous server honours an ``experimental_thread_pool`` attribute on a method
     behaviour (grpc_health's own servicer exposes the same hook). Streaming calls go to their
     own pool so that open streams, which hold a thread each, never take the threads of the
-    order path."""
+    order path. On a full :class:`StreamPool` the call is refused with RESOURCE_EXHAUSTED."""
+    limit = getattr(pool, "limit", None)
 
     @functools.wraps(behavior)
     def run(*args: Any, **kwargs: Any) -> Any:
+        if StreamPool.refusing():
+            args[-1].abort(  # the ServicerContext
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"all {limit} stream threads are busy (stream_workers); try again later",
+            )
         return behavior(*args, **kwargs)
 
     run.experimental_thread_pool = pool  # type: ignore[attr-defined]
@@ -438,7 +495,7 @@ class RiskGateServer:
         self.warm_up_s: float = 0.0
         self._server: grpc.Server | None = None
         self.access: AccessInterceptor | None = None
-        self._streams: futures.ThreadPoolExecutor | None = None
+        self._streams: StreamPool | None = None
         self._switch_token: object | None = None  # our hold on the GIL switch interval
         self._metrics_http: Any = None
         self.metrics_port: int | None = None
@@ -540,8 +597,8 @@ class RiskGateServer:
 
     def _register(self, server: grpc.Server) -> None:
         """The services; streaming methods on their own pool (health Watch holds no thread)."""
-        streams = self._streams = futures.ThreadPoolExecutor(
-            max_workers=self.settings.stream_workers, thread_name_prefix="riskgate-stream"
+        streams = self._streams = StreamPool(
+            self.settings.stream_workers, thread_name_prefix="riskgate-stream"
         )
         self.servicer.StreamMarginStatus = on_pool(  # type: ignore[method-assign]
             self.servicer.StreamMarginStatus, streams

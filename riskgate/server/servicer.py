@@ -27,6 +27,7 @@ from riskgate.engine.types import Decision, EngineError, OrderRequest, Reason
 from riskgate.server import convert
 from riskgate.server.logging import get_logger, log_level
 from riskgate.server.metrics import ServiceMetrics
+from riskgate.server.validate import clip, clip_message
 from riskgate.v1 import riskgate_pb2 as pb
 from riskgate.v1 import riskgate_pb2_grpc
 
@@ -93,7 +94,7 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
         try:
             return fn(*args, **kw)
         except EngineError as exc:
-            code, message = _status_code(exc.code), exc.message
+            code, message = _status_code(exc.code), clip_message(exc.message)
             self._rpc_log.info("rpc_error", rpc=rpc, code=exc.code, message=message)
         except Exception as exc:
             code, message = grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}"
@@ -107,9 +108,9 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
         except Exception as exc:  # fail closed: a reject, never an accept or a crash
             self._log.exception(
                 "decision_internal_error",
-                account=order.account_id,
-                client_order_id=order.client_order_id,
-                symbol=order.symbol,
+                account=clip(order.account_id),
+                client_order_id=clip(order.client_order_id),
+                symbol=clip(order.symbol),
             )
             return convert.internal_error_decision(
                 order, f"internal error: {type(exc).__name__}; nothing reserved"
@@ -130,9 +131,9 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
             method = self._log.info
         method(
             "whatif" if whatif else "decision",
-            account=order.account_id,
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
+            account=clip(order.account_id),
+            client_order_id=clip(order.client_order_id),
+            symbol=clip(order.symbol),
             side=_SIDES.get(order.side, str(order.side)),
             qty=order.quantity,
             price=order.price,
@@ -312,7 +313,9 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
             if not aid:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, "account_ids: empty account id")
             if aid not in self.engine.accounts:
-                context.abort(grpc.StatusCode.NOT_FOUND, f"account_ids: unknown account {aid!r}")
+                context.abort(
+                    grpc.StatusCode.NOT_FOUND, f"account_ids: unknown account {clip(aid)!r}"
+                )
         wanted = set(ids) if ids else None
         q = self.engine.subscribe()  # before the snapshot, so no change falls in between
         try:
