@@ -393,11 +393,15 @@ class RiskGateClient:
         full_snapshot: bool = False,
         valuation_time: datetime | None = None,
         rate: float | None = None,
+        override_guards: bool = False,
     ) -> pb.UpdateMarketResponse:
         """A partial update by default; ``full_snapshot=True`` replaces the whole market
-        (``valuation_time`` then required; naive datetimes are taken as UTC)."""
+        (``valuation_time`` then required; naive datetimes are taken as UTC).
+        ``override_guards``: apply it although the server's market-data guards refuse it
+        (audited)."""
         req = pb.UpdateMarketRequest(
             full_snapshot=full_snapshot,
+            override_guards=override_guards,
             index_usd=dict(index_usd or {}),
             marks_usd=dict(marks_usd or {}),
             ivs=dict(ivs or {}),

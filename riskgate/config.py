@@ -66,6 +66,14 @@ class Settings:
     auth_file: str | None = None
     allow_unauthenticated: bool = False
     audit_order_path: bool = False  # audit log line per CheckOrder(s) / ReportOrderEvent too
+    # market-data guards on UpdateMarket (riskgate/server/market_guard.py); a request with
+    # override_guards set passes them (audited)
+    max_index_move: float = 0.25  # largest index change per coin from the current one
+    max_mark_deviation: float = 0.5  # largest |mark / index - 1| of a spot, perpetual or future
+    min_iv: float = 0.01
+    max_iv: float = 5.0
+    min_rate: float = -0.5
+    max_rate: float = 1.0
 
     def __post_init__(self) -> None:
         if self.model not in ("deribit", "span"):
@@ -103,6 +111,16 @@ class Settings:
                 f"listen_address: {self.listen_address} is not a loopback address and no "
                 "auth_file is set (set auth_file, or allow_unauthenticated = true)"
             )
+        for name in ("max_index_move", "max_mark_deviation", "min_iv", "max_iv"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise SettingsError(f"{name}: must be positive, got {value!r}")
+        if not self.min_iv < self.max_iv:
+            raise SettingsError("min_iv, max_iv: min_iv must be below max_iv")
+        if not (math.isfinite(self.min_rate) and math.isfinite(self.max_rate)) or not (
+            self.min_rate < self.max_rate
+        ):
+            raise SettingsError("min_rate, max_rate: must be finite, min_rate below max_rate")
 
     @property
     def tls(self) -> bool:

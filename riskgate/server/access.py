@@ -70,6 +70,7 @@ class Rule:
     accounts: Callable[[Any], Accounts]
     changes_state: bool
     order_path: bool = False  # audited only with audit_order_path
+    audit_extra: Callable[[Any], dict[str, Any]] | None = None  # fields for its audit record
 
 
 def _order(r: pb.CheckOrderRequest) -> Accounts:
@@ -96,8 +97,18 @@ def _none(r: Any) -> Accounts:
     return None
 
 
-def _rule(roles: str, accounts: Callable[[Any], Accounts], changes: bool, order: bool = False):
-    return Rule(frozenset(roles.split()), accounts, changes, order)
+def _override(r: pb.UpdateMarketRequest) -> dict[str, Any]:
+    return {"override_guards": True} if r.override_guards else {}
+
+
+def _rule(
+    roles: str,
+    accounts: Callable[[Any], Accounts],
+    changes: bool,
+    order: bool = False,
+    extra: Callable[[Any], dict[str, Any]] | None = None,
+) -> Rule:
+    return Rule(frozenset(roles.split()), accounts, changes, order, extra)
 
 
 RULES: dict[str, Rule] = {
@@ -109,7 +120,7 @@ RULES: dict[str, Rule] = {
     "UpsertAccount": _rule("account_admin", _account, True),
     "SetPositions": _rule("account_admin", _account, True),
     "SetTradingState": _rule("risk_officer", _trading_state, True),
-    "UpdateMarket": _rule("market", _none, True),
+    "UpdateMarket": _rule("market", _none, True, extra=_override),
     "GetAccount": _rule("gateway viewer", _account, False),
     "StreamMarginStatus": _rule("gateway viewer", _stream, False),
 }
@@ -365,7 +376,7 @@ class AccessInterceptor(grpc.ServerInterceptor):
         self, name: str, rule: Rule, inner: Callable[..., Any], *, unary: bool
     ) -> Callable[..., Any]:
         audited = rule.changes_state and (self.audit_order_path or not rule.order_path)
-        accounts_of = rule.accounts
+        accounts_of, extra_of = rule.accounts, rule.audit_extra
         authenticate, authorize, audit = self.authenticate, self.authorize, self.audit
 
         def refuse(
@@ -406,12 +417,14 @@ class AccessInterceptor(grpc.ServerInterceptor):
             try:
                 if not audited:
                     return inner(request, context)
+                extra = extra_of(request) if extra_of else {}
                 try:
                     response = inner(request, context)
                 except BaseException:
-                    audit(audit_record(principal.name, name, accounts, _code_name(context)))
+                    code = _code_name(context)
+                    audit(audit_record(principal.name, name, accounts, code, **extra))
                     raise
-                audit(audit_record(principal.name, name, accounts, "OK"))
+                audit(audit_record(principal.name, name, accounts, "OK", **extra))
                 return response
             finally:
                 _principal.reset(token)

@@ -24,7 +24,8 @@ import grpc
 from riskgate.config import Settings
 from riskgate.engine.engine import RiskEngine
 from riskgate.engine.types import Decision, EngineError, OrderRequest, Reason
-from riskgate.server import convert
+from riskgate.server import convert, market_guard
+from riskgate.server.access import current_principal
 from riskgate.server.logging import get_logger, log_level
 from riskgate.server.metrics import ServiceMetrics
 from riskgate.server.validate import clip, clip_message
@@ -74,6 +75,7 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
         self._rpc_log = get_logger("riskgate.rpc")
         self._closing = threading.Event()
         self.metrics = ServiceMetrics()
+        self._guards = market_guard.GuardLimits.from_settings(settings)
 
     def close(self) -> None:
         """End open margin-status streams (their callers see the stream complete)."""
@@ -276,6 +278,22 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
     def UpdateMarket(
         self, request: pb.UpdateMarketRequest, context: grpc.ServicerContext
     ) -> pb.UpdateMarketResponse:
+        market = self.engine.market
+        problems = market_guard.check_update(
+            request, market.snapshot if market else None, self._guards
+        )
+        if problems:
+            refusal = market_guard.refusal(problems, request.override_guards)
+            if refusal is not None:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, clip_message(refusal))
+            principal = current_principal()
+            self._rpc_log.warning(
+                "market_guards_overridden",
+                principal=principal.name if principal else None,
+                problems=[clip_message(p.message) for p in problems[:20]],
+                n=len(problems),
+            )
+
         def run() -> Any:
             return self.engine.update_market(
                 full_snapshot=request.full_snapshot,
