@@ -55,6 +55,12 @@ def _cmd_bench_update(args: argparse.Namespace) -> int:
     return bench_update_main(args)
 
 
+def _cmd_bench_auth(args: argparse.Namespace) -> int:
+    from riskgate.bench_auth import main as bench_auth_main
+
+    return bench_auth_main(args)
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from riskgate.bench import main as bench_main
 
@@ -525,6 +531,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench_update.add_argument("--seed", type=int, default=7)
     bench_update.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_update.set_defaults(func=_cmd_bench_update)
+
+    bench_auth = sub.add_parser(
+        "bench-auth",
+        help="benchmark: the access interceptor's cost per call, in process",
+        description="Time a no-op method and the servicer's WhatIf directly, through the "
+        "access interceptor without an auth file and with one (bearer token), interleaved "
+        "in one run; medians, p99 and the median added.",
+    )
+    bench_auth.add_argument("--calls", type=_positive_int, default=20_000, help="per round")
+    bench_auth.add_argument("--rounds", type=_positive_int, default=5)
+    bench_auth.add_argument("--principals", type=_positive_int, default=10)
+    bench_auth.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    bench_auth.set_defaults(func=_cmd_bench_auth)
 
     _add_service_commands(sub)
     return parser

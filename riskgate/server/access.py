@@ -10,7 +10,7 @@ Per call, on the deserialised request and before the servicer method runs:
 3. **Role and scope** (:data:`RULES`): the method's role, and every account the request
    names within the principal's scope (a batch is refused whole; a call about all accounts
    needs scope ``*``) -> else PERMISSION_DENIED naming the missing role or the account.
-4. **Request shape** (:func:`~riskgate.server.validate.request_problem`): unknown enum
+4. **Request shape** (:func:`~riskgate.server.validate.shape_check`): unknown enum
    numbers, empty map keys -> INVALID_ARGUMENT naming the field.
 
 Audit: every refusal, and every state-changing call with its outcome, is an ``audit`` log
@@ -29,10 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf.message_factory import GetMessageClass
 
 from riskgate.server.auth import ANONYMOUS, AuthConfig, Principal
 from riskgate.server.logging import get_logger
-from riskgate.server.validate import clip, clip_message, request_problem
+from riskgate.server.validate import clip, clip_message, shape_check
 from riskgate.v1 import riskgate_pb2 as pb
 
 __all__ = [
@@ -197,18 +198,20 @@ def _code_name(context: grpc.ServicerContext) -> str:
 
 
 def _metadata_token(metadata: Iterable[Any]) -> str | None:
-    for item in metadata:
-        if item.key == "authorization":
-            value = item.value
-            if isinstance(value, bytes):
-                value = value.decode("latin-1")
-            scheme, _, token = value.strip().partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                raise _Refused(
-                    grpc.StatusCode.UNAUTHENTICATED,
-                    "authorization: expected 'Bearer <token>'",
-                )
-            return token.strip()
+    """The bearer token of the ``authorization`` metadata; None without one."""
+    for key, value in metadata:
+        if key != "authorization":
+            continue
+        if type(value) is str and value.startswith("Bearer ") and " " not in value[7:]:
+            return value[7:]  # the usual form, without the general parse below
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        scheme, _, token = value.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _Refused(
+                grpc.StatusCode.UNAUTHENTICATED, "authorization: expected 'Bearer <token>'"
+            )
+        return token.strip()
     return None
 
 
@@ -341,12 +344,12 @@ class AccessInterceptor(grpc.ServerInterceptor):
         rule = RULES.get(name) if service == SERVICE else None
         deserializer = _tolerant(handler.request_deserializer)
         if rule is not None and handler.unary_unary is not None:
-            behavior = self._guarded(name, rule, handler.unary_unary, unary=True)
+            behavior = self._guarded(name, rule, handler.unary_unary)
             return grpc.unary_unary_rpc_method_handler(
                 behavior, deserializer, handler.response_serializer
             )
         if rule is not None and handler.unary_stream is not None:
-            behavior = self._guarded(name, rule, handler.unary_stream, unary=False)
+            behavior = self._guarded(name, rule, handler.unary_stream)
             return grpc.unary_stream_rpc_method_handler(
                 behavior, deserializer, handler.response_serializer
             )
@@ -372,12 +375,13 @@ class AccessInterceptor(grpc.ServerInterceptor):
         make = kinds[(handler.request_streaming, handler.response_streaming)]
         return make(refuse, handler.request_deserializer, handler.response_serializer)
 
-    def _guarded(
-        self, name: str, rule: Rule, inner: Callable[..., Any], *, unary: bool
-    ) -> Callable[..., Any]:
+    def _guarded(self, name: str, rule: Rule, inner: Callable[..., Any]) -> Callable[..., Any]:
         audited = rule.changes_state and (self.audit_order_path or not rule.order_path)
         accounts_of, extra_of = rule.accounts, rule.audit_extra
         authenticate, authorize, audit = self.authenticate, self.authorize, self.audit
+        scoped = self.auth is not None  # without an auth file everyone may do everything
+        method = pb.DESCRIPTOR.services_by_name["RiskGate"].methods_by_name[name]
+        check = shape_check(GetMessageClass(method.input_type))
 
         def refuse(
             context: grpc.ServicerContext,
@@ -404,30 +408,32 @@ class AccessInterceptor(grpc.ServerInterceptor):
                         grpc.StatusCode.INVALID_ARGUMENT,
                         f"request: cannot decode the {name} request ({request.error})",
                     )
-                accounts = accounts_of(request)
-                authorize(principal, name, rule, accounts)
-                problem = request_problem(request)
-                if problem is not None:
-                    raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, problem)
+                if scoped:
+                    accounts = accounts_of(request)
+                    authorize(principal, name, rule, accounts)
+                if check is not None:
+                    problem = check(request)
+                    if problem is not None:
+                        raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, problem)
             except _Refused as exc:
+                if accounts is None and type(request) is not _Undecodable:
+                    accounts = accounts_of(request)
                 refuse(context, exc, principal, accounts)
-            if not unary:
-                return inner(request, context)  # a stream: its body runs as it is iterated
+            if not audited:  # streams included: a stream's body runs as it is iterated
+                return inner(request, context)
+            if accounts is None:
+                accounts = accounts_of(request)
+            extra = extra_of(request) if extra_of else {}
             token = _principal.set(principal)
             try:
-                if not audited:
-                    return inner(request, context)
-                extra = extra_of(request) if extra_of else {}
-                try:
-                    response = inner(request, context)
-                except BaseException:
-                    code = _code_name(context)
-                    audit(audit_record(principal.name, name, accounts, code, **extra))
-                    raise
-                audit(audit_record(principal.name, name, accounts, "OK", **extra))
-                return response
+                response = inner(request, context)
+            except BaseException:
+                audit(audit_record(principal.name, name, accounts, _code_name(context), **extra))
+                raise
             finally:
                 _principal.reset(token)
+            audit(audit_record(principal.name, name, accounts, "OK", **extra))
+            return response
 
         pool = getattr(inner, "experimental_thread_pool", None)
         if pool is not None:

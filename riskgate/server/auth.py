@@ -44,6 +44,7 @@ __all__ = [
 ROLES: tuple[str, ...] = ("gateway", "account_admin", "market", "risk_officer", "viewer")
 _PRINCIPAL_KEYS = ("name", "token_sha256", "cert_subject", "roles", "accounts")
 _HEX = frozenset(string.hexdigits)
+KNOWN_TOKENS = 256
 
 
 class AuthFileError(SettingsError):
@@ -64,9 +65,7 @@ class Scope:
     prefixes: tuple[str, ...] = ()
 
     def covers(self, account_id: str) -> bool:
-        if self.everything or account_id in self.ids:
-            return True
-        return any(account_id.startswith(p) for p in self.prefixes)
+        return self.everything or account_id in self.ids or account_id.startswith(self.prefixes)
 
     def describe(self) -> str:
         if self.everything:
@@ -94,19 +93,38 @@ class AuthConfig:
 
     path: str
     principals: tuple[Principal, ...]
+    _by_digest: dict[bytes, Principal] = field(init=False, repr=False, compare=False)
+    _known: dict[str, Principal] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        digests = {p.token_digest: p for p in self.principals if p.token_digest is not None}
+        object.__setattr__(self, "_by_digest", digests)
+        object.__setattr__(self, "_known", {})
 
     @property
     def uses_certificates(self) -> bool:
         return any(p.cert_subject is not None for p in self.principals)
 
     def by_token(self, token: str) -> Principal | None:
-        """The principal whose digest matches ``token``'s. Every digest is compared (no early
-        exit), each in constant time."""
+        """The principal whose digest is ``token``'s sha256 digest.
+
+        The digest, not the token, is what is looked up: the table is keyed by the digest
+        (Python's keyed hash of it, whose timing says nothing about a stored digest, and a
+        stored digest would not give its token away anyway); the candidate found is then
+        confirmed by a constant-time comparison. One lookup, whatever the number of
+        principals. Tokens already found are remembered (in memory only, at most
+        ``KNOWN_TOKENS``), which spares the hash on a gateway's every call; an unknown
+        token is never remembered."""
+        found = self._known.get(token)
+        if found is not None:
+            return found
         digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
-        found = None
-        for p in self.principals:
-            if p.token_digest is not None and hmac.compare_digest(p.token_digest, digest):
-                found = p
+        found = self._by_digest.get(digest)
+        if found is None or not hmac.compare_digest(found.token_digest or b"", digest):
+            return None
+        if len(self._known) >= KNOWN_TOKENS:
+            self._known.clear()
+        self._known[token] = found
         return found
 
     def by_certificate(self, common_names: Iterable[str], sans: Iterable[str]) -> list[Principal]:

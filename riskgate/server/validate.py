@@ -18,7 +18,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from riskgate.v1 import riskgate_pb2 as pb
 
-__all__ = ["QUOTE_CHARS", "clip", "clip_message", "request_problem"]
+__all__ = ["QUOTE_CHARS", "clip", "clip_message", "request_problem", "shape_check"]
 
 QUOTE_CHARS = 64  # longest run of a value quoted in a message
 MESSAGE_CHARS = 512  # longest message
@@ -131,6 +131,31 @@ def _order_problem(o: pb.Order, path: str) -> str | None:
     if o.time_in_force in _TIFS:
         return None
     return f"{path}time_in_force: unknown value {o.time_in_force} (expected one of {_TIF_NAMES})"
+
+
+def _check_order(r: pb.CheckOrderRequest) -> str | None:
+    o = r.order
+    return None if o.time_in_force in _TIFS else _order_problem(o, "order.")
+
+
+def _check_orders(r: pb.CheckOrdersRequest) -> str | None:
+    for k, o in enumerate(r.orders):
+        if o.time_in_force not in _TIFS:
+            return _order_problem(o, f"orders[{k}].")
+    return None
+
+
+def shape_check(message_class: Any) -> Any:
+    """The check of :func:`request_problem` for requests of ``message_class``, or None if
+    such requests have nothing to check (no enum or map fields)."""
+    if message_class is pb.CheckOrderRequest:
+        return _check_order
+    if message_class is pb.CheckOrdersRequest:
+        return _check_orders
+    plan = _plan(message_class.DESCRIPTOR)
+    if not plan:
+        return None
+    return lambda request: _walk(request, plan, "")
 
 
 def request_problem(request: Any) -> str | None:

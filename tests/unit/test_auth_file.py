@@ -146,3 +146,20 @@ def test_token_command_prints_a_token_and_its_digest(capsys: pytest.CaptureFixtu
     token = lines[0].split()[-1]
     assert len(token) >= 40
     assert lines[1] == f'token_sha256 = "{token_sha256(token)}"'
+
+
+def test_found_tokens_are_remembered_and_unknown_ones_never(tmp_path: Path) -> None:
+    from riskgate.server import auth as auth_module
+
+    path = _write(tmp_path, _principal())
+    auth = load_auth_file(path, mutual_tls=False)
+    for _ in range(3):
+        assert auth.by_token("nope") is None
+    assert auth._known == {}
+    assert auth.by_token("t-1") is auth.principals[0]
+    assert list(auth._known) == ["t-1"]
+    auth._known.clear()
+    for k in range(auth_module.KNOWN_TOKENS):  # full: the next token found starts afresh
+        auth._known[f"x{k}"] = auth.principals[0]
+    assert auth.by_token("t-1") is auth.principals[0]
+    assert list(auth._known) == ["t-1"]
