@@ -238,6 +238,10 @@ class AccessInterceptor(grpc.ServerInterceptor):
         self._log = get_logger("riskgate.audit")
         self.sinks = list(sinks) if sinks is not None else [self.log_record]
         self._handlers: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._by_cn = auth is not None and any(
+            p.cert_subject is not None and p.cert_subject[0] == "CN" for p in auth.principals
+        )
+        self._cert_principals: dict[Any, Principal] = {}  # see _by_certificate
 
     # ---- audit ----------------------------------------------------------------------------
 
@@ -265,26 +269,49 @@ class AccessInterceptor(grpc.ServerInterceptor):
                 raise _Refused(grpc.StatusCode.UNAUTHENTICATED, "unknown bearer token")
             return found
         if self.mutual_tls:
-            ctx = context.auth_context()
-            cns = _text(ctx.get("x509_common_name", ()))
-            sans = _text(ctx.get("x509_subject_alternative_name", ()))
-            matches = auth.by_certificate(cns, sans)
-            if len(matches) == 1:
-                return matches[0]
-            who = clip(f"CN={cns[0]}" if cns else "without a common name")
-            if matches:
-                names = ", ".join(p.name for p in matches)
-                raise _Refused(
-                    grpc.StatusCode.UNAUTHENTICATED,
-                    f"client certificate {who} matches several principals ({names})",
-                )
-            raise _Refused(
-                grpc.StatusCode.UNAUTHENTICATED,
-                f"client certificate {who} is not a known principal",
-            )
+            found = self._by_certificate(context, auth)
+            if found is not None:
+                return found
         raise _Refused(
             grpc.StatusCode.UNAUTHENTICATED,
             "no credentials: send the metadata 'authorization: Bearer <token>'",
+        )
+
+    def _by_certificate(self, context: grpc.ServicerContext, auth: AuthConfig) -> Principal | None:
+        """The principal of the verified client certificate; None without one.
+
+        grpc's ``auth_context()`` costs about 3 µs a call, its peer identities a tenth of
+        that: they are the certificate's CN when it has no SAN, else its SANs. So a
+        certificate is known by its identities (and, when its CN is needed too because a
+        principal is known by CN, by the connection), and read in full once."""
+        key = context.peer_identity_key()
+        if key is None:
+            return None
+        ids = tuple(context.peer_identities() or ())
+        seen = (key, ids) if key == "x509_common_name" or not self._by_cn else (context.peer(), ids)
+        found = self._cert_principals.get(seen)
+        if found is not None:
+            return found
+        if key == "x509_common_name":
+            cns, sans = _text(ids), []
+        else:
+            sans = _text(ids)
+            cns = _text(context.auth_context().get("x509_common_name", ())) if self._by_cn else []
+        matches = auth.by_certificate(cns, sans)
+        if len(matches) == 1:
+            if len(self._cert_principals) >= 1024:
+                self._cert_principals.clear()
+            self._cert_principals[seen] = matches[0]
+            return matches[0]
+        who = clip(f"CN={cns[0]}" if cns else f"SAN={sans[0]}" if sans else "without names")
+        if matches:
+            raise _Refused(
+                grpc.StatusCode.UNAUTHENTICATED,
+                f"client certificate {who} matches several principals "
+                f"({', '.join(p.name for p in matches)})",
+            )
+        raise _Refused(
+            grpc.StatusCode.UNAUTHENTICATED, f"client certificate {who} is not a known principal"
         )
 
     @staticmethod

@@ -95,11 +95,14 @@ class AuthConfig:
     principals: tuple[Principal, ...]
     _by_digest: dict[bytes, Principal] = field(init=False, repr=False, compare=False)
     _known: dict[str, Principal] = field(init=False, repr=False, compare=False)
+    _by_name: dict[tuple[str, str], Principal] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         digests = {p.token_digest: p for p in self.principals if p.token_digest is not None}
         object.__setattr__(self, "_by_digest", digests)
         object.__setattr__(self, "_known", {})
+        names = {p.cert_subject: p for p in self.principals if p.cert_subject is not None}
+        object.__setattr__(self, "_by_name", names)
 
     @property
     def uses_certificates(self) -> bool:
@@ -129,15 +132,10 @@ class AuthConfig:
 
     def by_certificate(self, common_names: Iterable[str], sans: Iterable[str]) -> list[Principal]:
         """The principals a client certificate with these names matches."""
-        cns, alt = set(common_names), set(sans)
-        out = []
-        for p in self.principals:
-            if p.cert_subject is None:
-                continue
-            kind, value = p.cert_subject
-            if value in (cns if kind == "CN" else alt):
-                out.append(p)
-        return out
+        by_name = self._by_name
+        out = [by_name[("CN", n)] for n in common_names if ("CN", n) in by_name]
+        out += [by_name[("SAN", n)] for n in sans if ("SAN", n) in by_name]
+        return list(dict.fromkeys(out)) if len(out) > 1 else out
 
 
 # ---- loading ------------------------------------------------------------------------------

@@ -361,7 +361,12 @@ def mtls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RiskGateSer
     files: dict[str, Any] = {"ca": write(d / "ca.pem", ca)}
     srv_key = new_key()
     srv_cert = cert("riskgate", srv_key, ca.subject, ca_key, ca=False, ip="127.0.0.1")
-    for who, dns in (("gw-cert", ()), ("someone", ("viewer.desk.example",)), ("stranger", ())):
+    for who, dns in (
+        ("gw-cert", ()),
+        ("someone", ("viewer.desk.example",)),
+        ("stranger", ()),
+        ("gw-both", ("unlisted.desk.example",)),
+    ):
         key = new_key()
         c = cert(who, key, ca.subject, ca_key, ca=False, dns=dns)
         files[who] = (write(d / f"{who}.pem", c), write(d / f"{who}.key", key=key))
@@ -372,6 +377,12 @@ def mtls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RiskGateSer
 [[principal]]
 name = "gw-cert"
 cert_subject = "CN=gw-cert"
+roles = ["gateway"]
+accounts = ["demo-*"]
+
+[[principal]]
+name = "gw-by-cn"
+cert_subject = "CN=gw-both"
 roles = ["gateway"]
 accounts = ["demo-*"]
 
@@ -422,6 +433,10 @@ def test_mutual_tls_certificates_identify_by_cn_or_san(mtls: tuple[RiskGateServe
         viewer.WhatIf(whatif, timeout=T)
     assert err.value.code() == C.PERMISSION_DENIED
     assert "principal viewer-san has viewer" in err.value.details()
+    # known by its CN although the certificate has SANs (read once per connection)
+    both = _tls_stub(srv, files, "gw-both")
+    for _ in range(3):
+        assert both.WhatIf(whatif, timeout=T).account_id == "demo-1"
     stranger = _tls_stub(srv, files, "stranger")
     with pytest.raises(grpc.RpcError) as err:
         stranger.GetAccount(get, timeout=T)
@@ -430,3 +445,53 @@ def test_mutual_tls_certificates_identify_by_cn_or_san(mtls: tuple[RiskGateServe
     # a bearer token identifies the caller whatever certificate it connected with
     md = (("authorization", f"Bearer {files['token']}"),)
     assert stranger.GetAccount(get, timeout=T, metadata=md).account_id == "demo-1"
+
+
+class _CertContext:
+    """A servicer context with a verified client certificate (as grpc reports one)."""
+
+    def __init__(self, cn: str, sans: tuple[str, ...]) -> None:
+        self.cn, self.sans, self.auth_context_calls = cn, sans, 0
+
+    def invocation_metadata(self) -> tuple[()]:
+        return ()
+
+    def peer(self) -> str:
+        return "ipv4:127.0.0.1:5000"
+
+    def peer_identity_key(self) -> str:
+        return "x509_subject_alternative_name" if self.sans else "x509_common_name"
+
+    def peer_identities(self) -> list[bytes]:
+        return [s.encode() for s in self.sans] if self.sans else [self.cn.encode()]
+
+    def auth_context(self) -> dict[str, list[bytes]]:
+        self.auth_context_calls += 1
+        return {"x509_common_name": [self.cn.encode()]}
+
+
+def test_certificate_names_read_grpc_auth_context_only_when_needed(tmp_path: Path) -> None:
+    from riskgate.server.access import AccessInterceptor
+    from riskgate.server.auth import load_auth_file
+
+    path = tmp_path / "auth.toml"
+    san_only = '[[principal]]\nname = "s"\ncert_subject = "SAN=a.example"\nroles = ["viewer"]\n'
+    path.write_text(san_only)
+    icpt = AccessInterceptor(load_auth_file(path, mutual_tls=True), mutual_tls=True)
+    ctx = _CertContext("a", ("a.example", "b.example"))
+    assert icpt.authenticate(ctx).name == "s"  # type: ignore[arg-type]
+    assert ctx.auth_context_calls == 0
+    path.write_text(
+        san_only + '[[principal]]\nname = "c"\ncert_subject = "CN=c"\nroles = ["viewer"]\n'
+    )
+    icpt = AccessInterceptor(load_auth_file(path, mutual_tls=True), mutual_tls=True)
+    ctx = _CertContext("c", ("z.example",))
+    for _ in range(3):
+        assert icpt.authenticate(ctx).name == "c"  # type: ignore[arg-type]
+    assert ctx.auth_context_calls == 1
+    ambiguous = _CertContext("c", ("a.example",))
+    with pytest.raises(Exception, match="matches several principals"):
+        icpt.authenticate(ambiguous)  # type: ignore[arg-type]
+    no_san = _CertContext("c", ())
+    assert icpt.authenticate(no_san).name == "c"  # type: ignore[arg-type]
+    assert no_san.auth_context_calls == 0

@@ -74,7 +74,7 @@ def test_bench_auth_smoke(tmp_path, capsys) -> None:
     assert set(res["stats"]) == {
         f"{kind} · {variant}"
         for kind, variants in (
-            ("no-op", ("direct", "auth off", "auth on", "auth on, audited")),
+            ("no-op", ("direct", "auth off", "auth on", "auth on, audited", "auth on, cert")),
             ("WhatIf", ("direct", "auth off", "auth on")),
         )
         for variant in variants
