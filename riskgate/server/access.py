@@ -132,7 +132,8 @@ _principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
 
 
 def current_principal() -> Principal | None:
-    """The principal of the call the servicer is running (None outside a call)."""
+    """The principal of the audited (state-changing) call the servicer is running; None
+    outside one (it is not set on the order path, to keep that path short)."""
     return _principal.get()
 
 
