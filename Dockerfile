@@ -1,8 +1,9 @@
 # syntax=docker/dockerfile:1
 # riskgate: pre-trade portfolio-margin risk service (gRPC on 50051).
 #   docker build -t riskgate .
-#   docker run --rm -p 50051:50051 riskgate            # demo market + demo accounts
-#   docker run --rm -p 50051:50051 riskgate --no-demo  # empty: load data over gRPC
+#   docker run --rm -p 50051:50051 -v $PWD/auth.toml:/etc/riskgate/auth.toml:ro \
+#       -e RISKGATE_AUTH_FILE=/etc/riskgate/auth.toml riskgate   # demo data, access control
+#   docker run --rm -p 50051:50051 -e RISKGATE_ALLOW_UNAUTHENTICATED=true riskgate --no-demo
 # Settings: RISKGATE_* environment variables or a TOML file (--config /path/in/container).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import uuid
 from collections.abc import Sequence
@@ -54,6 +55,12 @@ def _cmd_bench_update(args: argparse.Namespace) -> int:
     return bench_update_main(args)
 
 
+def _cmd_bench_auth(args: argparse.Namespace) -> int:
+    from riskgate.bench_auth import main as bench_auth_main
+
+    return bench_auth_main(args)
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from riskgate.bench import main as bench_main
 
@@ -84,6 +91,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             tls_cert_file=args.tls_cert,
             tls_key_file=args.tls_key,
             tls_client_ca_file=args.tls_client_ca,
+            auth_file=args.auth,
         )
         return serve(settings)
     except (ServeError, RulesParamsError) as exc:
@@ -205,6 +213,23 @@ def _add_tls_client_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tls-ca", metavar="PEM", help="connect over TLS, trusting this CA")
     p.add_argument("--tls-cert", metavar="PEM", help="mutual TLS: client certificate chain")
     p.add_argument("--tls-key", metavar="PEM", help="mutual TLS: client private key")
+    p.add_argument(
+        "--token",
+        default=os.environ.get("RISKGATE_TOKEN") or None,
+        metavar="TOKEN",
+        help="bearer token (default: $RISKGATE_TOKEN; the variable keeps it out of ps)",
+    )
+
+
+def _cmd_token(args: argparse.Namespace) -> int:
+    import secrets
+
+    from riskgate.server.auth import token_sha256
+
+    token = secrets.token_urlsafe(32)
+    print(f"token:        {token}")
+    print(f'token_sha256 = "{token_sha256(token)}"')
+    return 0
 
 
 def _credentials(args: argparse.Namespace) -> Any:
@@ -243,12 +268,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
         args.reduce_only,
     )  # fmt: skip
     with RiskGateClient(
-        args.target, timeout_s=args.timeout, credentials=_credentials(args)
+        args.target, timeout_s=args.timeout, credentials=_credentials(args), token=args.token
     ) as client:
         method = client.stub.WhatIf if args.whatif else client.stub.CheckOrder
         decision = _rpc(
             args.target,
-            lambda: method(pb.CheckOrderRequest(order=order), timeout=args.timeout),
+            lambda: method(
+                pb.CheckOrderRequest(order=order), timeout=args.timeout, metadata=client.metadata
+            ),
         )
     print(_to_json(decision) if args.json else _render_decision(decision, order))
     return 0 if decision.accepted else 1
@@ -343,7 +370,7 @@ def _cmd_account(args: argparse.Namespace) -> int:
     from riskgate.client import RiskGateClient
 
     with RiskGateClient(
-        args.target, admin_timeout_s=args.timeout, credentials=_credentials(args)
+        args.target, admin_timeout_s=args.timeout, credentials=_credentials(args), token=args.token
     ) as client:
         view = _rpc(args.target, lambda: client.get_account(args.account))
     print(_to_json(view) if args.json else _render_account(view))
@@ -392,6 +419,13 @@ def _add_service_commands(sub: Any) -> None:
         help="mutual TLS: require client certificates signed by this CA",
     )
     serve.add_argument(
+        "--auth",
+        metavar="FILE",
+        help="access control: principals, roles and account scopes (TOML; see "
+        "examples/auth/auth.toml). Without it the service is unauthenticated and binds "
+        "loopback only",
+    )
+    serve.add_argument(
         "--metrics",
         metavar="ADDR",
         help="serve Prometheus metrics on ADDR (HOST:PORT, path /metrics; default off)",
@@ -435,6 +469,15 @@ def _add_service_commands(sub: Any) -> None:
     account.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds")
     account.add_argument("--json", action="store_true", help="the AccountView message as JSON")
     account.set_defaults(func=_cmd_account)
+
+    token = sub.add_parser(
+        "token",
+        help="make a bearer token and its sha256 digest for an auth file",
+        description="Print a new random bearer token and the token_sha256 line of its "
+        "[[principal]] table. Give the token to the caller (RISKGATE_TOKEN or --token); "
+        "only the digest goes into the auth file.",
+    )
+    token.set_defaults(func=_cmd_token)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -501,6 +544,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench_update.add_argument("--seed", type=int, default=7)
     bench_update.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_update.set_defaults(func=_cmd_bench_update)
+
+    bench_auth = sub.add_parser(
+        "bench-auth",
+        help="benchmark: the access interceptor's cost per call, in process",
+        description="Time a no-op method and the servicer's WhatIf directly, through the "
+        "access interceptor without an auth file and with one (bearer token), interleaved "
+        "in one run; medians, p99 and the median added.",
+    )
+    bench_auth.add_argument("--calls", type=_positive_int, default=20_000, help="per round")
+    bench_auth.add_argument("--rounds", type=_positive_int, default=5)
+    bench_auth.add_argument("--principals", type=_positive_int, default=10)
+    bench_auth.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    bench_auth.set_defaults(func=_cmd_bench_auth)
 
     _add_service_commands(sub)
     return parser

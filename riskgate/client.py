@@ -11,6 +11,9 @@ with RiskGateClient("127.0.0.1:50051", timeout_s=0.05) as rg:
         rg.fill("demo-1", "ord-1", 0.5, 70_000.0, fill_id="t-1")
 ```
 
+With access control on, pass the caller's bearer token: ``RiskGateClient(target,
+token=...)`` sends it with every call.
+
 Every method returns the proto message of the RPC (``riskgate.v1``) and raises
 ``grpc.RpcError`` on a status other than OK (``e.code()``, ``e.details()``). Order-path
 calls use the client's ``timeout_s`` as the gRPC deadline; the server answers a decision it
@@ -125,11 +128,17 @@ class RiskGateClient:
         admin_timeout_s: float | None = 30.0,
         credentials: grpc.ChannelCredentials | None = None,
         options: Sequence[tuple[str, Any]] = (),
+        token: str | None = None,
     ) -> None:
         """``timeout_s``: deadline of order-path calls (CheckOrder, CheckOrders, WhatIf,
         ReportOrderEvent); ``admin_timeout_s``: of every other unary call. None = no
-        deadline. ``credentials``: TLS; None = plaintext."""
+        deadline. ``credentials``: TLS; None = plaintext. ``token``: bearer token sent with
+        every call (``authorization`` metadata; the CLI reads ``RISKGATE_TOKEN``)."""
         self.target = target
+        # the metadata of every call: the bearer token, if any
+        self.metadata: tuple[tuple[str, str], ...] = (
+            (("authorization", f"Bearer {token}"),) if token else ()
+        )
         self.timeout_s = timeout_s
         self.admin_timeout_s = admin_timeout_s
         self.channel: grpc.Channel = (
@@ -185,7 +194,9 @@ class RiskGateClient:
             reduce_only, time_in_force,
         )  # fmt: skip
         return self.stub.CheckOrder(
-            pb.CheckOrderRequest(order=order), timeout=self._order_timeout(timeout_s)
+            pb.CheckOrderRequest(order=order),
+            timeout=self._order_timeout(timeout_s),
+            metadata=self.metadata,
         )
 
     def check_orders(
@@ -193,7 +204,9 @@ class RiskGateClient:
     ) -> list[pb.Decision]:
         """Decide a batch in sequence; one decision per order, in order."""
         req = pb.CheckOrdersRequest(orders=[_as_order(o) for o in orders])
-        resp = self.stub.CheckOrders(req, timeout=self._order_timeout(timeout_s))
+        resp = self.stub.CheckOrders(
+            req, timeout=self._order_timeout(timeout_s), metadata=self.metadata
+        )
         return list(resp.decisions)
 
     def whatif(
@@ -214,7 +227,9 @@ class RiskGateClient:
             account_id, client_order_id, symbol, side, quantity, price, order_type, reduce_only
         )
         return self.stub.WhatIf(
-            pb.CheckOrderRequest(order=order), timeout=self._order_timeout(timeout_s)
+            pb.CheckOrderRequest(order=order),
+            timeout=self._order_timeout(timeout_s),
+            metadata=self.metadata,
         )
 
     def max_quantity(
@@ -224,7 +239,7 @@ class RiskGateClient:
         req = pb.MaxQuantityRequest(account_id=account_id, symbol=symbol)
         if price is not None:
             req.price = price
-        return self.stub.MaxQuantity(req, timeout=self.admin_timeout_s)
+        return self.stub.MaxQuantity(req, timeout=self.admin_timeout_s, metadata=self.metadata)
 
     # ---- order lifecycle ------------------------------------------------------------------
 
@@ -234,7 +249,9 @@ class RiskGateClient:
         ev = pb.OrderEvent(account_id=account_id, client_order_id=client_order_id, **body)
         if event_time is not None:
             ev.event_time.FromDatetime(event_time)
-        return self.stub.ReportOrderEvent(ev, timeout=self._order_timeout(None))
+        return self.stub.ReportOrderEvent(
+            ev, timeout=self._order_timeout(None), metadata=self.metadata
+        )
 
     def ack(
         self,
@@ -338,7 +355,7 @@ class RiskGateClient:
             )
         if limits is not None:
             req.limits.CopyFrom(_limits(limits))
-        return self.stub.UpsertAccount(req, timeout=self.admin_timeout_s)
+        return self.stub.UpsertAccount(req, timeout=self.admin_timeout_s, metadata=self.metadata)
 
     def set_positions(
         self,
@@ -347,7 +364,7 @@ class RiskGateClient:
     ) -> pb.SetPositionsResponse:
         """Replace every position: ``{symbol: qty}`` or ``[(symbol, qty[, avg_price])]``."""
         req = pb.SetPositionsRequest(account_id=account_id, positions=_positions(positions))
-        return self.stub.SetPositions(req, timeout=self.admin_timeout_s)
+        return self.stub.SetPositions(req, timeout=self.admin_timeout_s, metadata=self.metadata)
 
     def set_trading_state(
         self,
@@ -365,7 +382,7 @@ class RiskGateClient:
             state=_enum_value(state, pb.TradingState, "TRADING_STATE_", "state"),
             reason=reason,
         )
-        return self.stub.SetTradingState(req, timeout=self.admin_timeout_s)
+        return self.stub.SetTradingState(req, timeout=self.admin_timeout_s, metadata=self.metadata)
 
     def update_market(
         self,
@@ -376,11 +393,15 @@ class RiskGateClient:
         full_snapshot: bool = False,
         valuation_time: datetime | None = None,
         rate: float | None = None,
+        override_guards: bool = False,
     ) -> pb.UpdateMarketResponse:
         """A partial update by default; ``full_snapshot=True`` replaces the whole market
-        (``valuation_time`` then required; naive datetimes are taken as UTC)."""
+        (``valuation_time`` then required; naive datetimes are taken as UTC).
+        ``override_guards``: apply it although the server's market-data guards refuse it
+        (audited)."""
         req = pb.UpdateMarketRequest(
             full_snapshot=full_snapshot,
+            override_guards=override_guards,
             index_usd=dict(index_usd or {}),
             marks_usd=dict(marks_usd or {}),
             ivs=dict(ivs or {}),
@@ -391,13 +412,15 @@ class RiskGateClient:
             req.valuation_time.FromDatetime(valuation_time)
         if rate is not None:
             req.rate = rate
-        return self.stub.UpdateMarket(req, timeout=self.admin_timeout_s)
+        return self.stub.UpdateMarket(req, timeout=self.admin_timeout_s, metadata=self.metadata)
 
     # ---- queries and monitoring -----------------------------------------------------------
 
     def get_account(self, account_id: str) -> pb.AccountView:
         return self.stub.GetAccount(
-            pb.GetAccountRequest(account_id=account_id), timeout=self.admin_timeout_s
+            pb.GetAccountRequest(account_id=account_id),
+            timeout=self.admin_timeout_s,
+            metadata=self.metadata,
         )
 
     def stream_margin_status(
@@ -412,7 +435,7 @@ class RiskGateClient:
         req = pb.StreamMarginStatusRequest(
             account_ids=list(account_ids), include_current=include_current
         )
-        return self.stub.StreamMarginStatus(req, timeout=timeout_s)
+        return self.stub.StreamMarginStatus(req, timeout=timeout_s, metadata=self.metadata)
 
     # ---- helpers --------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ Every field can be set in the file (``[riskgate]`` table or top level) or as
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 import tomllib
@@ -67,6 +68,20 @@ class Settings:
     # demo data
     demo: bool = True  # load the embedded demo market and accounts at start-up
     demo_accounts: int = 4
+    # access control (riskgate/server/auth.py): principals with roles and account scopes.
+    # Without an auth file every caller may do everything, so the service then binds a
+    # loopback address only, unless allow_unauthenticated is set.
+    auth_file: str | None = None
+    allow_unauthenticated: bool = False
+    audit_order_path: bool = False  # audit log line per CheckOrder(s) / ReportOrderEvent too
+    # market-data guards on UpdateMarket (riskgate/server/market_guard.py); a request with
+    # override_guards set passes them (audited)
+    max_index_move: float = 0.25  # largest index change per coin from the current one
+    max_mark_deviation: float = 0.5  # largest |mark / index - 1| of a spot, perpetual or future
+    min_iv: float = 0.01
+    max_iv: float = 5.0
+    min_rate: float = -0.5
+    max_rate: float = 1.0
 
     def __post_init__(self) -> None:
         if self.model not in ("deribit", "span"):
@@ -104,6 +119,27 @@ class Settings:
             raise SettingsError("tls_cert_file, tls_key_file: give both or neither")
         if self.tls_client_ca_file is not None and self.tls_cert_file is None:
             raise SettingsError("tls_client_ca_file: needs tls_cert_file and tls_key_file")
+        if self.auth_file == "":
+            object.__setattr__(self, "auth_file", None)
+        if (
+            self.auth_file is None
+            and not self.allow_unauthenticated
+            and not is_loopback(self.listen_address)
+        ):
+            raise SettingsError(
+                f"listen_address: {self.listen_address} is not a loopback address and no "
+                "auth_file is set (set auth_file, or allow_unauthenticated = true)"
+            )
+        for name in ("max_index_move", "max_mark_deviation", "min_iv", "max_iv"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise SettingsError(f"{name}: must be positive, got {value!r}")
+        if not self.min_iv < self.max_iv:
+            raise SettingsError("min_iv, max_iv: min_iv must be below max_iv")
+        if not (math.isfinite(self.min_rate) and math.isfinite(self.max_rate)) or not (
+            self.min_rate < self.max_rate
+        ):
+            raise SettingsError("min_rate, max_rate: must be finite, min_rate below max_rate")
 
     @property
     def tls(self) -> bool:
@@ -111,6 +147,20 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a gRPC listen address (``HOST:PORT``, ``[V6]:PORT``, ``unix:PATH``) can only
+    be reached from this machine."""
+    if address.startswith(("unix:", "unix-abstract:")):
+        return True
+    host = address.rpartition(":")[0].removeprefix("[").removesuffix("]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _coerce(name: str, kind: Any, raw: Any) -> Any:

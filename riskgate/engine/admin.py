@@ -36,7 +36,9 @@ def check_account_id(account_id: str, config: EngineConfig) -> None:
     if not account_id:
         raise invalid("account_id: missing")
     if too_long(account_id, config.max_account_id_bytes):
-        raise invalid(f"account_id: longer than {config.max_account_id_bytes} bytes")
+        raise invalid(
+            f"account_id: {account_id[:64]}… is longer than {config.max_account_id_bytes} bytes"
+        )
 
 
 def upsert_event(

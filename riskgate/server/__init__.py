@@ -7,4 +7,6 @@ conversion helpers stays cheap.
 
 from __future__ import annotations
 
-__all__ = ["app", "convert", "logging", "servicer"]
+__all__ = [
+    "access", "app", "auth", "convert", "logging", "market_guard", "servicer", "validate",
+]  # fmt: skip

@@ -26,7 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import start_http_server
 
-from riskgate.config import Settings
+from riskgate.config import Settings, is_loopback
 from riskgate.demo import DemoMarket, demo_market
 from riskgate.domain.instruments import Instrument, Kind
 from riskgate.engine.engine import EngineConfig, RiskEngine
@@ -44,6 +44,8 @@ from riskgate.engine.types import (
 )
 from riskgate.models import load_model
 from riskgate.models.rules import load_rules_params
+from riskgate.server.access import AccessInterceptor
+from riskgate.server.auth import load_auth_file
 from riskgate.server.durability import DataDirError, Durability
 from riskgate.server.health import HealthService
 from riskgate.server.logging import configure_logging, get_logger
@@ -56,6 +58,8 @@ __all__ = [
     "SERVICE_NAMES",
     "RiskGateServer",
     "ServeError",
+    "StreamPool",
+    "access_interceptor",
     "build_engine",
     "create_engine",
     "engine_config",
@@ -81,16 +85,72 @@ _SERVER_OPTIONS: Sequence[tuple[str, Any]] = (
 _log = get_logger("riskgate.server")
 
 
+class StreamPool(futures.ThreadPoolExecutor):
+    """The streams' pool: ``max_workers`` threads, and no queue. A call submitted while every
+    thread is busy runs on a small overflow pool instead, where :func:`on_pool` handlers
+    refuse it with RESOURCE_EXHAUSTED at once (instead of waiting, silently, for a thread
+    that an open stream may hold for hours)."""
+
+    _overflow_thread = threading.local()
+
+    def __init__(self, max_workers: int, thread_name_prefix: str = "") -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix=thread_name_prefix)
+        self.limit = max_workers
+        self._slots = threading.BoundedSemaphore(max_workers)
+        self._refuser = futures.ThreadPoolExecutor(
+            2, thread_name_prefix=f"{thread_name_prefix}-full"
+        )
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> futures.Future:
+        if self._slots.acquire(blocking=False):
+
+            def in_slot() -> Any:
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    self._slots.release()
+
+            try:
+                return super().submit(in_slot)
+            except BaseException:
+                self._slots.release()
+                raise
+
+        def refused() -> Any:
+            StreamPool._overflow_thread.active = True
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                StreamPool._overflow_thread.active = False
+
+        return self._refuser.submit(refused)
+
+    @staticmethod
+    def refusing() -> bool:
+        """True on an overflow thread: the call there must be refused."""
+        return getattr(StreamPool._overflow_thread, "active", False)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._refuser.shutdown(wait=wait, cancel_futures=cancel_futures)
+        super().shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
 def on_pool(behavior: Callable[..., Any], pool: futures.ThreadPoolExecutor) -> Callable[..., Any]:
     """``behavior`` as a handler grpc runs on ``pool`` instead of the server's pool.
 
     grpc's synchronous server honours an ``experimental_thread_pool`` attribute on a method
     behaviour (grpc_health's own servicer exposes the same hook). Streaming calls go to their
     own pool so that open streams, which hold a thread each, never take the threads of the
-    order path."""
+    order path. On a full :class:`StreamPool` the call is refused with RESOURCE_EXHAUSTED."""
+    limit = getattr(pool, "limit", None)
 
     @functools.wraps(behavior)
     def run(*args: Any, **kwargs: Any) -> Any:
+        if StreamPool.refusing():
+            args[-1].abort(  # the ServicerContext
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"all {limit} stream threads are busy (stream_workers); try again later",
+            )
         return behavior(*args, **kwargs)
 
     run.experimental_thread_pool = pool  # type: ignore[attr-defined]
@@ -114,6 +174,14 @@ def _server_credentials(s: Settings) -> grpc.ServerCredentials:
     return grpc.ssl_server_credentials(
         [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
     )
+
+
+def access_interceptor(s: Settings) -> AccessInterceptor:
+    """The access interceptor for the settings' auth file (everyone is anonymous without
+    one). Raises :class:`~riskgate.server.auth.AuthFileError` for a bad file."""
+    mtls = s.tls_client_ca_file is not None
+    auth = load_auth_file(s.auth_file, mutual_tls=mtls) if s.auth_file else None
+    return AccessInterceptor(auth, mutual_tls=mtls, audit_order_path=s.audit_order_path)
 
 
 class _SwitchIntervalHolder:
@@ -429,7 +497,8 @@ class RiskGateServer:
         self.port: int | None = None
         self.warm_up_s: float = 0.0
         self._server: grpc.Server | None = None
-        self._streams: futures.ThreadPoolExecutor | None = None
+        self.access: AccessInterceptor | None = None
+        self._streams: StreamPool | None = None
         self._switch_token: object | None = None  # our hold on the GIL switch interval
         self._metrics_http: Any = None
         self.metrics_port: int | None = None
@@ -459,6 +528,7 @@ class RiskGateServer:
             server: grpc.Server | None = None
             try:
                 credentials = _server_credentials(s) if s.tls else None
+                access = self.access = access_interceptor(s)
                 if s.metrics_address:
                     self._start_metrics(s.metrics_address)
                 server = grpc.server(
@@ -466,6 +536,7 @@ class RiskGateServer:
                         max_workers=s.grpc_workers, thread_name_prefix="riskgate-rpc"
                     ),
                     options=_SERVER_OPTIONS,
+                    interceptors=[access],
                 )
                 self._register(server)
                 try:
@@ -487,6 +558,7 @@ class RiskGateServer:
                 raise
             self._server, self.port = server, port
         _log.info("listening", address=self.address, health="NOT_SERVING")
+        self._log_access()
         try:
             recovered = False
             if self._own_engine and s.data_dir is not None:
@@ -524,10 +596,23 @@ class RiskGateServer:
         )
         return port
 
+    def _log_access(self) -> None:
+        s, auth = self.settings, self.access.auth if self.access else None
+        if auth is None:
+            _log.warning(
+                "unauthenticated",
+                address=self.address,
+                detail="no auth_file: every caller may call every RPC for every account",
+            )
+            return
+        _log.info("access_control", auth_file=auth.path, principals=len(auth.principals))
+        if not s.tls and not is_loopback(s.listen_address):
+            _log.warning("bearer_tokens_in_plaintext", address=self.address)
+
     def _register(self, server: grpc.Server) -> None:
         """The services; streaming methods on their own pool (health Watch holds no thread)."""
-        streams = self._streams = futures.ThreadPoolExecutor(
-            max_workers=self.settings.stream_workers, thread_name_prefix="riskgate-stream"
+        streams = self._streams = StreamPool(
+            self.settings.stream_workers, thread_name_prefix="riskgate-stream"
         )
         self.servicer.StreamMarginStatus = on_pool(  # type: ignore[method-assign]
             self.servicer.StreamMarginStatus, streams
@@ -650,6 +735,8 @@ def _describe(server: RiskGateServer) -> str:
         host = server.settings.metrics_address.rpartition(":")[0]
         parts.append(f"metrics on http://{host}:{server.metrics_port}/metrics")
     tls = " over TLS" if server.settings.tls else ""
+    auth = server.access.auth if server.access else None
+    parts.append(f"{len(auth.principals)} principals" if auth else "UNAUTHENTICATED")
     return f"riskgate: serving {SERVICE_NAME}{tls} on {server.address} ({'; '.join(parts)})"
 
 

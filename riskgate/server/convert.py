@@ -16,6 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from riskgate.engine import types as et
 from riskgate.engine.types import invalid
+from riskgate.server.validate import clip_message
 from riskgate.v1 import riskgate_pb2 as pb
 
 __all__ = [
@@ -114,7 +115,7 @@ def fill_decision(msg: pb.Decision, d: et.Decision) -> pb.Decision:
         ws.underlying = s.underlying
         ws.loss = s.loss
     if d.detail:
-        msg.detail = d.detail
+        msg.detail = clip_message(d.detail)  # quotes at most a short prefix of a bad value
     if not d.accepted:
         ctx = msg.context
         ctx.field = d.context_field

@@ -24,9 +24,11 @@ import grpc
 from riskgate.config import Settings
 from riskgate.engine.engine import RiskEngine
 from riskgate.engine.types import Decision, EngineError, OrderRequest, Reason
-from riskgate.server import convert
+from riskgate.server import convert, market_guard
+from riskgate.server.access import current_principal
 from riskgate.server.logging import get_logger, log_level
 from riskgate.server.metrics import ServiceMetrics
+from riskgate.server.validate import clip, clip_message
 from riskgate.v1 import riskgate_pb2 as pb
 from riskgate.v1 import riskgate_pb2_grpc
 
@@ -73,6 +75,7 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
         self._rpc_log = get_logger("riskgate.rpc")
         self._closing = threading.Event()
         self.metrics = ServiceMetrics()
+        self._guards = market_guard.GuardLimits.from_settings(settings)
 
     def close(self) -> None:
         """End open margin-status streams (their callers see the stream complete)."""
@@ -93,7 +96,7 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
         try:
             return fn(*args, **kw)
         except EngineError as exc:
-            code, message = _status_code(exc.code), exc.message
+            code, message = _status_code(exc.code), clip_message(exc.message)
             self._rpc_log.info("rpc_error", rpc=rpc, code=exc.code, message=message)
         except Exception as exc:
             code, message = grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}"
@@ -107,9 +110,9 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
         except Exception as exc:  # fail closed: a reject, never an accept or a crash
             self._log.exception(
                 "decision_internal_error",
-                account=order.account_id,
-                client_order_id=order.client_order_id,
-                symbol=order.symbol,
+                account=clip(order.account_id),
+                client_order_id=clip(order.client_order_id),
+                symbol=clip(order.symbol),
             )
             return convert.internal_error_decision(
                 order, f"internal error: {type(exc).__name__}; nothing reserved"
@@ -130,9 +133,9 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
             method = self._log.info
         method(
             "whatif" if whatif else "decision",
-            account=order.account_id,
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
+            account=clip(order.account_id),
+            client_order_id=clip(order.client_order_id),
+            symbol=clip(order.symbol),
             side=_SIDES.get(order.side, str(order.side)),
             qty=order.quantity,
             price=order.price,
@@ -275,6 +278,22 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
     def UpdateMarket(
         self, request: pb.UpdateMarketRequest, context: grpc.ServicerContext
     ) -> pb.UpdateMarketResponse:
+        market = self.engine.market
+        problems = market_guard.check_update(
+            request, market.snapshot if market else None, self._guards
+        )
+        if problems:
+            refusal = market_guard.refusal(problems, request.override_guards)
+            if refusal is not None:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, clip_message(refusal))
+            principal = current_principal()
+            self._rpc_log.warning(
+                "market_guards_overridden",
+                principal=principal.name if principal else None,
+                problems=[clip_message(p.message) for p in problems[:20]],
+                n=len(problems),
+            )
+
         def run() -> Any:
             return self.engine.update_market(
                 full_snapshot=request.full_snapshot,
@@ -312,7 +331,9 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
             if not aid:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, "account_ids: empty account id")
             if aid not in self.engine.accounts:
-                context.abort(grpc.StatusCode.NOT_FOUND, f"account_ids: unknown account {aid!r}")
+                context.abort(
+                    grpc.StatusCode.NOT_FOUND, f"account_ids: unknown account {clip(aid)!r}"
+                )
         wanted = set(ids) if ids else None
         q = self.engine.subscribe()  # before the snapshot, so no change falls in between
         try:

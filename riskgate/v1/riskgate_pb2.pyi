@@ -452,7 +452,7 @@ class SetTradingStateResponse(_message.Message):
     def __init__(self, accounts_affected: _Optional[int] = ...) -> None: ...
 
 class UpdateMarketRequest(_message.Message):
-    __slots__ = ("full_snapshot", "valuation_time", "index_usd", "marks_usd", "ivs", "rate")
+    __slots__ = ("full_snapshot", "valuation_time", "index_usd", "marks_usd", "ivs", "rate", "override_guards")
     class IndexUsdEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -480,13 +480,15 @@ class UpdateMarketRequest(_message.Message):
     MARKS_USD_FIELD_NUMBER: _ClassVar[int]
     IVS_FIELD_NUMBER: _ClassVar[int]
     RATE_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDE_GUARDS_FIELD_NUMBER: _ClassVar[int]
     full_snapshot: bool
     valuation_time: _timestamp_pb2.Timestamp
     index_usd: _containers.ScalarMap[str, float]
     marks_usd: _containers.ScalarMap[str, float]
     ivs: _containers.ScalarMap[str, float]
     rate: float
-    def __init__(self, full_snapshot: _Optional[bool] = ..., valuation_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., index_usd: _Optional[_Mapping[str, float]] = ..., marks_usd: _Optional[_Mapping[str, float]] = ..., ivs: _Optional[_Mapping[str, float]] = ..., rate: _Optional[float] = ...) -> None: ...
+    override_guards: bool
+    def __init__(self, full_snapshot: _Optional[bool] = ..., valuation_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., index_usd: _Optional[_Mapping[str, float]] = ..., marks_usd: _Optional[_Mapping[str, float]] = ..., ivs: _Optional[_Mapping[str, float]] = ..., rate: _Optional[float] = ..., override_guards: _Optional[bool] = ...) -> None: ...
 
 class UpdateMarketResponse(_message.Message):
     __slots__ = ("market_version", "accounts_remargined", "compute_ns")

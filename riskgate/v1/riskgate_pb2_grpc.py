@@ -214,6 +214,9 @@ class RiskGateServicer:
         Status codes: INVALID_ARGUMENT for a NaN/inf/non-positive index, mark or implied vol, a
         NaN/inf rate, a malformed symbol, or a full snapshot without valuation_time or index
         prices; FAILED_PRECONDITION for a valuation_time older than the current one.
+        INVALID_ARGUMENT, unless override_guards is set, for data the market-data guards find
+        implausible: an index moving more than the configured fraction from the current one, a
+        mark far from its coin's index, an implied vol or a rate outside configured bounds.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -63,3 +63,21 @@ def test_bench_update_refuses_non_positive_sizes(flag: str, capsys) -> None:
         main(["bench-update", flag, "0"])
     assert exit_.value.code == 2
     assert "must be >= 1" in capsys.readouterr().err
+
+
+def test_bench_auth_smoke(tmp_path, capsys) -> None:
+    out = tmp_path / "bench_auth.json"
+    assert main(["bench-auth", "--calls", "200", "--rounds", "2", "--json", str(out)]) == 0
+    assert "added (median)" in capsys.readouterr().out
+    res = json.loads(out.read_text())
+    assert res["calls_per_config"] == 400
+    assert set(res["stats"]) == {
+        f"{kind} · {variant}"
+        for kind, variants in (
+            ("no-op", ("direct", "auth off", "auth on", "auth on, audited", "auth on, cert")),
+            ("WhatIf", ("direct", "auth off", "auth on")),
+        )
+        for variant in variants
+    }
+    for s in res["stats"].values():
+        assert 0.0 < s["median_us"] <= s["p99_us"]

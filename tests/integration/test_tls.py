@@ -4,78 +4,38 @@ certificate, plus one client certificate from a CA the server does not trust."""
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from riskgate.cli import main as cli_main
 from riskgate.client import RiskGateClient
 from riskgate.config import SettingsError
 from riskgate.server.app import RiskGateServer, ServeError
+from tests.reference.pki import cert as _cert
+from tests.reference.pki import name as _name
+from tests.reference.pki import new_key
+from tests.reference.pki import write as _write
 from tests.reference.servers import server_settings, serving
 
 T = 10.0
 
 
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _cert(subject: str, key, issuer_name, issuer_key, *, ca: bool, ip: str | None = None):
-    now = dt.datetime.now(dt.UTC)
-    b = (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ip is not None:
-        b = b.add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]),
-            critical=False,
-        )
-    return b.sign(issuer_key, hashes.SHA256())
-
-
-def _write(path: Path, cert=None, key=None) -> str:
-    data = b""
-    if cert is not None:
-        data += cert.public_bytes(serialization.Encoding.PEM)
-    if key is not None:
-        data += key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    path.write_bytes(data)
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     d = tmp_path_factory.mktemp("pki")
-    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_key = new_key()
     ca = _cert("riskgate test CA", ca_key, _name("riskgate test CA"), ca_key, ca=True)
-    srv_key = ec.generate_private_key(ec.SECP256R1())
+    srv_key = new_key()
     srv = _cert("riskgate", srv_key, ca.subject, ca_key, ca=False, ip="127.0.0.1")
-    cli_key = ec.generate_private_key(ec.SECP256R1())
+    cli_key = new_key()
     cli = _cert("gateway-1", cli_key, ca.subject, ca_key, ca=False)
-    other_key = ec.generate_private_key(ec.SECP256R1())
+    other_key = new_key()
     other_ca = _cert("other CA", other_key, _name("other CA"), other_key, ca=True)
-    rogue_key = ec.generate_private_key(ec.SECP256R1())
+    rogue_key = new_key()
     rogue = _cert("rogue", rogue_key, other_ca.subject, other_key, ca=False)
     return {
         "ca": _write(d / "ca.pem", ca),
