@@ -559,6 +559,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench_auth.set_defaults(func=_cmd_bench_auth)
 
     _add_service_commands(sub)
+    from riskgate import journal_cmd
+
+    journal_cmd.add_parser(sub)
     return parser
 
 

@@ -50,6 +50,7 @@ __all__ = [
     "JournalError",
     "JournalScan",
     "SegmentInfo",
+    "read_journal",
     "scan_journal",
 ]
 
@@ -351,6 +352,29 @@ def scan_journal(directory: str | os.PathLike[str]) -> JournalScan:
         last_seq=with_records[-1].last_seq if with_records else 0,
         torn_tail_bytes=readers[-1].torn_bytes if readers else 0,
     )
+
+
+def read_journal(
+    directory: str | os.PathLike[str], from_seq: int = 1, to_seq: int | None = None
+) -> Iterator[tuple[int, bytes]]:
+    """Records with ``from_seq <= seq <= to_seq`` of a journal directory, read-only and
+    without its lock (a journal being written is read up to its last complete record).
+    Raises :class:`JournalCorrupt` on the same defects as opening."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise JournalError(f"no journal directory at {directory}")
+    stop = _MAX_SEQ if to_seq is None else to_seq
+    files = _segment_files(directory)
+    for i, (first, path) in enumerate(files):
+        if first > stop:
+            return
+        if i + 1 < len(files) and files[i + 1][0] <= from_seq:
+            continue  # every record of this segment is before from_seq
+        reader = _SegmentReader(
+            path, first, tail_ok=i == len(files) - 1, from_seq=from_seq, to_seq=stop
+        )
+        for batch in reader.batches():
+            yield from batch
 
 
 # --------------------------------------------------------------------------- journal
