@@ -101,6 +101,7 @@ def _event_json(msg: Any) -> dict[str, Any]:
         "time": ns_to_time(msg.time_ns).isoformat(),
         "type": kind,
         "account": account,
+        "principal": msg.principal,
     }
     out.update(json_format.MessageToDict(body, preserving_proto_field_name=True))
     return out
@@ -111,6 +112,8 @@ def _account_of(kind: str, body: Any) -> str:
         return body.order.account_id
     if kind == "market_applied":
         return ""
+    if kind == "audited":
+        return body.accounts[0] if len(body.accounts) == 1 else ",".join(body.accounts)
     if kind == "trading_state_set" and body.all_accounts:
         return "*"
     return body.account_id

@@ -30,6 +30,7 @@ from riskgate.engine.book import (
 )
 from riskgate.engine.events import (
     AccountUpserted,
+    Audited,
     DecisionRemembered,
     Event,
     MarketApplied,
@@ -417,7 +418,12 @@ def pool_for_order(acc: Account, market: MarketState, symbol: str) -> str:
     return pool_currency(market.instruments[symbol], acc.segregated)
 
 
+def _audited(book: Book, ev: Audited, hint: Any) -> None:
+    pass  # the audit trail only: nothing changes
+
+
 _HANDLERS = {
+    Audited: _audited,
     MarketApplied: _market_applied,
     AccountUpserted: _account_upserted,
     PositionsSet: _positions_set,

@@ -30,10 +30,7 @@ from riskgate.domain.market import MarketSnapshot
 from riskgate.engine import admin, decide, market_update, views
 from riskgate.engine.apply import apply, bind
 from riskgate.engine.book import Account, AccountPool, Book
-from riskgate.engine.events import (
-    Event,
-    Stamped,
-)
+from riskgate.engine.events import ACTOR, Audited, Event, Stamped
 from riskgate.engine.market import MarketState
 from riskgate.engine.orders import OrderPath
 from riskgate.engine.state import StateError
@@ -136,7 +133,7 @@ class RiskEngine(OrderPath):
         with self._commit_lock:
             self.seq = seq = self.seq + 1
             if self.sink is not None:
-                self._pending.append(Stamped(seq, self.wall_ns(), event))
+                self._pending.append(Stamped(seq, self.wall_ns(), event, ACTOR.get()))
                 if not defer:
                     self._write_pending()
             apply(self.book, event, hint)
@@ -160,6 +157,20 @@ class RiskEngine(OrderPath):
 
     def _bind(self, acc: Account) -> None:
         bind(self.book, acc)
+
+    def record_audit(
+        self, principal: str, method: str, accounts: Sequence[str], outcome: str, detail: str
+    ) -> None:
+        """Journal a call that changed nothing (a refusal) for the audit trail; without a
+        journal there is nothing to do (the log has it)."""
+        if self.sink is None:
+            return
+        token = ACTOR.set(principal)
+        try:
+            seq = self._commit(Audited(principal, method, tuple(accounts), outcome, detail))
+        finally:
+            ACTOR.reset(token)
+        self._durable(seq)
 
     def new_book(self) -> Book:
         """An empty book of this engine's model and configuration (to recover into)."""

@@ -14,6 +14,7 @@ any later event touches it (``apply.bind``).
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import NamedTuple
 
 from riskgate.domain.market import MarketSnapshot
@@ -88,6 +89,16 @@ class ReservationsExpired(NamedTuple):
     client_order_ids: tuple[str, ...]
 
 
+class Audited(NamedTuple):
+    """A call that changed nothing but is kept for the audit trail (a refused call)."""
+
+    principal: str
+    method: str
+    accounts: tuple[str, ...]  # ("*",) for a call about every account
+    outcome: str  # a gRPC status name
+    detail: str
+
+
 class MarketApplied(NamedTuple):
     """A market snapshot (the whole of it, as it stands after the update) becomes current."""
 
@@ -104,7 +115,12 @@ Event = (
     | OrderStep
     | ReservationsExpired
     | MarketApplied
+    | Audited
 )
+
+# who is making the call being served (set by the server's access interceptor); the engine
+# journals it with each event the call commits
+ACTOR: ContextVar[str] = ContextVar("riskgate_actor", default="")
 
 
 class Stamped(NamedTuple):
@@ -113,6 +129,7 @@ class Stamped(NamedTuple):
     seq: int
     time_ns: int  # wall clock
     event: Event
+    principal: str = ""  # who made the call that committed it ("" = not known)
 
 
 def event_account(event: Event) -> str:
@@ -121,4 +138,6 @@ def event_account(event: Event) -> str:
         return event.request.account_id
     if isinstance(event, MarketApplied):
         return ""
+    if isinstance(event, Audited):
+        return event.accounts[0] if len(event.accounts) == 1 else ""
     return event.account_id

@@ -31,6 +31,7 @@ from typing import Any
 import grpc
 from google.protobuf.message_factory import GetMessageClass
 
+from riskgate.engine.events import ACTOR
 from riskgate.server.auth import ANONYMOUS, AuthConfig, Principal
 from riskgate.server.logging import get_logger
 from riskgate.server.validate import clip, clip_message, shape_check
@@ -448,11 +449,15 @@ class AccessInterceptor(grpc.ServerInterceptor):
                     accounts = accounts_of(request)
                 refuse(context, exc, principal, accounts)
             if not audited:  # streams included: a stream's body runs as it is iterated
-                return inner(request, context)
+                actor = ACTOR.set(principal.name)
+                try:
+                    return inner(request, context)
+                finally:
+                    ACTOR.reset(actor)
             if accounts is None:
                 accounts = accounts_of(request)
             extra = extra_of(request) if extra_of else {}
-            token = _principal.set(principal)
+            token, actor = _principal.set(principal), ACTOR.set(principal.name)
             try:
                 response = inner(request, context)
             except BaseException:
@@ -460,6 +465,7 @@ class AccessInterceptor(grpc.ServerInterceptor):
                 raise
             finally:
                 _principal.reset(token)
+                ACTOR.reset(actor)
             audit(audit_record(principal.name, name, accounts, "OK", **extra))
             return response
 

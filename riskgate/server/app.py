@@ -567,6 +567,7 @@ class RiskGateServer:
                     recovered = not self.durability.recover().empty
                 except DataDirError as exc:
                     raise ServeError(str(exc)) from None
+                self.access.sinks.append(self._journal_refusal)
             elif self._own_engine:
                 _log.warning("in_memory", detail="no data_dir: state is lost when the process ends")
             if self._own_engine and s.demo and not recovered:
@@ -608,6 +609,18 @@ class RiskGateServer:
         _log.info("access_control", auth_file=auth.path, principals=len(auth.principals))
         if not s.tls and not is_loopback(s.listen_address):
             _log.warning("bearer_tokens_in_plaintext", address=self.address)
+
+    def _journal_refusal(self, record: dict[str, Any]) -> None:
+        """Audit sink: refused and failed calls go to the journal too (the changes a call
+        makes are journaled as its own events, with its principal)."""
+        if record.get("outcome") == "OK":
+            return
+        accounts = record.get("accounts") or ()
+        self.engine.record_audit(
+            record.get("principal") or "", record.get("method", ""),
+            ("*",) if accounts == "*" else tuple(accounts), record.get("outcome", ""),
+            record.get("detail") or "",
+        )  # fmt: skip
 
     def _register(self, server: grpc.Server) -> None:
         """The services; streaming methods on their own pool (health Watch holds no thread)."""

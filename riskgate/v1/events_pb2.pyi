@@ -16,9 +16,10 @@ class KeyValue(_message.Message):
     def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("seq", "time_ns", "account_upserted", "positions_set", "trading_state_set", "order_accepted", "decision_remembered", "order_step", "reservations_expired", "market_applied")
+    __slots__ = ("seq", "time_ns", "principal", "account_upserted", "positions_set", "trading_state_set", "order_accepted", "decision_remembered", "order_step", "reservations_expired", "market_applied", "audited")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_UPSERTED_FIELD_NUMBER: _ClassVar[int]
     POSITIONS_SET_FIELD_NUMBER: _ClassVar[int]
     TRADING_STATE_SET_FIELD_NUMBER: _ClassVar[int]
@@ -27,8 +28,10 @@ class Event(_message.Message):
     ORDER_STEP_FIELD_NUMBER: _ClassVar[int]
     RESERVATIONS_EXPIRED_FIELD_NUMBER: _ClassVar[int]
     MARKET_APPLIED_FIELD_NUMBER: _ClassVar[int]
+    AUDITED_FIELD_NUMBER: _ClassVar[int]
     seq: int
     time_ns: int
+    principal: str
     account_upserted: AccountUpserted
     positions_set: PositionsSet
     trading_state_set: TradingStateSet
@@ -37,7 +40,22 @@ class Event(_message.Message):
     order_step: OrderStep
     reservations_expired: ReservationsExpired
     market_applied: MarketApplied
-    def __init__(self, seq: _Optional[int] = ..., time_ns: _Optional[int] = ..., account_upserted: _Optional[_Union[AccountUpserted, _Mapping]] = ..., positions_set: _Optional[_Union[PositionsSet, _Mapping]] = ..., trading_state_set: _Optional[_Union[TradingStateSet, _Mapping]] = ..., order_accepted: _Optional[_Union[OrderAccepted, _Mapping]] = ..., decision_remembered: _Optional[_Union[DecisionRemembered, _Mapping]] = ..., order_step: _Optional[_Union[OrderStep, _Mapping]] = ..., reservations_expired: _Optional[_Union[ReservationsExpired, _Mapping]] = ..., market_applied: _Optional[_Union[MarketApplied, _Mapping]] = ...) -> None: ...
+    audited: Audited
+    def __init__(self, seq: _Optional[int] = ..., time_ns: _Optional[int] = ..., principal: _Optional[str] = ..., account_upserted: _Optional[_Union[AccountUpserted, _Mapping]] = ..., positions_set: _Optional[_Union[PositionsSet, _Mapping]] = ..., trading_state_set: _Optional[_Union[TradingStateSet, _Mapping]] = ..., order_accepted: _Optional[_Union[OrderAccepted, _Mapping]] = ..., decision_remembered: _Optional[_Union[DecisionRemembered, _Mapping]] = ..., order_step: _Optional[_Union[OrderStep, _Mapping]] = ..., reservations_expired: _Optional[_Union[ReservationsExpired, _Mapping]] = ..., market_applied: _Optional[_Union[MarketApplied, _Mapping]] = ..., audited: _Optional[_Union[Audited, _Mapping]] = ...) -> None: ...
+
+class Audited(_message.Message):
+    __slots__ = ("principal", "method", "accounts", "outcome", "detail")
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    principal: str
+    method: str
+    accounts: _containers.RepeatedScalarFieldContainer[str]
+    outcome: str
+    detail: str
+    def __init__(self, principal: _Optional[str] = ..., method: _Optional[str] = ..., accounts: _Optional[_Iterable[str]] = ..., outcome: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class AccountUpserted(_message.Message):
     __slots__ = ("account_id", "pool_mode", "margin_method", "limits", "collateral")

@@ -495,3 +495,45 @@ def test_certificate_names_read_grpc_auth_context_only_when_needed(tmp_path: Pat
     no_san = _CertContext("c", ())
     assert icpt.authenticate(no_san).name == "c"  # type: ignore[arg-type]
     assert no_san.auth_context_calls == 0
+
+
+def test_the_journal_names_the_principal_of_each_change_and_keeps_refusals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    tokens = {who: f"tok-{who}-{secrets.token_hex(16)}" for who in PRINCIPALS}
+    path = _auth_file(tmp_path / "auth.toml", tokens)
+    data = tmp_path / "data"
+    settings = server_settings(demo_accounts=1, log_level="warning", auth_file=path,
+                               data_dir=str(data))  # fmt: skip
+    with serving(settings, grace_s=0) as srv:
+        e = Env(srv, tokens)
+        try:
+            assert not isinstance(
+                e.call("UpsertAccount", REQUESTS["UpsertAccount"](IN), "admin"), grpc.RpcError
+            )
+            assert not isinstance(
+                e.call("CheckOrder", REQUESTS["CheckOrder"](IN), "gw"), grpc.RpcError
+            )
+            refused = e.call("SetTradingState", REQUESTS["SetTradingState"](IN), "viewer")
+            assert isinstance(refused, grpc.RpcError) and refused.code() == C.PERMISSION_DENIED
+            unknown = e.call("GetAccount", REQUESTS["GetAccount"](IN), None,
+                             metadata=(("authorization", "Bearer nope"),))  # fmt: skip
+            assert isinstance(unknown, grpc.RpcError)
+        finally:
+            e.channel.close()
+    assert cli_main(["journal", "inspect", str(data), "--account", IN]) == 0
+    events = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    kinds = [(ev["type"], ev["principal"]) for ev in events]
+    assert ("account_upserted", "admin") in kinds
+    assert ("order_accepted", "gw") in kinds
+    denied = [ev for ev in events if ev["type"] == "audited"]
+    assert [(d["principal"], d["method"], d["outcome"]) for d in denied] == [
+        ("viewer", "SetTradingState", "PERMISSION_DENIED"),
+        ("", "GetAccount", "UNAUTHENTICATED"),  # no principal: the token is unknown
+    ]
+    assert cli_main(["journal", "inspect", str(data), "--type", "audited"]) == 0
+    audited = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert {"UNAUTHENTICATED"} <= {a["outcome"] for a in audited}
+    assert cli_main(["journal", "verify", str(data)]) == 0

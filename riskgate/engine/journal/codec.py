@@ -112,7 +112,7 @@ def _opt_enum(enum: type, value: int):
 
 
 def event_to_proto(stamped: ev.Stamped) -> epb.Event:
-    msg = epb.Event(seq=stamped.seq, time_ns=stamped.time_ns)
+    msg = epb.Event(seq=stamped.seq, time_ns=stamped.time_ns, principal=stamped.principal)
     e = stamped.event
     if isinstance(e, ev.OrderAccepted):
         m = msg.order_accepted
@@ -154,6 +154,10 @@ def event_to_proto(stamped: ev.Stamped) -> epb.Event:
         m.state, m.reason = int(e.state), e.reason
     elif isinstance(e, ev.MarketApplied):
         _market_to_proto(msg.market_applied, e.version, e.snapshot)
+    elif isinstance(e, ev.Audited):
+        m = msg.audited
+        m.principal, m.method, m.outcome, m.detail = e.principal, e.method, e.outcome, e.detail
+        m.accounts.extend(e.accounts)
     else:  # pragma: no cover - every event type is listed above
         raise CodecError(f"cannot encode {type(e).__name__}")
     return msg
@@ -218,9 +222,12 @@ def event_from_proto(msg: epb.Event) -> ev.Stamped:
         e = ev.TradingStateSet(m.account_id, m.all_accounts, et.TradingState(m.state), m.reason)
     elif which == "market_applied":
         e = _market_from_proto(msg.market_applied)
+    elif which == "audited":
+        m = msg.audited
+        e = ev.Audited(m.principal, m.method, tuple(m.accounts), m.outcome, m.detail)
     else:
         raise CodecError(f"event {msg.seq}: no body")
-    return ev.Stamped(msg.seq, msg.time_ns, e)
+    return ev.Stamped(msg.seq, msg.time_ns, e, msg.principal)
 
 
 def decode_event(payload: bytes) -> ev.Stamped:
