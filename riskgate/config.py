@@ -45,6 +45,11 @@ class Settings:
     # order path
     decision_budget_us: float = 2000.0  # fail-closed budget per decision (server compute)
     max_batch_orders: int = 10_000
+    # a batch lets a waiting caller's order in after holding the decision gate this long
+    max_gate_hold_us: float = 1000.0
+    # market data older than this rejects orders that raise margin (MARKET_DATA_STALE);
+    # 0 = no limit (the demo's market is loaded once and never updated)
+    max_market_age_s: float = 0.0
     reservation_ttl_s: float = 30.0  # accepted orders never acknowledged expire after this
     idempotency_window: int = 100_000  # client order ids remembered per account, at most
     idempotency_ttl_s: float = 86_400.0  # and for at most this long
@@ -86,6 +91,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.model not in ("deribit", "span"):
             raise SettingsError(f"model: expected deribit or span, got {self.model!r}")
+        if not (math.isfinite(self.max_market_age_s) and self.max_market_age_s >= 0):
+            raise SettingsError(f"max_market_age_s: must be >= 0, got {self.max_market_age_s!r}")
         if self.journal_fsync not in ("batch", "always", "none"):
             raise SettingsError(
                 f"journal_fsync: expected batch, always or none, got {self.journal_fsync!r}"
@@ -100,7 +107,7 @@ class Settings:
             raise SettingsError("accept_log_sample_rate: must be within [0, 1]")
         for name in (
             "decision_budget_us", "reservation_ttl_s", "shutdown_grace_s", "gil_switch_interval_us",
-            "idempotency_ttl_s", "journal_fsync_interval_ms", "journal_segment_mb",
+            "idempotency_ttl_s", "journal_fsync_interval_ms", "journal_segment_mb", "max_gate_hold_us",
             "snapshot_interval_s",
         ):  # fmt: skip
             value = getattr(self, name)

@@ -80,11 +80,10 @@ def apply(book: Book, event: Event, hint: Any = None) -> None:
 def _market_applied(book: Book, ev: MarketApplied, hint: MarketState | None) -> None:
     # accounts follow lazily (bind): each before the next event that touches it, and all of
     # them before the next MarketApplied
-    book.market = (
-        hint
-        if hint is not None
-        else build_market_state(ev.version, ev.snapshot, book.model, book.rules_params)
-    )
+    if hint is None:
+        hint = build_market_state(ev.version, ev.snapshot, book.model, book.rules_params)
+        hint.received_ns = ev.received_ns
+    book.market = hint
 
 
 def bind(book: Book, acc: Account) -> None:

@@ -84,8 +84,11 @@ def decide(
     dropping: frozenset[str],
     budget_end: int,
     clock_ns: Callable[[], int],
+    stale_ns: int = 0,
 ) -> Accept | Decision:
-    """One decision on ``acc`` (its lock held, bound to ``market``); fills ``d``'s numbers."""
+    """One decision on ``acc`` (its lock held, bound to ``market``); fills ``d``'s numbers.
+    ``stale_ns``: how far the market is past its maximum age (> 0: only orders that lower
+    the margin requirement pass)."""
     # 1. validation and idempotency
     if reserve:
         prior = acc.decisions.get(order.client_order_id)
@@ -145,6 +148,12 @@ def decide(
             check_static(acc, market, order, symbol, qty, signed, pos)
         # 4. margin
         side_after = margin_step(acc, market, pool, symbol, buy, signed, d)
+        if stale_ns > 0 and not d.risk_reducing:
+            raise Reject(
+                Reason.MARKET_DATA_STALE,
+                f"market data v{market.version} is {stale_ns / 1e9:.3g} s past its maximum age",
+                "market", 0.0, stale_ns / 1e9, "s",
+            )  # fmt: skip
         # 5. latency budget: fail closed if the decision took too long
         if clock_ns() > budget_end:
             raise Reject(_LATENCY, "decision exceeded the latency budget")

@@ -89,6 +89,8 @@ class RiskEngine(OrderPath):
         self._accounts_lock = threading.Lock()  # account creation
         self._market_lock = threading.Lock()
         self._decision_gate = threading.Lock()
+        self._gate_waiters = 0  # callers blocked waiting for the gate
+        self._waiters_lock = threading.Lock()
         self._commit_lock = threading.Lock()
         self._subscribers: list[queue.Queue] = []
         self._sub_lock = threading.Lock()
@@ -221,7 +223,7 @@ class RiskEngine(OrderPath):
             event, new = market_update.prepare(
                 old, self.model, self.rules_params, full_snapshot=full_snapshot,
                 valuation_time=valuation_time, index_usd=index_usd, marks_usd=marks_usd,
-                ivs=ivs, rate=rate,
+                ivs=ivs, rate=rate, received_ns=self.wall_ns(),
             )  # fmt: skip
             # instruments this update drops take no new orders or positions from now on, so
             # once no account holds them (checked under each account's lock) none can

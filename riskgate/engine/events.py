@@ -104,6 +104,7 @@ class MarketApplied(NamedTuple):
 
     version: int
     snapshot: MarketSnapshot
+    received_ns: int = 0  # wall clock: when the update arrived (the market's age counts from it)
 
 
 Event = (

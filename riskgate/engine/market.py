@@ -35,6 +35,7 @@ class MarketState:
     tables: dict[str, RiskTable]
     quotes: dict[str, Quote]
     rules_params: RulesParams
+    received_ns: int = 0  # wall clock of its arrival (MarketApplied.received_ns)
     # (pool currency, symbol) -> (long linear, long quadratic, short linear, short quadratic)
     # coefficients of per-leg IM and MM: f(q) = lin * |q| + quad * q^2 on each side
     _rules_coef: dict[tuple[str, str], tuple[float, ...]] = field(default_factory=dict)

@@ -30,6 +30,7 @@ def prepare(
     marks_usd: Mapping[str, float],
     ivs: Mapping[str, float],
     rate: float | None,
+    received_ns: int = 0,
 ) -> tuple[MarketApplied, MarketState]:
     """The event and the market state it makes current (its risk tables built)."""
     if old is not None and valuation_time is not None and valuation_time < old.valuation_time:
@@ -57,7 +58,8 @@ def prepare(
         new = build_market_state(version, snap, model, rules_params)
     except (MarketDataError, InstrumentError) as exc:
         raise invalid(str(exc)) from None
-    return MarketApplied(version, snap), new
+    new.received_ns = received_ns
+    return MarketApplied(version, snap, received_ns), new
 
 
 def held_symbols(accounts: Iterable[Account]) -> set[str]:

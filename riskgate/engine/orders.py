@@ -66,9 +66,28 @@ class OrderPath:
         """Wait for the gate. A caller that finds it free takes it with ``acquire(False)``
         first; a spent deadline is then caught by the decision's own budget check."""
         if deadline_ns is None:
-            return self._decision_gate.acquire(timeout=_MAX_QUEUE_S)
-        remaining = (deadline_ns - self.clock_ns()) / 1e9
-        return remaining > 0 and self._decision_gate.acquire(timeout=remaining)
+            timeout = _MAX_QUEUE_S
+        else:
+            timeout = (deadline_ns - self.clock_ns()) / 1e9
+            if timeout <= 0:
+                return False
+        with self._waiters_lock:  # how many wait: a batch holding the gate lets them in
+            self._gate_waiters += 1
+        try:
+            return self._decision_gate.acquire(timeout=timeout)
+        finally:
+            with self._waiters_lock:
+                self._gate_waiters -= 1
+
+    def _yield_gate(self: RiskEngine, deadline_ns: int | None) -> bool:
+        """A batch lets the callers waiting for the gate decide (a lock is not fair: the
+        holder would take it straight back), then waits for it again."""
+        self._decision_gate.release()
+        for _ in range(100):
+            time.sleep(0)  # lets a woken waiter run and take the gate
+            if not self._gate_waiters or self._decision_gate.locked():
+                break
+        return self._decision_gate.acquire(False) or self._enter_gate(deadline_ns)
 
     def _gate_timeout(self: RiskEngine, order: OrderRequest, start: int) -> Decision:
         d = Decision(order.account_id, order.client_order_id, False, _ACCEPTED)
@@ -137,9 +156,11 @@ class OrderPath:
             self._bind(acc)
         market = acc.market
         d.market_version = market.version
+        max_age = self.config.max_market_age_ns
+        stale = self.wall_ns() - market.received_ns - max_age if max_age else 0
         try:
             out = decide.decide(
-                acc, market, order, d, reserve, self._dropping, budget_end, self.clock_ns
+                acc, market, order, d, reserve, self._dropping, budget_end, self.clock_ns, stale
             )
         except _Reject as r:
             self._finish(d, r, start)
@@ -187,16 +208,23 @@ class OrderPath:
         if not self._decision_gate.acquire(False) and not self._enter_gate(deadline_ns):
             now = self.clock_ns()
             return [self._gate_timeout(o, now) for o in orders]
+        held = True
         try:
             out = []
+            hold_ns = self.config.max_gate_hold_ns
+            since = self.clock_ns()
             for o in orders:
                 t = self.clock_ns()
-                if deadline_ns is not None and t >= deadline_ns:
+                if t - since > hold_ns and self._gate_waiters:
+                    held = self._yield_gate(deadline_ns)
+                    t = since = self.clock_ns()
+                if not held or (deadline_ns is not None and t >= deadline_ns):
                     out.append(self._gate_timeout(o, t))
                 else:
                     out.append(self._check(o, t, self._budget_end(t, deadline_ns), True, True))
         finally:
-            self._decision_gate.release()
+            if held:
+                self._decision_gate.release()
         self._durable(self.seq)
         return out
 

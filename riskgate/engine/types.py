@@ -27,6 +27,7 @@ class Reason(enum.IntEnum):
     MARKET_DATA_MISSING = 15
     INTERNAL_ERROR = 16
     REDUCE_ONLY_VIOLATION = 17
+    MARKET_DATA_STALE = 18
 
 
 class Side(enum.IntEnum):
@@ -112,6 +113,10 @@ class EngineConfig:
     max_batch_orders: int = 10_000
     max_account_id_bytes: int = 128
     max_client_order_id_bytes: int = 64
+    # market data older than this (since it was received) rejects orders that raise margin
+    max_market_age_ns: int = 0  # 0: no limit
+    # a CheckOrders batch lets a waiting caller decide after holding the gate this long
+    max_gate_hold_ns: int = 1_000_000
     default_limits: Limits = field(default_factory=lambda: Limits())
 
 

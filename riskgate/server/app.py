@@ -230,6 +230,8 @@ def engine_config(settings: Settings) -> EngineConfig:
         reservation_ttl_ns=int(settings.reservation_ttl_s * 1e9),
         idempotency_window=settings.idempotency_window,
         idempotency_ttl_ns=int(settings.idempotency_ttl_s * 1e9),
+        max_market_age_ns=int(settings.max_market_age_s * 1e9),
+        max_gate_hold_ns=int(settings.max_gate_hold_us * 1e3),
         pm_equity_minimum_usd=settings.pm_equity_minimum_usd,
         max_batch_orders=settings.max_batch_orders,
         default_limits=Limits(

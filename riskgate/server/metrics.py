@@ -11,7 +11,8 @@ Exposed (``metrics_address``, e.g. ``127.0.0.1:9464``, path ``/metrics``):
 - ``riskgate_decision_compute_seconds{rpc}``: histogram of the server compute per decision
   (the decision's ``compute_ns``);
 - ``riskgate_market_updates_total``, ``riskgate_market_update_seconds`` (histogram),
-  ``riskgate_market_version``, ``riskgate_market_valuation_timestamp_seconds``;
+  ``riskgate_market_version``, ``riskgate_market_valuation_timestamp_seconds``,
+  ``riskgate_market_age_seconds``;
 - ``riskgate_reservations_expired_total``;
 - ``riskgate_accounts{margin_status}``, ``riskgate_working_orders``.
 """
@@ -19,6 +20,7 @@ Exposed (``metrics_address``, e.g. ``127.0.0.1:9464``, path ``/metrics``):
 from __future__ import annotations
 
 import threading
+import time
 from bisect import bisect_left
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -170,6 +172,12 @@ class MetricsCollector(Collector):
             "riskgate_market_valuation_timestamp_seconds",
             "Valuation time of the market data in use (Unix seconds; 0: none loaded).",
             value=market.valuation_time.timestamp() if market is not None else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "riskgate_market_age_seconds",
+            "Seconds since the market data in use arrived (orders that raise margin are "
+            "rejected past max_market_age_s; 0: none loaded).",
+            value=(time.time_ns() - market.received_ns) / 1e9 if market is not None else 0.0,
         )
         by_status = dict.fromkeys(MarginStatus, 0)
         working = 0

@@ -146,20 +146,22 @@ class ReservationsExpired(_message.Message):
     def __init__(self, account_id: _Optional[str] = ..., client_order_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class MarketApplied(_message.Message):
-    __slots__ = ("version", "valuation_time_ns", "index_usd", "marks_usd", "ivs", "rate")
+    __slots__ = ("version", "valuation_time_ns", "index_usd", "marks_usd", "ivs", "rate", "received_ns")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     VALUATION_TIME_NS_FIELD_NUMBER: _ClassVar[int]
     INDEX_USD_FIELD_NUMBER: _ClassVar[int]
     MARKS_USD_FIELD_NUMBER: _ClassVar[int]
     IVS_FIELD_NUMBER: _ClassVar[int]
     RATE_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_NS_FIELD_NUMBER: _ClassVar[int]
     version: int
     valuation_time_ns: int
     index_usd: _containers.RepeatedCompositeFieldContainer[KeyValue]
     marks_usd: _containers.RepeatedCompositeFieldContainer[KeyValue]
     ivs: _containers.RepeatedCompositeFieldContainer[KeyValue]
     rate: float
-    def __init__(self, version: _Optional[int] = ..., valuation_time_ns: _Optional[int] = ..., index_usd: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., marks_usd: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., ivs: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., rate: _Optional[float] = ...) -> None: ...
+    received_ns: int
+    def __init__(self, version: _Optional[int] = ..., valuation_time_ns: _Optional[int] = ..., index_usd: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., marks_usd: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., ivs: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., rate: _Optional[float] = ..., received_ns: _Optional[int] = ...) -> None: ...
 
 class BookSnapshot(_message.Message):
     __slots__ = ("seq", "market", "halt_all", "halt_all_reason", "accounts", "state_hash", "model")

@@ -30,6 +30,7 @@ class RejectReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REJECT_REASON_MARKET_DATA_MISSING: _ClassVar[RejectReason]
     REJECT_REASON_INTERNAL_ERROR: _ClassVar[RejectReason]
     REJECT_REASON_REDUCE_ONLY_VIOLATION: _ClassVar[RejectReason]
+    REJECT_REASON_MARKET_DATA_STALE: _ClassVar[RejectReason]
 
 class Side(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -106,6 +107,7 @@ REJECT_REASON_LATENCY_BUDGET_EXCEEDED: RejectReason
 REJECT_REASON_MARKET_DATA_MISSING: RejectReason
 REJECT_REASON_INTERNAL_ERROR: RejectReason
 REJECT_REASON_REDUCE_ONLY_VIOLATION: RejectReason
+REJECT_REASON_MARKET_DATA_STALE: RejectReason
 SIDE_UNSPECIFIED: Side
 SIDE_BUY: Side
 SIDE_SELL: Side

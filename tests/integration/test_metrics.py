@@ -96,6 +96,9 @@ def test_metrics_count_what_happened(server: RiskGateServer) -> None:
     assert m[("riskgate_market_updates_total", ())] == 1
     assert m[("riskgate_market_update_seconds_count", ())] == 1
     assert m[("riskgate_market_version", ())] == 2
+    # the update just arrived: seconds old at most (the scrape follows it)
+    assert 0.0 <= m[("riskgate_market_age_seconds", ())] < 60.0
+    assert m[("riskgate_market_age_seconds", ())] < before[("riskgate_market_age_seconds", ())]
     assert m[("riskgate_working_orders", ())] == 5  # 3 + 2 accepted, none acknowledged
     accounts = sum(v for (name, _), v in m.items() if name == "riskgate_accounts")
     assert accounts == len(server.demo_accounts)

@@ -87,8 +87,11 @@ def _decision_from_proto(m: pb.Decision) -> et.Decision:
     )  # fmt: skip
 
 
-def _market_to_proto(msg: epb.MarketApplied, version: int, snap: MarketSnapshot) -> None:
+def _market_to_proto(
+    msg: epb.MarketApplied, version: int, snap: MarketSnapshot, received_ns: int
+) -> None:
     msg.version = version
+    msg.received_ns = received_ns
     msg.valuation_time_ns = time_to_ns(snap.valuation_time)
     _kv(msg.index_usd, snap.index_usd.items())
     _kv(msg.marks_usd, snap.marks_usd.items())
@@ -101,7 +104,7 @@ def _market_from_proto(m: epb.MarketApplied) -> ev.MarketApplied:
         ns_to_time(m.valuation_time_ns), dict(_pairs(m.index_usd)), dict(_pairs(m.marks_usd)),
         dict(_pairs(m.ivs)), m.rate,
     )  # fmt: skip
-    return ev.MarketApplied(m.version, snap)
+    return ev.MarketApplied(m.version, snap, m.received_ns)
 
 
 def _opt_enum(enum: type, value: int):
@@ -153,7 +156,7 @@ def event_to_proto(stamped: ev.Stamped) -> epb.Event:
         m.account_id, m.all_accounts = e.account_id, e.all_accounts
         m.state, m.reason = int(e.state), e.reason
     elif isinstance(e, ev.MarketApplied):
-        _market_to_proto(msg.market_applied, e.version, e.snapshot)
+        _market_to_proto(msg.market_applied, e.version, e.snapshot, e.received_ns)
     elif isinstance(e, ev.Audited):
         m = msg.audited
         m.principal, m.method, m.outcome, m.detail = e.principal, e.method, e.outcome, e.detail
@@ -257,7 +260,8 @@ def book_to_proto(book: Book, seq: int) -> epb.BookSnapshot:
     """The whole book (every account bound to ``book.market``)."""
     msg = epb.BookSnapshot(seq=seq, model=book.model.name)
     if book.market is not None:
-        _market_to_proto(msg.market, book.market.version, book.market.snapshot)
+        m = book.market
+        _market_to_proto(msg.market, m.version, m.snapshot, m.received_ns)
     msg.halt_all, msg.halt_all_reason = book.halt_all
     for acc in book.accounts.values():
         _account_to_proto(msg.accounts.add(), acc)
@@ -343,6 +347,7 @@ def decode_snapshot(payload: bytes, book: Book) -> int:
     if msg.HasField("market"):
         m = _market_from_proto(msg.market)
         book.market = build_market_state(m.version, m.snapshot, book.model, book.rules_params)
+        book.market.received_ns = m.received_ns
     book.halt_all = (msg.halt_all, msg.halt_all_reason)
     for am in msg.accounts:
         acc = _account_from_proto(am, book)
