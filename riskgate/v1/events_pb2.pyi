@@ -7,13 +7,13 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
-class KeyValue(_message.Message):
-    __slots__ = ("key", "value")
-    KEY_FIELD_NUMBER: _ClassVar[int]
-    VALUE_FIELD_NUMBER: _ClassVar[int]
-    key: str
-    value: float
-    def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+class Amounts(_message.Message):
+    __slots__ = ("keys", "values")
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedScalarFieldContainer[str]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, keys: _Optional[_Iterable[str]] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class Event(_message.Message):
     __slots__ = ("seq", "time_ns", "principal", "account_upserted", "positions_set", "trading_state_set", "order_accepted", "decision_remembered", "order_step", "reservations_expired", "market_applied", "audited")
@@ -68,8 +68,8 @@ class AccountUpserted(_message.Message):
     pool_mode: _riskgate_pb2.MarginPoolMode
     margin_method: _riskgate_pb2.MarginMethod
     limits: _riskgate_pb2.Limits
-    collateral: _containers.RepeatedCompositeFieldContainer[KeyValue]
-    def __init__(self, account_id: _Optional[str] = ..., pool_mode: _Optional[_Union[_riskgate_pb2.MarginPoolMode, str]] = ..., margin_method: _Optional[_Union[_riskgate_pb2.MarginMethod, str]] = ..., limits: _Optional[_Union[_riskgate_pb2.Limits, _Mapping]] = ..., collateral: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ...) -> None: ...
+    collateral: Amounts
+    def __init__(self, account_id: _Optional[str] = ..., pool_mode: _Optional[_Union[_riskgate_pb2.MarginPoolMode, str]] = ..., margin_method: _Optional[_Union[_riskgate_pb2.MarginMethod, str]] = ..., limits: _Optional[_Union[_riskgate_pb2.Limits, _Mapping]] = ..., collateral: _Optional[_Union[Amounts, _Mapping]] = ...) -> None: ...
 
 class PositionsSet(_message.Message):
     __slots__ = ("account_id", "positions")
@@ -156,12 +156,12 @@ class MarketApplied(_message.Message):
     RECEIVED_NS_FIELD_NUMBER: _ClassVar[int]
     version: int
     valuation_time_ns: int
-    index_usd: _containers.RepeatedCompositeFieldContainer[KeyValue]
-    marks_usd: _containers.RepeatedCompositeFieldContainer[KeyValue]
-    ivs: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    index_usd: Amounts
+    marks_usd: Amounts
+    ivs: Amounts
     rate: float
     received_ns: int
-    def __init__(self, version: _Optional[int] = ..., valuation_time_ns: _Optional[int] = ..., index_usd: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., marks_usd: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., ivs: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., rate: _Optional[float] = ..., received_ns: _Optional[int] = ...) -> None: ...
+    def __init__(self, version: _Optional[int] = ..., valuation_time_ns: _Optional[int] = ..., index_usd: _Optional[_Union[Amounts, _Mapping]] = ..., marks_usd: _Optional[_Union[Amounts, _Mapping]] = ..., ivs: _Optional[_Union[Amounts, _Mapping]] = ..., rate: _Optional[float] = ..., received_ns: _Optional[int] = ...) -> None: ...
 
 class BookSnapshot(_message.Message):
     __slots__ = ("seq", "market", "halt_all", "halt_all_reason", "accounts", "state_hash", "model")
@@ -207,10 +207,10 @@ class AccountState(_message.Message):
     limits: _riskgate_pb2.Limits
     trading_state: _riskgate_pb2.TradingState
     trading_state_reason: str
-    collateral: _containers.RepeatedCompositeFieldContainer[KeyValue]
-    avg_price: _containers.RepeatedCompositeFieldContainer[KeyValue]
-    working_buy: _containers.RepeatedCompositeFieldContainer[KeyValue]
-    working_sell: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    collateral: Amounts
+    avg_price: Amounts
+    working_buy: Amounts
+    working_sell: Amounts
     orders: _containers.RepeatedCompositeFieldContainer[WorkingOrderState]
     decisions: _containers.RepeatedCompositeFieldContainer[RememberedDecision]
     open_orders: int
@@ -219,7 +219,7 @@ class AccountState(_message.Message):
     status: _riskgate_pb2.MarginStatus
     method_in_use: _riskgate_pb2.MarginMethod
     pools: _containers.RepeatedCompositeFieldContainer[PoolState]
-    def __init__(self, account_id: _Optional[str] = ..., pool_mode: _Optional[_Union[_riskgate_pb2.MarginPoolMode, str]] = ..., margin_method: _Optional[_Union[_riskgate_pb2.MarginMethod, str]] = ..., limits: _Optional[_Union[_riskgate_pb2.Limits, _Mapping]] = ..., trading_state: _Optional[_Union[_riskgate_pb2.TradingState, str]] = ..., trading_state_reason: _Optional[str] = ..., collateral: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., avg_price: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., working_buy: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., working_sell: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., orders: _Optional[_Iterable[_Union[WorkingOrderState, _Mapping]]] = ..., decisions: _Optional[_Iterable[_Union[RememberedDecision, _Mapping]]] = ..., open_orders: _Optional[int] = ..., pending: _Optional[_Iterable[_Union[PendingReservation, _Mapping]]] = ..., ended: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[_riskgate_pb2.MarginStatus, str]] = ..., method_in_use: _Optional[_Union[_riskgate_pb2.MarginMethod, str]] = ..., pools: _Optional[_Iterable[_Union[PoolState, _Mapping]]] = ...) -> None: ...
+    def __init__(self, account_id: _Optional[str] = ..., pool_mode: _Optional[_Union[_riskgate_pb2.MarginPoolMode, str]] = ..., margin_method: _Optional[_Union[_riskgate_pb2.MarginMethod, str]] = ..., limits: _Optional[_Union[_riskgate_pb2.Limits, _Mapping]] = ..., trading_state: _Optional[_Union[_riskgate_pb2.TradingState, str]] = ..., trading_state_reason: _Optional[str] = ..., collateral: _Optional[_Union[Amounts, _Mapping]] = ..., avg_price: _Optional[_Union[Amounts, _Mapping]] = ..., working_buy: _Optional[_Union[Amounts, _Mapping]] = ..., working_sell: _Optional[_Union[Amounts, _Mapping]] = ..., orders: _Optional[_Iterable[_Union[WorkingOrderState, _Mapping]]] = ..., decisions: _Optional[_Iterable[_Union[RememberedDecision, _Mapping]]] = ..., open_orders: _Optional[int] = ..., pending: _Optional[_Iterable[_Union[PendingReservation, _Mapping]]] = ..., ended: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[_riskgate_pb2.MarginStatus, str]] = ..., method_in_use: _Optional[_Union[_riskgate_pb2.MarginMethod, str]] = ..., pools: _Optional[_Iterable[_Union[PoolState, _Mapping]]] = ...) -> None: ...
 
 class PendingReservation(_message.Message):
     __slots__ = ("client_order_id", "reserve_until_ns")
@@ -292,9 +292,9 @@ class ScenarioState(_message.Message):
     CASH_FIELD_NUMBER: _ClassVar[int]
     PNL_FIELD_NUMBER: _ClassVar[int]
     AUX_FIELD_NUMBER: _ClassVar[int]
-    quantities: _containers.RepeatedCompositeFieldContainer[KeyValue]
-    cash_balances: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    quantities: Amounts
+    cash_balances: Amounts
     cash: float
     pnl: bytes
     aux: bytes
-    def __init__(self, quantities: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., cash_balances: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., cash: _Optional[float] = ..., pnl: _Optional[bytes] = ..., aux: _Optional[bytes] = ...) -> None: ...
+    def __init__(self, quantities: _Optional[_Union[Amounts, _Mapping]] = ..., cash_balances: _Optional[_Union[Amounts, _Mapping]] = ..., cash: _Optional[float] = ..., pnl: _Optional[bytes] = ..., aux: _Optional[bytes] = ...) -> None: ...

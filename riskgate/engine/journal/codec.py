@@ -38,15 +38,18 @@ class CodecError(ValueError):
 # ------------------------------------------------------------------ small pieces
 
 
-def _kv(target, items: Iterable[tuple[str, float]]) -> None:
-    for k, v in items:
-        e = target.add()
-        e.key = k
-        e.value = v
+def _kv(target: epb.Amounts, items: Mapping[str, float] | Iterable[tuple[str, float]]) -> None:
+    if isinstance(items, Mapping):
+        target.keys.extend(items.keys())
+        target.values.extend(items.values())
+    else:
+        for k, v in items:
+            target.keys.append(k)
+            target.values.append(v)
 
 
-def _pairs(entries) -> list[tuple[str, float]]:
-    return [(e.key, e.value) for e in entries]
+def _pairs(a: epb.Amounts) -> zip:
+    return zip(a.keys, a.values, strict=True)
 
 
 def time_to_ns(t: datetime) -> int:
@@ -93,9 +96,9 @@ def _market_to_proto(
     msg.version = version
     msg.received_ns = received_ns
     msg.valuation_time_ns = time_to_ns(snap.valuation_time)
-    _kv(msg.index_usd, snap.index_usd.items())
-    _kv(msg.marks_usd, snap.marks_usd.items())
-    _kv(msg.ivs, snap.ivs.items())
+    _kv(msg.index_usd, snap.index_usd)
+    _kv(msg.marks_usd, snap.marks_usd)
+    _kv(msg.ivs, snap.ivs)
     msg.rate = snap.rate
 
 
@@ -273,10 +276,10 @@ def _account_to_proto(m: epb.AccountState, a: Account) -> None:
     m.pool_mode, m.margin_method = int(a.pool_mode), int(a.margin_method)
     m.limits.CopyFrom(convert.limits_to_proto(a.limits))
     m.trading_state, m.trading_state_reason = int(a.trading_state), a.trading_state_reason
-    _kv(m.collateral, a.collateral.items())
-    _kv(m.avg_price, a.avg_price.items())
-    _kv(m.working_buy, a.working_buy.items())
-    _kv(m.working_sell, a.working_sell.items())
+    _kv(m.collateral, a.collateral)
+    _kv(m.avg_price, a.avg_price)
+    _kv(m.working_buy, a.working_buy)
+    _kv(m.working_sell, a.working_sell)
     for o in a.orders.values():
         om = m.orders.add()
         _order_to_proto(om.order, o.request)
@@ -301,8 +304,8 @@ def _account_to_proto(m: epb.AccountState, a: Account) -> None:
         pm = m.pools.add(currency=ccy, track_rules=pool.track_rules)
         for state in (pool.P, pool.B, pool.S):
             sm = pm.states.add(cash=state.cash, pnl=state.pnl.tobytes(), aux=state.aux.tobytes())
-            _kv(sm.quantities, state.qty.items())
-            _kv(sm.cash_balances, state.cash_balances.items())
+            _kv(sm.quantities, state.qty)
+            _kv(sm.cash_balances, state.cash_balances)
         for name in ("P", "B", "S"):
             pm.rules.extend((pool.rules[name].im, pool.rules[name].mm))
         pm.figures.extend(
@@ -336,7 +339,9 @@ def state_hash(book: Book) -> str:
 
 def decode_snapshot(payload: bytes, book: Book) -> int:
     """Fill the empty ``book`` from a snapshot; returns the sequence number it covers.
-    Raises :class:`CodecError` if it does not decode or its state hash does not match."""
+    Raises :class:`CodecError` if it does not decode or its state hash (of the message as
+    read) does not match. That decoding is faithful, that ``state_hash(book)`` then gives
+    the hash back, is what the replay property test checks."""
     msg = epb.BookSnapshot()
     try:
         msg.ParseFromString(payload)
@@ -354,7 +359,7 @@ def decode_snapshot(payload: bytes, book: Book) -> int:
         book.accounts[acc.account_id] = acc
         if acc.pending:
             book.pending_accounts.add(acc)
-    got = state_hash(book)
+    got = _hash(msg)
     if got != msg.state_hash:
         raise CodecError(f"snapshot {msg.seq}: state hash {got} does not match {msg.state_hash}")
     return msg.seq
