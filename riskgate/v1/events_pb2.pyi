@@ -37,11 +37,11 @@ class Event(_message.Message):
     trading_state_set: TradingStateSet
     order_accepted: OrderAccepted
     decision_remembered: DecisionRemembered
-    order_step: OrderStep
+    order_step: _riskgate_pb2.OrderEvent
     reservations_expired: ReservationsExpired
     market_applied: MarketApplied
     audited: Audited
-    def __init__(self, seq: _Optional[int] = ..., time_ns: _Optional[int] = ..., principal: _Optional[str] = ..., account_upserted: _Optional[_Union[AccountUpserted, _Mapping]] = ..., positions_set: _Optional[_Union[PositionsSet, _Mapping]] = ..., trading_state_set: _Optional[_Union[TradingStateSet, _Mapping]] = ..., order_accepted: _Optional[_Union[OrderAccepted, _Mapping]] = ..., decision_remembered: _Optional[_Union[DecisionRemembered, _Mapping]] = ..., order_step: _Optional[_Union[OrderStep, _Mapping]] = ..., reservations_expired: _Optional[_Union[ReservationsExpired, _Mapping]] = ..., market_applied: _Optional[_Union[MarketApplied, _Mapping]] = ..., audited: _Optional[_Union[Audited, _Mapping]] = ...) -> None: ...
+    def __init__(self, seq: _Optional[int] = ..., time_ns: _Optional[int] = ..., principal: _Optional[str] = ..., account_upserted: _Optional[_Union[AccountUpserted, _Mapping]] = ..., positions_set: _Optional[_Union[PositionsSet, _Mapping]] = ..., trading_state_set: _Optional[_Union[TradingStateSet, _Mapping]] = ..., order_accepted: _Optional[_Union[OrderAccepted, _Mapping]] = ..., decision_remembered: _Optional[_Union[DecisionRemembered, _Mapping]] = ..., order_step: _Optional[_Union[_riskgate_pb2.OrderEvent, _Mapping]] = ..., reservations_expired: _Optional[_Union[ReservationsExpired, _Mapping]] = ..., market_applied: _Optional[_Union[MarketApplied, _Mapping]] = ..., audited: _Optional[_Union[Audited, _Mapping]] = ...) -> None: ...
 
 class Audited(_message.Message):
     __slots__ = ("principal", "method", "accounts", "outcome", "detail")
@@ -116,26 +116,6 @@ class DecisionRemembered(_message.Message):
     decision: _riskgate_pb2.Decision
     decided_ns: int
     def __init__(self, order: _Optional[_Union[_riskgate_pb2.Order, _Mapping]] = ..., decision: _Optional[_Union[_riskgate_pb2.Decision, _Mapping]] = ..., decided_ns: _Optional[int] = ...) -> None: ...
-
-class OrderStep(_message.Message):
-    __slots__ = ("account_id", "client_order_id", "acknowledged", "venue_rejected", "cancelled", "expired", "amended", "filled")
-    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
-    CLIENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
-    ACKNOWLEDGED_FIELD_NUMBER: _ClassVar[int]
-    VENUE_REJECTED_FIELD_NUMBER: _ClassVar[int]
-    CANCELLED_FIELD_NUMBER: _ClassVar[int]
-    EXPIRED_FIELD_NUMBER: _ClassVar[int]
-    AMENDED_FIELD_NUMBER: _ClassVar[int]
-    FILLED_FIELD_NUMBER: _ClassVar[int]
-    account_id: str
-    client_order_id: str
-    acknowledged: _riskgate_pb2.VenueAcknowledged
-    venue_rejected: _riskgate_pb2.VenueRejected
-    cancelled: _riskgate_pb2.Cancelled
-    expired: _riskgate_pb2.Expired
-    amended: _riskgate_pb2.Amended
-    filled: _riskgate_pb2.Filled
-    def __init__(self, account_id: _Optional[str] = ..., client_order_id: _Optional[str] = ..., acknowledged: _Optional[_Union[_riskgate_pb2.VenueAcknowledged, _Mapping]] = ..., venue_rejected: _Optional[_Union[_riskgate_pb2.VenueRejected, _Mapping]] = ..., cancelled: _Optional[_Union[_riskgate_pb2.Cancelled, _Mapping]] = ..., expired: _Optional[_Union[_riskgate_pb2.Expired, _Mapping]] = ..., amended: _Optional[_Union[_riskgate_pb2.Amended, _Mapping]] = ..., filled: _Optional[_Union[_riskgate_pb2.Filled, _Mapping]] = ...) -> None: ...
 
 class ReservationsExpired(_message.Message):
     __slots__ = ("account_id", "client_order_ids")

@@ -169,7 +169,7 @@ def event_to_proto(stamped: ev.Stamped) -> epb.Event:
     return msg
 
 
-def _step_to_proto(m: epb.OrderStep, body: et.OrderEventBody) -> None:
+def _step_to_proto(m: pb.OrderEvent, body: et.OrderEventBody) -> None:
     if isinstance(body, et.Acknowledged):
         m.acknowledged.venue_order_id = body.venue_order_id
     elif isinstance(body, et.VenueRejected):
