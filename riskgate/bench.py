@@ -113,7 +113,7 @@ def run(legs: int, orders: int, full_revals: int, chain: int, seed: int) -> dict
         # correctness: sampled what-ifs equal full revaluation of portfolio + order
         for k in range(5):
             inst = market.instruments[int(order_idx[k])]
-            im_inc, _ = pool.whatif(inst.symbol, float(order_qty[k]))
+            im_inc, _ = pool.whatif(inst.symbol, state.units(inst, float(order_qty[k])))
             after = dict(portfolio)
             after[inst] = after.get(inst, 0.0) + float(order_qty[k])
             ref = full_revaluation(model, market.snapshot, after, collateral, False)[USD]

@@ -2,6 +2,13 @@
 
 Quantities are in coin (1.0 = one coin of notional) times the instrument's ``multiplier``.
 Strikes and futures prices are in USD per coin. Expiry is 08:00 UTC on the symbol's date.
+
+Inverse futures and perpetuals are *sized in USD*: a contract's size is a fixed USD notional
+and its coin equivalent is that notional over the price. A coin quantity of one (an order, a
+fill, a reconciled position, a portfolio file) is converted to USD notional at a price — the
+fill price, the order's limit price, the mark — with :meth:`Instrument.units_per_quantity`;
+the engine and the risk tables count such positions in USD of notional (their *units*), so
+their size no longer depends on the price path. Every other instrument's unit is its quantity.
 """
 
 from __future__ import annotations
@@ -40,6 +47,9 @@ class Settlement(enum.IntEnum):
     INVERSE = 1  # coin settled: P&L in coin
 
 
+_FUTURES = (Kind.FUTURE, Kind.PERPETUAL)
+
+
 class InstrumentError(ValueError):
     """A symbol or explicit instrument definition that cannot be understood."""
 
@@ -71,6 +81,25 @@ class Instrument:
     @property
     def is_inverse(self) -> bool:
         return self.settlement == Settlement.INVERSE
+
+    @property
+    def sized_in_usd(self) -> bool:
+        """An inverse future or perpetual: its size is a USD notional (module docstring)."""
+        return self.settlement == Settlement.INVERSE and self.kind in _FUTURES
+
+    def units_per_quantity(self, price: float) -> float:
+        """Units (what positions and risk-table rows count) per unit of quantity at ``price``:
+        ``multiplier × price`` USD of notional for an inverse future or perpetual, else 1."""
+        return self.multiplier * price if self.sized_in_usd else 1.0
+
+    def to_units(self, quantity: float, price: float) -> float:
+        """A quantity (coin × multiplier) in units, converted at ``price``."""
+        return quantity * self.units_per_quantity(price) if self.sized_in_usd else quantity
+
+    def to_quantity(self, units: float, price: float) -> float:
+        """Units back in quantity (coin × multiplier) at ``price``: the coin equivalent of a
+        USD notional at that price."""
+        return units / self.units_per_quantity(price) if self.sized_in_usd else units
 
     @property
     def settle_currency(self) -> str:

@@ -8,6 +8,16 @@ deciding (``decide``, ``admin``, ``lifecycle``, ``market_update``) has validated
 The live engine calls it with the account's lock and the commit lock held; a ``hint`` may
 hand over work a decision has already done (the what-if arrays of an accepted order), which
 changes the speed of ``apply``, never its result.
+
+Units and settlement. Positions are held in units (:mod:`riskgate.engine.book`): an inverse
+future's or perpetual's is a fixed USD notional ``N``, converted from coin at the fill price
+(at the mark for a reconciliation). Futures and perpetuals settle their variation margin
+against a basis ``b`` per position — ``b − N / m`` coin (inverse), ``q × multiplier × m − b``
+USD (linear) at mark ``m`` — recomputed from the current mark on every market update rather
+than accumulated update by update, so the settlement is a function of the mark alone: a
+path of marks that comes back to where it started settles exactly zero, and any path
+settles what one step from its start to its end does (per update, ``N (1/m0 − 1/m1)``).
+The collateral an account shows and margins is its balance plus that variation margin.
 """
 
 from __future__ import annotations
@@ -17,7 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from riskgate.domain.instruments import USD_LIKE, Kind
+from riskgate.domain.instruments import USD_LIKE, Instrument, Kind
 from riskgate.engine import lifecycle
 from riskgate.engine.book import (
     Account,
@@ -59,6 +69,7 @@ from riskgate.models.risk_table import USD
 _EPS = 1e-12
 _BUY = Side.BUY
 _RULES = MarginMethod.RULES_BASED
+_FUTURES = (Kind.FUTURE, Kind.PERPETUAL)
 
 
 class AcceptHint(NamedTuple):
@@ -87,22 +98,15 @@ def _market_applied(book: Book, ev: MarketApplied, hint: MarketState | None) -> 
 
 
 def bind(book: Book, acc: Account) -> None:
-    """Bring an account to the book's market: futures' mark moves settle into collateral,
-    the pools are rebuilt and margined on the new risk tables, the status is refreshed."""
+    """Bring an account to the book's market: futures settle their variation margin at the
+    new marks, the pools are rebuilt and margined on the new risk tables, the status is
+    refreshed."""
     new, old = book.market, acc.market
     if new is old or new is None:
         return
     if old is not None:
-        mtm = new.marked_to_market
-        for sym, q in acc.positions.items():
-            if sym not in mtm or sym not in old.quotes:
-                continue
-            inst = new.instruments[sym]
-            m0, m1 = old.quotes[sym].mark, new.quotes[sym].mark
-            if inst.is_inverse:
-                _add_cash(acc, old, inst.underlying, q * (1.0 - m0 / m1))
-            else:
-                _add_cash(acc, old, USD, q * (m1 - m0))
+        for ccy in dict.fromkeys(settle_currency(new.instruments[s]) for s in acc.basis):
+            _sync_collateral(acc, new, ccy)
     # holdings (collateral rows included) are rebuilt on the new tables; cash is kept
     margins = {ccy: pool.rebind(new, new.tables[ccy]) for ccy, pool in acc.pools.items()}
     acc.market = new
@@ -148,8 +152,11 @@ def _account_upserted(book: Book, ev: AccountUpserted, hint: Any) -> None:
     if ev.margin_method is not None:
         acc.margin_method = ev.margin_method
     for ccy, amount in ev.collateral:
+        # the balance becomes the amount: what the open futures settled into it so far is in
+        # the amount, so they settle from the current marks on
         acc.collateral[ccy] = amount
-        _pool_of_collateral(acc, market, ccy).set_collateral(ccy, amount)
+        _rebase(acc, market, ccy)
+        _sync_collateral(acc, market, ccy)
     if created and not acc.pools:
         acc.pool(market, USD)
     refresh_account(book, acc)
@@ -161,12 +168,20 @@ def _positions_set(book: Book, ev: PositionsSet, hint: Any) -> None:
     market = acc.market
     assert market is not None
     current = acc.positions
-    target = {sym: qty for sym, qty, _ in ev.positions}
+    target = {sym: _reconciled_units(market, sym, qty, current) for sym, qty, _ in ev.positions}
     for sym in dict.fromkeys([*current, *target]):  # insertion order: deterministic
         dq = target.get(sym, 0.0) - current.get(sym, 0.0)
         if dq != 0.0:
-            pool = acc.pool(market, acc.pool_currency(market, sym))
+            ccy = acc.pool_currency(market, sym)
+            pool = acc.pool(market, ccy)
             pool.change(market, sym, dq, 0.0, 0.0)
+            inst = market.instruments[sym]
+            if inst.kind in _FUTURES:
+                # reconciled at the mark: no settlement now
+                mark = market.quotes[sym].mark
+                _futures_step(
+                    acc, market, inst, sym, pool.P.qty.get(sym, 0.0), at_mark(inst, dq, mark)
+                )
     acc.avg_price = {sym: avg for sym, _, avg in ev.positions if avg is not None}
     for pool in acc.pools.values():
         acc.refresh_margin(pool)
@@ -187,6 +202,29 @@ def _trading_state_set(book: Book, ev: TradingStateSet, hint: Any) -> None:
 # ------------------------------------------------------------------ decisions
 
 
+def _reconciled_units(
+    market: MarketState, sym: str, qty: float, current: Mapping[str, float]
+) -> float:
+    """A reconciled quantity in units: an inverse future's converted at the mark, unless it
+    is the quantity the account shows now (then the notional stays exactly as it is)."""
+    inst = market.instruments[sym]
+    if not inst.sized_in_usd:
+        return qty
+    mark = market.quotes[sym].mark
+    now = current.get(sym, 0.0)
+    if now != 0.0 and inst.to_quantity(now, mark) == qty:
+        return now
+    return inst.to_units(qty, mark)
+
+
+def order_unit(inst: Instrument, price: float | None, mark: float) -> float:
+    """Units an order reserves per unit of quantity: an inverse future's or perpetual's USD
+    notional at the order's limit price (at the mark without one), else 1."""
+    if not inst.sized_in_usd:
+        return 1.0
+    return inst.units_per_quantity(mark if price is None else price)
+
+
 def _order_accepted(book: Book, ev: OrderAccepted, hint: AcceptHint | None) -> None:
     req = ev.request
     acc = book.accounts[req.account_id]
@@ -202,7 +240,8 @@ def _order_accepted(book: Book, ev: OrderAccepted, hint: AcceptHint | None) -> N
         acc.pools[ev.pool] = pool
     side = Side(req.side)
     qty = float(req.quantity)
-    _work(acc, market, pool, ev.symbol, side, qty)
+    unit = order_unit(market.instruments[ev.symbol], req.price, market.quotes[ev.symbol].mark)
+    _work(acc, market, pool, ev.symbol, side, qty * unit)
     if hint is not None:
         # the side's state took the change its what-if evaluated: same figures
         if side is _BUY:
@@ -215,8 +254,9 @@ def _order_accepted(book: Book, ev: OrderAccepted, hint: AcceptHint | None) -> N
         acc.refresh_margin(pool)
     coid = req.client_order_id
     acc.orders[coid] = WorkingOrder(
-        req, ev.symbol, side, ev.pool, qty, req.price, ev.accepted_ns, ev.reserve_until_ns
-    )
+        req, ev.symbol, side, ev.pool, qty, req.price, ev.accepted_ns, ev.reserve_until_ns,
+        unit=unit,
+    )  # fmt: skip
     acc.open_orders += 1
     acc.pending[coid] = ev.reserve_until_ns
     book.pending_accounts.add(acc)
@@ -251,14 +291,9 @@ def _order_step(book: Book, ev: OrderStep, hint: Any) -> None:
     elif isinstance(body, Filled):
         _fill(acc, market, order, body)
     elif isinstance(body, Amended):
-        if body.new_quantity is not None:
-            _work(acc, market, acc.pools[order.pool], order.symbol, order.side,
-                  body.new_quantity - order.quantity)  # fmt: skip
-            order.quantity = body.new_quantity
-        if body.new_price is not None:
-            order.price = body.new_price
+        _amend(acc, market, order, body)
     else:  # venue rejected, cancelled, expired: the rest of the order stops working
-        _work(acc, market, acc.pools[order.pool], order.symbol, order.side, -order.working)
+        _work(acc, market, acc.pools[order.pool], order.symbol, order.side, -order.working_units)
     was_working = order.status.is_working
     order.status = new_status
     if new_status == OrderStatus.PARTIALLY_FILLED:
@@ -269,31 +304,56 @@ def _order_step(book: Book, ev: OrderStep, hint: Any) -> None:
     refresh_account(book, acc)
 
 
+def _amend(acc: Account, market: MarketState, order: WorkingOrder, body: Amended) -> None:
+    """New quantity and / or price; an inverse future's reservation follows its price."""
+    old_q, old_unit = order.quantity, order.unit
+    new_q = old_q if body.new_quantity is None else body.new_quantity
+    if body.new_price is not None:
+        order.price = body.new_price
+        inst = market.instruments[order.symbol]
+        order.unit = order_unit(inst, body.new_price, market.quotes[order.symbol].mark)
+    if order.unit == old_unit:
+        d = (new_q - old_q) * old_unit
+    else:
+        d = (new_q - order.filled) * order.unit - (old_q - order.filled) * old_unit
+    if d != 0.0:
+        _work(acc, market, acc.pools[order.pool], order.symbol, order.side, d)
+    order.quantity = new_q
+
+
 def _fill(acc: Account, market: MarketState, order: WorkingOrder, ev: Filled) -> None:
     f = min(ev.fill_quantity, order.working)
     sym = order.symbol
     inst = market.instruments[sym]
+    p = ev.fill_price
     signed = f if order.side is _BUY else -f
-    # position up by the fill, the working order down by it
-    _work(acc, market, acc.pools[order.pool], sym, order.side, -f, signed)
-    q1 = acc.position(order.pool, sym)
-    q0 = q1 - signed
+    pool = acc.pools[order.pool]
+    q0 = pool.P.qty.get(sym, 0.0)
+    # the position moves by the fill in units: an inverse future's USD notional at its price
+    d = inst.to_units(signed, p)
+    q1 = q0 + d
+    if inst.sized_in_usd and q1 != 0.0 and abs(q1) <= _EPS * max(abs(q0), abs(d)):
+        d = -q0  # the fill closes the position: what rounding would leave of it is dropped
+    # position up by the fill, the working order down by what it reserved for it
+    _work(acc, market, pool, sym, order.side, -f * order.unit, d)
+    q1 = pool.P.qty.get(sym, 0.0)
     if q1 == 0.0:
         acc.avg_price.pop(sym, None)
     elif q0 == 0.0 or q0 * q1 < 0.0:
-        acc.avg_price[sym] = ev.fill_price
+        acc.avg_price[sym] = p
     elif abs(q1) > abs(q0):
-        a0 = acc.avg_price.get(sym, ev.fill_price)
-        acc.avg_price[sym] = (a0 * abs(q0) + ev.fill_price * f) / abs(q1)
-    # cash: what the fill costs against the current mark, in the settlement currency
-    mark = market.quotes[sym].mark
-    p = ev.fill_price
-    if inst.kind in (Kind.FUTURE, Kind.PERPETUAL):
-        if inst.is_inverse:
-            # inverse P&L in coin for the move s = mark/p - 1 since the fill: Q (1 - 1/(1+s))
-            _add_cash(acc, market, inst.underlying, signed * inst.multiplier * (1.0 - p / mark))
+        a0 = acc.avg_price.get(sym, p)
+        if inst.sized_in_usd:
+            # the entry of a USD notional: notional over the coin it cost (harmonic mean)
+            acc.avg_price[sym] = abs(q1) / (abs(q0) / a0 + abs(d) / p)
         else:
-            _add_cash(acc, market, USD, signed * inst.multiplier * (mark - p))
+            acc.avg_price[sym] = (a0 * abs(q0) + p * f) / abs(q1)
+    if inst.kind in _FUTURES:
+        # the fill joins the position's basis at its price: N / p = q x multiplier coin
+        # (inverse), q x multiplier x p USD (linear); against the mark that is its cash now
+        _futures_step(
+            acc, market, inst, sym, q1, signed * inst.multiplier * (1.0 if inst.is_inverse else p)
+        )
     elif inst.is_option and inst.is_inverse:
         _add_cash(acc, market, inst.underlying, -signed * inst.multiplier * p)
     else:  # spot and linear options pay the premium / price in USD
@@ -312,7 +372,7 @@ def _reservations_expired(book: Book, ev: ReservationsExpired, hint: Any) -> Non
     assert market is not None
     for coid in ev.client_order_ids:
         o = acc.orders[coid]
-        _work(acc, market, acc.pools[o.pool], o.symbol, o.side, -o.working)
+        _work(acc, market, acc.pools[o.pool], o.symbol, o.side, -o.working_units)
         o.status = OrderStatus.RESERVATION_EXPIRED
         acc.order_ended(o, book.config.idempotency_window)
     for pool in acc.pools.values():
@@ -334,16 +394,20 @@ def _work(
     d_position: float = 0.0,
 ) -> None:
     """The one place a working quantity changes (with a position change, for a fill): the
-    side's state and the account's working total of that side move together."""
-    if side is _BUY:
+    side's state and the account's working total of that side move together (in units)."""
+    buy = side is _BUY
+    if buy:
         pool.change(market, symbol, d_position, d_working, 0.0)
         working = acc.working_buy
     else:
         pool.change(market, symbol, d_position, 0.0, d_working)
         working = acc.working_sell
     v = working.get(symbol, 0.0) + d_working
-    if abs(v) <= _EPS:
+    if abs(v) <= _EPS * max(1.0, abs(d_working)):
         working.pop(symbol, None)
+        if d_working < 0.0:
+            # released to nothing: the side's state is the position again, exactly
+            pool.align(market, symbol, buy)
     else:
         working[symbol] = v
 
@@ -358,7 +422,84 @@ def _add_cash(acc: Account, market: MarketState, ccy: str, amount: float) -> Non
     if amount == 0.0:
         return
     acc.collateral[ccy] = acc.collateral.get(ccy, 0.0) + amount
-    _pool_of_collateral(acc, market, ccy).set_collateral(ccy, acc.collateral[ccy])
+    _sync_collateral(acc, market, ccy)
+
+
+# ------------------------------------------------------------------ futures settlement
+
+
+def settle_currency(inst: Instrument) -> str:
+    """Where a future's variation margin settles: its coin (inverse) or USD (linear)."""
+    return inst.underlying if inst.is_inverse else USD
+
+
+def variation_margin(inst: Instrument, units: float, basis: float, mark: float) -> float:
+    """What a futures position has settled against its basis at ``mark``: ``b − N / m`` coin
+    for an inverse one (units: USD notional ``N``), ``q × multiplier × m − b`` USD else."""
+    if inst.is_inverse:
+        return basis - units / mark
+    return units * inst.multiplier * mark - basis
+
+
+def at_mark(inst: Instrument, units: float, mark: float) -> float:
+    """The basis of ``units`` entered at ``mark`` (its variation margin there is 0)."""
+    if inst.is_inverse:
+        return units / mark
+    return units * inst.multiplier * mark
+
+
+def _futures_step(
+    acc: Account, market: MarketState, inst: Instrument, sym: str, q1: float, d_basis: float
+) -> None:
+    """A futures position became ``q1`` units and its basis moved by ``d_basis``; a closed
+    position's settlement joins the balance."""
+    b = acc.basis.get(sym, 0.0) + d_basis
+    ccy = settle_currency(inst)
+    if q1 == 0.0:
+        acc.basis.pop(sym, None)
+        vm = variation_margin(inst, 0.0, b, market.quotes[sym].mark)
+        if vm != 0.0:
+            acc.collateral[ccy] = acc.collateral.get(ccy, 0.0) + vm
+    else:
+        acc.basis[sym] = b
+    _sync_collateral(acc, market, ccy)
+
+
+def _rebase(acc: Account, market: MarketState, ccy: str) -> None:
+    """The futures settling in ``ccy`` start settling afresh from the current marks."""
+    for sym in acc.basis:
+        inst = market.instruments[sym]
+        if settle_currency(inst) == ccy:
+            units = acc.position(acc.pool_currency(market, sym), sym)
+            acc.basis[sym] = at_mark(inst, units, market.quotes[sym].mark)
+
+
+def collateral_total(acc: Account, market: MarketState, ccy: str) -> float:
+    """The balance in ``ccy`` plus what the futures settling in it have settled at the
+    current marks (the same sum, in the same order, whatever path the marks took)."""
+    total = acc.collateral.get(ccy, 0.0)
+    for sym, b in acc.basis.items():
+        inst = market.instruments[sym]
+        if settle_currency(inst) == ccy:
+            units = acc.position(acc.pool_currency(market, sym), sym)
+            total += variation_margin(inst, units, b, market.quotes[sym].mark)
+    return total
+
+
+def collateral_view(acc: Account, market: MarketState) -> dict[str, float]:
+    """Collateral per currency as the account shows it: balances plus variation margin (a
+    currency only the futures settle in is shown once it is not zero)."""
+    ccys = [*acc.collateral, *(settle_currency(market.instruments[s]) for s in acc.basis)]
+    out = {}
+    for ccy in dict.fromkeys(ccys):
+        total = collateral_total(acc, market, ccy)
+        if ccy in acc.collateral or total != 0.0:
+            out[ccy] = total
+    return out
+
+
+def _sync_collateral(acc: Account, market: MarketState, ccy: str) -> None:
+    _pool_of_collateral(acc, market, ccy).set_collateral(ccy, collateral_total(acc, market, ccy))
 
 
 def equity_usd(acc: Account, market: MarketState) -> float:

@@ -7,6 +7,12 @@ Per pool three incremental states share one risk table:
 Margin with open orders is the worse of ``B`` and ``S``. Every change of holdings goes
 through :meth:`AccountPool.change`, which keeps the three in step; only
 :mod:`riskgate.engine.apply` calls it.
+
+Quantities in the states are *units* (:mod:`riskgate.domain.instruments`): an inverse future's
+or perpetual's position is its fixed USD notional, a working order on one reserves its coin
+quantity converted at its limit price (the mark for a market order), every other instrument
+counts its quantity. Futures and perpetuals are marked to market against a *basis* per
+position (:attr:`Account.basis`), so their settlement depends only on the current mark.
 """
 
 from __future__ import annotations
@@ -73,10 +79,18 @@ class WorkingOrder:
     status: OrderStatus = OrderStatus.PENDING_ACK
     venue_order_id: str = ""
     fill_ids: set[str] | None = None  # created on the first fill that carries an id
+    # units reserved per unit of quantity: multiplier x (limit price, or the mark when it was
+    # accepted) for an inverse future or perpetual, else 1
+    unit: float = 1.0
 
     @property
     def working(self) -> float:
         return self.quantity - self.filled if self.status.is_working else 0.0
+
+    @property
+    def working_units(self) -> float:
+        """What the order still reserves in the pool's states."""
+        return self.working * self.unit
 
 
 def side_figures(out: np.ndarray) -> tuple[float, float, tuple[int, int, float]]:
@@ -172,10 +186,23 @@ class AccountPool:
     def _step(
         self, market: MarketState, name: str, state: PoolState, symbol: str, dq: float
     ) -> None:
+        self._set(market, name, state, symbol, state.qty.get(symbol, 0.0) + dq)
+
+    def _set(
+        self, market: MarketState, name: str, state: PoolState, symbol: str, q1: float
+    ) -> None:
         q0 = state.qty.get(symbol, 0.0)
-        state.set_quantity(symbol, q0 + dq)
+        state.set_quantity(symbol, q1)
         if self.track_rules and not symbol.startswith(COLLATERAL_PREFIX):
-            self._rules_step(market, name, symbol, q0, q0 + dq)
+            self._rules_step(market, name, symbol, q0, q1)
+
+    def align(self, market: MarketState, symbol: str, buy: bool) -> None:
+        """No order works on this side of ``symbol`` any more: the side's state holds exactly
+        the position (what rounding of the reservations' sums left is dropped)."""
+        name, state = ("B", self.B) if buy else ("S", self.S)
+        q = self.P.qty.get(symbol, 0.0)
+        if state.qty.get(symbol, 0.0) != q:
+            self._set(market, name, state, symbol, q)
 
     def _rules_step(
         self, market: MarketState, name: str, symbol: str, q0: float, q1: float
@@ -248,7 +275,15 @@ class Account:
     limits: Limits
     trading_state: TradingState = TradingState.ACTIVE
     trading_state_reason: str = ""
+    # balances per currency: deposits and realised cash, without the open futures' variation
+    # margin (the collateral an account shows and margins is this plus that: apply.collateral)
     collateral: dict[str, float] = field(default_factory=dict)
+    # futures and perpetuals held: symbol -> basis b, against which the position settles at
+    # mark m: inverse (units: USD notional N, b in coin) b - N / m coin; linear (q in coin x
+    # multiplier) q x multiplier x m - b USD. A fill adds its N / fill price (q x multiplier
+    # x fill price), a reconciliation its change at the mark; a closed position's
+    # settlement joins the balance.
+    basis: dict[str, float] = field(default_factory=dict)
     avg_price: dict[str, float] = field(default_factory=dict)
     working_buy: dict[str, float] = field(default_factory=dict)
     working_sell: dict[str, float] = field(default_factory=dict)
@@ -273,7 +308,8 @@ class Account:
 
     @property
     def positions(self) -> dict[str, float]:
-        """Every position (symbol -> signed quantity), read from the pools' ``P`` states."""
+        """Every position (symbol -> signed units: an inverse future's USD notional), read
+        from the pools' ``P`` states."""
         return {
             s: q
             for pool in self.pools.values()

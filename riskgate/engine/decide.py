@@ -4,6 +4,11 @@ trading state, static limits, margin with open orders reserved, latency budget.
 Deciding only reads the book. :func:`decide` either raises :class:`Reject`, returns the
 original decision of a retried client order id, or returns an :class:`Accept` that the
 engine turns into an ``OrderAccepted`` event (its ``hint`` hands the what-if over to apply).
+
+An order's quantity is in coin (× multiplier); it is margined in the units positions are held
+in: an order on an inverse future or perpetual as the USD notional of its quantity at its
+limit price, or at the mark for a market order (:func:`riskgate.engine.apply.order_unit`).
+Limits stay in coin: an inverse position's coin is its notional's equivalent at the mark.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from riskgate.domain.instruments import Instrument, InstrumentError, parse_symbol
-from riskgate.engine.apply import AcceptHint
+from riskgate.engine.apply import AcceptHint, order_unit
 from riskgate.engine.book import (
     Account,
     AccountPool,
@@ -116,7 +121,9 @@ def decide(
         )
     buy = _SIDE[order.side] is _BUY
     qty = float(order.quantity)
-    signed = qty if buy else -qty
+    unit = order_unit(inst, order.price, market.quotes[symbol].mark)
+    units = qty * unit  # what the order reserves (exactly what apply reserves)
+    signed = units if buy else -units
     ccy = pool_currency(inst, acc.segregated)
     # a pool the account doesn't have yet joins it only when an order is reserved
     pool = acc.pools.get(ccy) or AccountPool(market.tables[ccy], acc.method_in_use is _RULES)
@@ -125,7 +132,9 @@ def decide(
     # 2. trading state
     pos = pool.P.qty.get(symbol, 0.0)
     same_side = (acc.working_buy if buy else acc.working_sell).get(symbol, 0.0)
-    reduces_position = pos * signed < 0.0 and same_side + qty <= abs(pos) + _EPS
+    reduces_position = pos * signed < 0.0 and same_side + units <= abs(pos) + _EPS * max(
+        1.0, abs(pos)
+    )
     try:
         if acc.trading_state is _HALTED:
             raise Reject(
@@ -141,11 +150,11 @@ def decide(
             raise Reject(
                 Reason.REDUCE_ONLY_VIOLATION,
                 "reduce_only order would open or increase a position",
-                "reduce_only", abs(pos) - same_side, qty, "coin",
+                "reduce_only", (abs(pos) - same_side) / unit, qty, "coin",
             )  # fmt: skip
         # 3. static limits
         if acc.limits.active:
-            check_static(acc, market, order, symbol, qty, signed, pos)
+            check_static(acc, market, order, inst, qty, units, signed, pos)
         # 4. margin
         side_after = margin_step(acc, market, pool, symbol, buy, signed, d)
         if stale_ns > 0 and not d.risk_reducing:
@@ -213,11 +222,15 @@ def check_static(
     acc: Account,
     market: MarketState,
     order: OrderRequest,
-    symbol: str,
+    inst: Instrument,
     qty: float,
+    units: float,
     signed: float,
     pos: float,
 ) -> None:
+    """Static limits. ``qty``: the order's quantity (coin); ``units``, ``signed``, ``pos``:
+    the order, signed, and the position in units (an inverse future's USD notional)."""
+    symbol = inst.symbol
     lim = acc.limits
     if lim.max_order_quantity is not None and qty > lim.max_order_quantity:
         raise Reject(
@@ -226,7 +239,8 @@ def check_static(
         )  # fmt: skip
     quote = market.quotes[symbol]
     if lim.max_order_notional_usd is not None:
-        notional = qty * quote.notional_usd
+        # an inverse future's order is its USD notional; else its coin at the index
+        notional = units if inst.sized_in_usd else qty * quote.notional_usd
         if notional > lim.max_order_notional_usd:
             raise Reject(
                 Reason.MAX_ORDER_NOTIONAL, "order notional above the limit", "quantity",
@@ -248,11 +262,13 @@ def check_static(
     plimit = lim.position_limits.get(symbol, lim.default_position_limit)
     if plimit is not None:
         working = (acc.working_buy if signed > 0 else acc.working_sell).get(symbol, 0.0)
-        worst = abs(pos + (working + qty) * (1.0 if signed > 0 else -1.0))
-        if worst > plimit + _EPS and worst > abs(pos):
+        worst = abs(pos + (working + units) * (1.0 if signed > 0 else -1.0))
+        # in coin: an inverse future's notional at the mark
+        worst_coin = inst.to_quantity(worst, quote.mark)
+        if worst_coin > plimit + _EPS and worst > abs(pos):
             raise Reject(
                 Reason.POSITION_LIMIT, "position limit would be exceeded", "quantity",
-                plimit, worst, "coin",
+                plimit, worst_coin, "coin",
             )  # fmt: skip
 
 

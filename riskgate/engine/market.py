@@ -39,13 +39,6 @@ class MarketState:
     # (pool currency, symbol) -> (long linear, long quadratic, short linear, short quadratic)
     # coefficients of per-leg IM and MM: f(q) = lin * |q| + quad * q^2 on each side
     _rules_coef: dict[tuple[str, str], tuple[float, ...]] = field(default_factory=dict)
-    # futures and perpetuals: their mark moves settle into collateral on every update
-    marked_to_market: frozenset[str] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.marked_to_market = frozenset(
-            s for s, i in self.instruments.items() if i.kind in (Kind.FUTURE, Kind.PERPETUAL)
-        )
 
     @property
     def valuation_time(self) -> datetime:
@@ -55,7 +48,10 @@ class MarketState:
         """Per-leg standard IM/MM as a function of quantity, from the rules module itself.
 
         The Deribit standard formulas are linear in |q| per side except the futures size
-        term, which is quadratic, so four evaluations pin them down exactly.
+        term, which is quadratic, so four evaluations pin them down exactly. They are in
+        units of the pool state: for an inverse future or perpetual (units: USD of notional,
+        ``q = N / (multiplier × mark)`` coin) the coin coefficients scaled by ``1 / u`` and
+        ``1 / u²``, ``u = multiplier × mark``.
         """
         key = (currency, symbol)
         coef = self._rules_coef.get(key)
@@ -73,6 +69,9 @@ class MarketState:
                 i1 - quad(i1, i2), quad(i1, i2), j1 - quad(j1, j2), quad(j1, j2),
                 m1 - quad(m1, m2), quad(m1, m2), n1 - quad(n1, n2), quad(n1, n2),
             )  # fmt: skip
+            if inst.sized_in_usd:
+                u = inst.units_per_quantity(self.snapshot.future_mark(inst))
+                coef = tuple(c / (u if k % 2 == 0 else u * u) for k, c in enumerate(coef))
             self._rules_coef[key] = coef
         return coef
 

@@ -17,7 +17,13 @@ from riskgate.domain.market import MarketSnapshot
 from riskgate.engine.state import PoolMargin, read_margin
 from riskgate.kernels import margin as mk
 from riskgate.models.base import ScenarioModel
-from riskgate.models.risk_table import USD, build_table, collateral_symbol, pool_currency_of
+from riskgate.models.risk_table import (
+    USD,
+    build_table,
+    collateral_symbol,
+    pool_currency_of,
+    table_quantity,
+)
 
 
 def _aggregate(table, symbols: list[str], qty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -55,11 +61,14 @@ def full_revaluation(
     collateral: Mapping[str, float],
     segregated: bool,
 ) -> dict[str, PoolMargin]:
-    """Margin of every pool, computed from nothing but the inputs."""
+    """Margin of every pool, computed from nothing but the inputs. Quantities are in coin ×
+    multiplier; an inverse future's or perpetual's is its USD notional's coin equivalent at
+    the snapshot's mark."""
     holdings: dict[str, dict[str, float]] = {}
     instruments: dict[str, list[Instrument]] = {}
     cash: dict[str, float] = {}
-    for inst, q in positions.items():
+    for inst, q_coin in positions.items():
+        q = table_quantity(inst, q_coin, snapshot)
         ccy = pool_currency_of(inst, segregated)
         holdings.setdefault(ccy, {})[inst.symbol] = holdings.get(ccy, {}).get(inst.symbol, 0.0) + q
         instruments.setdefault(ccy, []).append(inst)

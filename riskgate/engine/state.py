@@ -20,7 +20,13 @@ import numpy as np
 
 from riskgate.domain.instruments import USD_LIKE, Instrument
 from riskgate.kernels import margin as mk
-from riskgate.models.risk_table import USD, RiskTable, build_table, collateral_symbol
+from riskgate.models.risk_table import (
+    USD,
+    RiskTable,
+    build_table,
+    collateral_symbol,
+    table_quantity,
+)
 
 
 class StateError(ValueError):
@@ -257,8 +263,14 @@ class PortfolioState:
             pool = self.pools[currency] = PoolState(table)
         return pool
 
+    def units(self, inst: Instrument, quantity: float) -> float:
+        """A quantity (coin × multiplier) in the units of the instrument's pool state: an
+        inverse future's or perpetual's USD notional at the mark, else the quantity."""
+        return table_quantity(inst, quantity, self.pool_for(inst).table.snapshot)
+
     def set_position(self, inst: Instrument, quantity: float) -> None:
-        self.pool_for(inst).set_quantity(inst.symbol, quantity)
+        """``quantity`` in coin × multiplier (an inverse future's converted at the mark)."""
+        self.pool_for(inst).set_quantity(inst.symbol, self.units(inst, quantity))
 
     def set_collateral(self, currency: str, amount: float) -> None:
         ccy = currency.upper()

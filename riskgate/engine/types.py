@@ -271,11 +271,13 @@ class EventAck:
 @dataclass(frozen=True, slots=True)
 class PositionView:
     symbol: str
+    # coin x multiplier; an inverse future's or perpetual's: its notional's coin at the mark
     quantity: float
     avg_price: float | None
     mark_price: float  # quote currency of the instrument
     value: float  # pool currency
     pool_currency: str
+    notional_usd: float | None = None  # inverse futures and perpetuals: their fixed size
 
 
 @dataclass(frozen=True, slots=True)

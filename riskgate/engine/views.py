@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from riskgate.engine.apply import positions_margin
+from riskgate.engine.apply import collateral_view, positions_margin
 from riskgate.engine.book import Account, margin_status, scenario_info
 from riskgate.engine.market import MarketState
 from riskgate.engine.types import (
@@ -57,7 +57,8 @@ def account_view(acc: Account) -> AccountView:
     return AccountView(
         acc.account_id, acc.trading_state, acc.trading_state_reason, acc.pool_mode,
         acc.method_in_use, acc.status, eq_usd, im_usd, mm_usd, worst, pools,
-        positions_view(acc, market), working_orders_view(acc), dict(acc.collateral), acc.limits,
+        positions_view(acc, market), working_orders_view(acc), collateral_view(acc, market),
+        acc.limits,
         market.version, int(market.valuation_time.timestamp() * 1e9),
     )  # fmt: skip
 
@@ -67,8 +68,14 @@ def positions_view(acc: Account, market: MarketState) -> list[PositionView]:
     for sym, q in sorted(acc.positions.items()):
         ccy = acc.pool_currency(market, sym)
         value = q * market.tables[ccy].value(sym)
+        inst = market.instruments[sym]
+        mark = market.quotes[sym].mark
+        # q is in units: an inverse future's USD notional, shown as its coin at the mark
+        notional = q if inst.sized_in_usd else None
         out.append(
-            PositionView(sym, q, acc.avg_price.get(sym), market.quotes[sym].mark, value, ccy)
+            PositionView(
+                sym, inst.to_quantity(q, mark), acc.avg_price.get(sym), mark, value, ccy, notional
+            )
         )
     return out
 

@@ -10,8 +10,14 @@ The delta of one unit, which the delta-based add-ons read, comes in two conventi
   an option counts ``df N(d1) F / S`` and a linear future ``F / S`` coins of the index;
 - *futures equivalent* (True, SPAN's): an option counts ``df N(d1)`` (``df (N(d1) - 1)`` for
   a put) futures on its own forward and a future or perpetual its coin quantity, whatever
-  its expiry or settlement. An inverse contract's quantity is already in coin at the mark
-  (its USD notional divided by the mark), so it counts that quantity in both conventions.
+  its expiry or settlement. An inverse future's unit is 1 USD of notional, whose coin
+  equivalent at the mark is ``1 / F``: that is its delta in both conventions.
+
+Units. One unit is one quantity (coin × multiplier) of every instrument except inverse
+futures and perpetuals, whose unit is 1 USD of notional (their size is fixed in USD; see
+:mod:`riskgate.domain.instruments`): under a move ``m`` of its mark ``F`` one USD of
+notional pays ``1/F − 1/(F (1 + m)) = (1 − 1/(1 + m)) / F`` coin, converted at the scenario
+index ``S (1 + m)`` in a USD pool.
 
 Instrument kinds use the integer codes of :class:`riskgate.domain.instruments.Kind`.
 """
@@ -76,7 +82,7 @@ def build_risk_table(
     futures_equivalent: bool,  # delta convention (module docstring)
     out_risk: np.ndarray,  # float64[n, C]
     out_value: np.ndarray,  # float64[n], value of one unit now, pool currency
-    out_delta_coin: np.ndarray,  # float64[n], coin delta of one unit
+    out_delta_coin: np.ndarray,  # float64[n], coin delta of one unit (module docstring)
 ) -> None:
     n = kind.shape[0]
     n_cells = moves.shape[1]
@@ -125,12 +131,13 @@ def build_risk_table(
             out_value[i] = 0.0
             f = fwd_usd[i]
             if inverse[i]:
-                out_delta_coin[i] = mult
+                # per 1 USD of notional (the multiplier is in the conversion to units)
+                out_delta_coin[i] = 1.0 / f
                 for c in range(n_cells):
                     m = d1_moves[u, c]
-                    coin_pnl = 1.0 - 1.0 / (1.0 + m)
+                    coin_pnl = (1.0 - 1.0 / (1.0 + m)) / f
                     pnl = coin_pnl * s * (1.0 + m) if usd_pool else coin_pnl
-                    out_risk[i, c] = mult * pnl * d1_weight[u, c]
+                    out_risk[i, c] = pnl * d1_weight[u, c]
             else:
                 out_delta_coin[i] = mult if futures_equivalent else mult * f / s
                 for c in range(n_cells):

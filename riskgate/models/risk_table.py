@@ -7,6 +7,11 @@ swaps them in.
 
 Coin collateral is a synthetic spot row named ``collateral:<COIN>``: in a USD pool it is worth
 ``(1 - haircut) x index`` and moves with the coin; in its own coin pool it never moves.
+
+A row is per *unit* of its instrument: one quantity (coin × multiplier), except for inverse
+futures and perpetuals, sized in USD, whose rows are per 1 USD of notional
+(:mod:`riskgate.kernels.risk_arrays`). :func:`table_quantity` converts a coin quantity of a
+snapshot's portfolio to units at the snapshot's mark.
 """
 
 from __future__ import annotations
@@ -67,6 +72,14 @@ class RiskTable:
 
     def cell_label(self, coin: str, cell: int) -> dict:
         return self.grids[coin].label(cell)
+
+
+def table_quantity(inst: Instrument, quantity: float, snapshot: MarketSnapshot) -> float:
+    """A position's quantity (coin × multiplier) in the units its risk-table row counts: for
+    an inverse future or perpetual its USD notional at the snapshot's mark, else itself."""
+    if inst.sized_in_usd:
+        return inst.to_units(quantity, snapshot.future_mark(inst))
+    return quantity
 
 
 def pool_currency_of(inst: Instrument, segregated: bool) -> str:
@@ -167,7 +180,9 @@ def build_table(
         if inst.kind in (Kind.FUTURE, Kind.PERPETUAL):
             per_coin = model.roll_per_unit(inst.underlying, tte[i])
             scale = index_usd[und[i]] if usd_pool else 1.0
-            attr[i, mk.A_ROLL] = per_coin * inst.multiplier * scale
+            # per unit: its coin of notional (1 / mark for a USD of an inverse contract)
+            coins = 1.0 / fwd[i] if inst.sized_in_usd else inst.multiplier
+            attr[i, mk.A_ROLL] = per_coin * coins * scale
     und_price = index_usd.copy() if usd_pool else np.ones(n_u)
     gparams, uparams = model.kernel_params(coin_list)
     for a in (risk, attr, und_price, gparams, uparams):

@@ -309,6 +309,8 @@ def _position_to_proto(p: et.PositionView) -> pb.PositionView:
     )
     if p.avg_price is not None:
         msg.avg_price = p.avg_price
+    if p.notional_usd is not None:
+        msg.notional_usd = p.notional_usd
     return msg
 
 

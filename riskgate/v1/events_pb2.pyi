@@ -144,7 +144,7 @@ class MarketApplied(_message.Message):
     def __init__(self, version: _Optional[int] = ..., valuation_time_ns: _Optional[int] = ..., index_usd: _Optional[_Union[Amounts, _Mapping]] = ..., marks_usd: _Optional[_Union[Amounts, _Mapping]] = ..., ivs: _Optional[_Union[Amounts, _Mapping]] = ..., rate: _Optional[float] = ..., received_ns: _Optional[int] = ...) -> None: ...
 
 class BookSnapshot(_message.Message):
-    __slots__ = ("seq", "market", "halt_all", "halt_all_reason", "accounts", "state_hash", "model")
+    __slots__ = ("seq", "market", "halt_all", "halt_all_reason", "accounts", "state_hash", "model", "state_format")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     MARKET_FIELD_NUMBER: _ClassVar[int]
     HALT_ALL_FIELD_NUMBER: _ClassVar[int]
@@ -152,6 +152,7 @@ class BookSnapshot(_message.Message):
     ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
     STATE_HASH_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    STATE_FORMAT_FIELD_NUMBER: _ClassVar[int]
     seq: int
     market: MarketApplied
     halt_all: bool
@@ -159,10 +160,11 @@ class BookSnapshot(_message.Message):
     accounts: _containers.RepeatedCompositeFieldContainer[AccountState]
     state_hash: str
     model: str
-    def __init__(self, seq: _Optional[int] = ..., market: _Optional[_Union[MarketApplied, _Mapping]] = ..., halt_all: _Optional[bool] = ..., halt_all_reason: _Optional[str] = ..., accounts: _Optional[_Iterable[_Union[AccountState, _Mapping]]] = ..., state_hash: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
+    state_format: int
+    def __init__(self, seq: _Optional[int] = ..., market: _Optional[_Union[MarketApplied, _Mapping]] = ..., halt_all: _Optional[bool] = ..., halt_all_reason: _Optional[str] = ..., accounts: _Optional[_Iterable[_Union[AccountState, _Mapping]]] = ..., state_hash: _Optional[str] = ..., model: _Optional[str] = ..., state_format: _Optional[int] = ...) -> None: ...
 
 class AccountState(_message.Message):
-    __slots__ = ("account_id", "pool_mode", "margin_method", "limits", "trading_state", "trading_state_reason", "collateral", "avg_price", "working_buy", "working_sell", "orders", "decisions", "open_orders", "pending", "ended", "status", "method_in_use", "pools")
+    __slots__ = ("account_id", "pool_mode", "margin_method", "limits", "trading_state", "trading_state_reason", "collateral", "avg_price", "working_buy", "working_sell", "orders", "decisions", "open_orders", "pending", "ended", "status", "method_in_use", "pools", "futures_basis")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     POOL_MODE_FIELD_NUMBER: _ClassVar[int]
     MARGIN_METHOD_FIELD_NUMBER: _ClassVar[int]
@@ -181,6 +183,7 @@ class AccountState(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     METHOD_IN_USE_FIELD_NUMBER: _ClassVar[int]
     POOLS_FIELD_NUMBER: _ClassVar[int]
+    FUTURES_BASIS_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     pool_mode: _riskgate_pb2.MarginPoolMode
     margin_method: _riskgate_pb2.MarginMethod
@@ -199,7 +202,8 @@ class AccountState(_message.Message):
     status: _riskgate_pb2.MarginStatus
     method_in_use: _riskgate_pb2.MarginMethod
     pools: _containers.RepeatedCompositeFieldContainer[PoolState]
-    def __init__(self, account_id: _Optional[str] = ..., pool_mode: _Optional[_Union[_riskgate_pb2.MarginPoolMode, str]] = ..., margin_method: _Optional[_Union[_riskgate_pb2.MarginMethod, str]] = ..., limits: _Optional[_Union[_riskgate_pb2.Limits, _Mapping]] = ..., trading_state: _Optional[_Union[_riskgate_pb2.TradingState, str]] = ..., trading_state_reason: _Optional[str] = ..., collateral: _Optional[_Union[Amounts, _Mapping]] = ..., avg_price: _Optional[_Union[Amounts, _Mapping]] = ..., working_buy: _Optional[_Union[Amounts, _Mapping]] = ..., working_sell: _Optional[_Union[Amounts, _Mapping]] = ..., orders: _Optional[_Iterable[_Union[WorkingOrderState, _Mapping]]] = ..., decisions: _Optional[_Iterable[_Union[RememberedDecision, _Mapping]]] = ..., open_orders: _Optional[int] = ..., pending: _Optional[_Iterable[_Union[PendingReservation, _Mapping]]] = ..., ended: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[_riskgate_pb2.MarginStatus, str]] = ..., method_in_use: _Optional[_Union[_riskgate_pb2.MarginMethod, str]] = ..., pools: _Optional[_Iterable[_Union[PoolState, _Mapping]]] = ...) -> None: ...
+    futures_basis: Amounts
+    def __init__(self, account_id: _Optional[str] = ..., pool_mode: _Optional[_Union[_riskgate_pb2.MarginPoolMode, str]] = ..., margin_method: _Optional[_Union[_riskgate_pb2.MarginMethod, str]] = ..., limits: _Optional[_Union[_riskgate_pb2.Limits, _Mapping]] = ..., trading_state: _Optional[_Union[_riskgate_pb2.TradingState, str]] = ..., trading_state_reason: _Optional[str] = ..., collateral: _Optional[_Union[Amounts, _Mapping]] = ..., avg_price: _Optional[_Union[Amounts, _Mapping]] = ..., working_buy: _Optional[_Union[Amounts, _Mapping]] = ..., working_sell: _Optional[_Union[Amounts, _Mapping]] = ..., orders: _Optional[_Iterable[_Union[WorkingOrderState, _Mapping]]] = ..., decisions: _Optional[_Iterable[_Union[RememberedDecision, _Mapping]]] = ..., open_orders: _Optional[int] = ..., pending: _Optional[_Iterable[_Union[PendingReservation, _Mapping]]] = ..., ended: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[_riskgate_pb2.MarginStatus, str]] = ..., method_in_use: _Optional[_Union[_riskgate_pb2.MarginMethod, str]] = ..., pools: _Optional[_Iterable[_Union[PoolState, _Mapping]]] = ..., futures_basis: _Optional[_Union[Amounts, _Mapping]] = ...) -> None: ...
 
 class PendingReservation(_message.Message):
     __slots__ = ("client_order_id", "reserve_until_ns")
@@ -210,7 +214,7 @@ class PendingReservation(_message.Message):
     def __init__(self, client_order_id: _Optional[str] = ..., reserve_until_ns: _Optional[int] = ...) -> None: ...
 
 class WorkingOrderState(_message.Message):
-    __slots__ = ("order", "symbol", "side", "pool", "quantity", "price", "accepted_ns", "reserve_until_ns", "filled", "status", "venue_order_id", "fill_ids", "has_fill_ids")
+    __slots__ = ("order", "symbol", "side", "pool", "quantity", "price", "accepted_ns", "reserve_until_ns", "filled", "status", "venue_order_id", "fill_ids", "has_fill_ids", "unit")
     ORDER_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     SIDE_FIELD_NUMBER: _ClassVar[int]
@@ -224,6 +228,7 @@ class WorkingOrderState(_message.Message):
     VENUE_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     FILL_IDS_FIELD_NUMBER: _ClassVar[int]
     HAS_FILL_IDS_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
     order: _riskgate_pb2.Order
     symbol: str
     side: _riskgate_pb2.Side
@@ -237,7 +242,8 @@ class WorkingOrderState(_message.Message):
     venue_order_id: str
     fill_ids: _containers.RepeatedScalarFieldContainer[str]
     has_fill_ids: bool
-    def __init__(self, order: _Optional[_Union[_riskgate_pb2.Order, _Mapping]] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_riskgate_pb2.Side, str]] = ..., pool: _Optional[str] = ..., quantity: _Optional[float] = ..., price: _Optional[float] = ..., accepted_ns: _Optional[int] = ..., reserve_until_ns: _Optional[int] = ..., filled: _Optional[float] = ..., status: _Optional[_Union[_riskgate_pb2.OrderStatus, str]] = ..., venue_order_id: _Optional[str] = ..., fill_ids: _Optional[_Iterable[str]] = ..., has_fill_ids: _Optional[bool] = ...) -> None: ...
+    unit: float
+    def __init__(self, order: _Optional[_Union[_riskgate_pb2.Order, _Mapping]] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_riskgate_pb2.Side, str]] = ..., pool: _Optional[str] = ..., quantity: _Optional[float] = ..., price: _Optional[float] = ..., accepted_ns: _Optional[int] = ..., reserve_until_ns: _Optional[int] = ..., filled: _Optional[float] = ..., status: _Optional[_Union[_riskgate_pb2.OrderStatus, str]] = ..., venue_order_id: _Optional[str] = ..., fill_ids: _Optional[_Iterable[str]] = ..., has_fill_ids: _Optional[bool] = ..., unit: _Optional[float] = ...) -> None: ...
 
 class RememberedDecision(_message.Message):
     __slots__ = ("order", "decision", "decided_ns")

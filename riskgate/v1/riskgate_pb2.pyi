@@ -509,20 +509,22 @@ class GetAccountRequest(_message.Message):
     def __init__(self, account_id: _Optional[str] = ...) -> None: ...
 
 class PositionView(_message.Message):
-    __slots__ = ("symbol", "quantity", "avg_price", "mark_price", "value", "pool_currency")
+    __slots__ = ("symbol", "quantity", "avg_price", "mark_price", "value", "pool_currency", "notional_usd")
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
     AVG_PRICE_FIELD_NUMBER: _ClassVar[int]
     MARK_PRICE_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     POOL_CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    NOTIONAL_USD_FIELD_NUMBER: _ClassVar[int]
     symbol: str
     quantity: float
     avg_price: float
     mark_price: float
     value: float
     pool_currency: str
-    def __init__(self, symbol: _Optional[str] = ..., quantity: _Optional[float] = ..., avg_price: _Optional[float] = ..., mark_price: _Optional[float] = ..., value: _Optional[float] = ..., pool_currency: _Optional[str] = ...) -> None: ...
+    notional_usd: float
+    def __init__(self, symbol: _Optional[str] = ..., quantity: _Optional[float] = ..., avg_price: _Optional[float] = ..., mark_price: _Optional[float] = ..., value: _Optional[float] = ..., pool_currency: _Optional[str] = ..., notional_usd: _Optional[float] = ...) -> None: ...
 
 class WorkingOrder(_message.Message):
     __slots__ = ("client_order_id", "symbol", "side", "order_type", "quantity", "filled_quantity", "working_quantity", "price", "reduce_only", "status", "venue_order_id", "accepted_time", "time_in_force")

@@ -105,6 +105,13 @@ def ref_pool(ref: RefMarket, holdings: Mapping[str, float], usd: float) -> PoolM
     return pools["USD"]
 
 
+def at_limit(qty: float, limit: float, symbol: str) -> float:
+    """The coin at the current mark that a working order on an inverse perpetual reserves:
+    its USD notional at its limit price, qty x limit, over the mark (full revaluation, the
+    reference, counts an inverse perpetual's coin at the mark)."""
+    return qty * limit / MARKS[symbol]
+
+
 def _plus(a: Mapping[str, float], b: Mapping[str, float], sign: float) -> dict[str, float]:
     out = dict(a)
     for s, q in b.items():
@@ -284,7 +291,8 @@ def test_check_ack_partial_fill_fill(env: Env) -> None:
     d = check(stub, order(acc, "lc-s", ETH_PERP, SELL, 5.0, 3_500.0))
     assert d.accepted, d.detail
     assert event(stub, acc, "lc-s", **ACK).order_status == pb.ORDER_STATUS_OPEN
-    sells = {ETH_PERP: 5.0}
+    # 5 at 3,500 reserves 17,500 USD of notional: 17,500 / 3,500.5 coin at the mark
+    sells = {ETH_PERP: at_limit(5.0, 3_500.0, ETH_PERP)}
     im_before = assert_figures(get(stub, acc), ref, positions, usd, sells=sells)
     assert im_before > ref_pool(ref, positions, usd).initial_margin  # the sell side binds
 
@@ -415,7 +423,11 @@ def test_never_acknowledged_order_expires() -> None:
         assert check(stub, order(acc, "part-filled", ETH_PERP, SELL, 4.0, 3_500.0)).accepted
         event(stub, acc, "part-filled", **fill(1.0, 3_500.5, "f-1"))
         # (an inverse perpetual filled at its mark moves no cash)
-        rest = {"positions": {ETH_PERP: -1.0}, "buys": {PERP: 2.0}, "sells": {ETH_PERP: 3.0}}
+        rest = {
+            "positions": {ETH_PERP: -1.0},
+            "buys": {PERP: 2.0},
+            "sells": {ETH_PERP: at_limit(3.0, 3_500.0, ETH_PERP)},
+        }
         im0 = assert_figures(get(stub, acc), ref, usd=usd, **rest)
 
         t_accept = time.monotonic()

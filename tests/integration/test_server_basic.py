@@ -120,7 +120,7 @@ def _full_im(server: RiskGateServer, account_id: str, holdings: dict[str, float]
         engine.model,
         engine.market.snapshot,
         {parse_symbol(s): q for s, q in holdings.items() if q != 0.0},
-        acc.collateral,
+        engine.account_view(account_id).collateral,  # futures' variation margin included
         acc.pool_mode == PoolMode.SEGREGATED,
     )
     assert len(pools) == 1
@@ -137,7 +137,10 @@ def test_check_order_round_trip_matches_the_engine(
     for o in before.working_orders:
         book = buys if o.side == Side.BUY else sells
         book[o.symbol] = book.get(o.symbol, 0.0) + o.side.sign * o.working_quantity
-    buys[symbol] = buys.get(symbol, 0.0) + qty
+    # an inverse perpetual's order reserves its USD notional at its limit price: in coin at
+    # the mark (what full revaluation counts) qty x 70,000 / mark
+    mark = server.engine.market.quotes[symbol].mark
+    buys[symbol] = buys.get(symbol, 0.0) + qty * 70_000.0 / mark
     expected_im = max(_full_im(server, account_id, buys), _full_im(server, account_id, sells))
     # the engine's own answer for the same order, reserving nothing
     whatif = server.engine.whatif(

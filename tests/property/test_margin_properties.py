@@ -157,7 +157,8 @@ def test_incremental_equals_full_revaluation(model, mode, positions, collateral,
         inst = INSTS[idx]
         old = book.get(idx, 0.0)
         if op == "add":
-            state.pool_for(inst).add_quantity(inst.symbol, q)
+            # the pool state counts units (an inverse future's USD notional at the mark)
+            state.pool_for(inst).add_quantity(inst.symbol, state.units(inst, q))
             new = old + q
         elif op == "remove":
             state.set_position(inst, 0.0)
@@ -178,9 +179,13 @@ def test_incremental_equals_full_revaluation(model, mode, positions, collateral,
     assert got.keys() == ref.keys()
     for ccy in ref:
         _assert_pool_equal(got[ccy], ref[ccy], "incremental vs full")
-        # and the state's quantities are the book's
+        # and the state's quantities are the book's, in units
         held = {s: q for s, q in state.pools[ccy].qty.items() if not s.startswith("collateral:")}
-        expect = {i.symbol: q for i, q in final.items() if q != 0.0 and _pool_ccy(i, mode) == ccy}
+        expect = {
+            i.symbol: state.units(i, q)
+            for i, q in final.items()
+            if q != 0.0 and _pool_ccy(i, mode) == ccy
+        }
         assert held.keys() == expect.keys()
         for s in held:
             assert _close(held[s], expect[s], atol=1e-12)
@@ -215,7 +220,7 @@ def test_adding_the_exact_opposite_gives_zero(model, mode, positions, collateral
     before = state.margin()
     for idx, q in data.draw(st.permutations(positions)):
         inst = INSTS[idx]
-        state.pool_for(inst).add_quantity(inst.symbol, -q)
+        state.pool_for(inst).add_quantity(inst.symbol, -state.units(inst, q))
     after = state.margin()
     for ccy, pm in after.items():
         scale = max(1.0, before[ccy].initial_margin)

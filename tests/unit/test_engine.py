@@ -178,6 +178,14 @@ def ref_pool(
     )
 
 
+def reserved(symbol: str, qty: float, price: float) -> float:
+    """What a working order counts in the reference (full revaluation: an inverse future's
+    coin at the mark): an inverse perpetual's order reserves its USD notional qty x price,
+    qty x price / mark coin; any other order its quantity."""
+    inst = parse_symbol(symbol)
+    return qty * price / SNAP.future_mark(inst) if inst.sized_in_usd else qty
+
+
 def pool_of(symbol: str, segregated: bool) -> str:
     inst = parse_symbol(symbol)
     return inst.underlying if segregated and inst.is_inverse else "USD"
@@ -239,8 +247,9 @@ def test_decision_margin_equals_full_revaluation_worse_of_buys_and_sells(model, 
     for cid, sym, side, qty, px in ORDERS:
         ccy = pool_of(sym, seg)
         before = ref_pool(model, ccy, POSITIONS, buys, sells, COLLATERAL, seg)
-        nb = _combine(buys, {sym: qty}, 1.0) if side == Side.BUY else buys
-        ns = _combine(sells, {sym: qty}, 1.0) if side == Side.SELL else sells
+        r = {sym: reserved(sym, qty, px)}
+        nb = _combine(buys, r, 1.0) if side == Side.BUY else buys
+        ns = _combine(sells, r, 1.0) if side == Side.SELL else sells
         after = ref_pool(model, ccy, POSITIONS, nb, ns, COLLATERAL, seg)
         d = eng.check_order(order(cid, sym, side, qty, px))
         assert d.accepted, (cid, d.reason, d.detail)
@@ -716,14 +725,15 @@ def test_limit_position():
         3.5,
         "coin",
     )
-    # the per-symbol limit overrides the default: 1.2 > 1 on BTC-PERPETUAL
+    # the per-symbol limit overrides the default on BTC-PERPETUAL: selling 1.2 at 70,000 is
+    # short 84,000 USD of notional, 84,000 / 70,007 = 1.19988 coin at the mark > 1
     _assert_reject(
         eng,
         order("l5", symbol=PERP_INV, side=Side.SELL, qty=1.2),
         Reason.POSITION_LIMIT,
         "quantity",
         1.0,
-        1.2,
+        84_000.0 / MARK_PERP,
         "coin",
     )
 
@@ -819,8 +829,9 @@ def test_rules_based_account_uses_per_leg_standard_margin(pool_mode):
     ]:
         ccy = pool_of(sym, seg)
         im0, mm0 = rules_ref(ccy, RULES_POSITIONS, buys, sells, seg)
-        nb = _combine(buys, {sym: qty}, 1.0) if side == Side.BUY else buys
-        ns = _combine(sells, {sym: qty}, 1.0) if side == Side.SELL else sells
+        r = {sym: reserved(sym, qty, px)}
+        nb = _combine(buys, r, 1.0) if side == Side.BUY else buys
+        ns = _combine(sells, r, 1.0) if side == Side.SELL else sells
         im1, mm1 = rules_ref(ccy, RULES_POSITIONS, nb, ns, seg)
         d = eng.check_order(order(cid, sym, side, qty, px))
         assert d.accepted, (cid, d.reason, d.detail)

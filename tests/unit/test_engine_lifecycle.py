@@ -568,16 +568,22 @@ def test_market_update_remargins_and_settles_futures(model, pool_mode):
         valuation_time=VT + timedelta(minutes=5), index_usd=index, marks_usd=marks, ivs=ivs
     )
     # linear: q (m1 - m0) USD = 2 x 2,003 + 3 x (3,401 - 3,500.35) = 4,006 - 298.05
-    # inverse: Q (1 - m0 / m1) coin = -1.5 x (1 - 70,007 / 72,005)
+    # inverse: reconciled at the mark, short 1.5 x 70,007 = 105,010.5 USD of notional N; it
+    # settles N (1/m0 - 1/m1) coin = -105,010.5 x (1/70,007 - 1/72,005)
+    # = -1.5 x 1,998 / 72,005 = -2,997 / 72,005 = -0.0416221 BTC; it shows as N / 72,005 coin
     coll = {
         "USD": 500_000.0 + 2.0 * (72_010.0 - MARK_PERP) + 3.0 * (3_401.0 - MARK_ETH_PERP),
         "BTC": 5.0 - 1.5 * (1.0 - MARK_PERP / 72_005.0),
         "ETH": 20.0,
     }
     assert coll["USD"] == pytest.approx(503_707.95)
+    assert coll["BTC"] == pytest.approx(5.0 - 2_997.0 / 72_005.0, rel=1e-15)
+    held = {**HOLD, PERP_INV: -1.5 * MARK_PERP / 72_005.0}
     view = check_account(
-        eng, model, HOLD, {CALL_INV: 1.0}, {ETH_PERP_LIN: 5.0}, coll, seg, snap=new_snap
+        eng, model, held, {CALL_INV: 1.0}, {ETH_PERP_LIN: 5.0}, coll, seg, snap=new_snap
     )
+    (inv,) = (p for p in view.positions if p.symbol == PERP_INV)
+    assert inv.notional_usd == -105_010.5  # fixed: the mark moved, the notional did not
     assert view.market_version == 2
     d = eng.whatif(order("x", PERP_LIN, Side.BUY, 0.1))
     assert d.market_version == 2
@@ -591,7 +597,7 @@ def test_market_update_remargins_and_settles_futures(model, pool_mode):
     )
     snap3 = new_snap.with_updates(marks_usd={PERP_LIN: 71_000.0})
     coll["USD"] += 2.0 * (71_000.0 - 72_010.0)
-    check_account(eng, model, HOLD, {CALL_INV: 1.0}, {ETH_PERP_LIN: 5.0}, coll, seg, snap=snap3)
+    check_account(eng, model, held, {CALL_INV: 1.0}, {ETH_PERP_LIN: 5.0}, coll, seg, snap=snap3)
 
 
 def test_update_that_cannot_price_a_held_instrument_is_refused():

@@ -26,6 +26,9 @@ from riskgate.server import convert
 from riskgate.v1 import events_pb2 as epb
 from riskgate.v1 import riskgate_pb2 as pb
 
+# BookSnapshot.state_format: 2 = inverse futures held as USD notional, futures settling
+# against a per-position basis (a snapshot of another layout would restore wrong units)
+STATE_FORMAT = 2
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _NO_LIMITS = et.Limits()
@@ -261,7 +264,7 @@ def decode_event_checked(seq: int, payload: bytes) -> ev.Stamped:
 
 def book_to_proto(book: Book, seq: int) -> epb.BookSnapshot:
     """The whole book (every account bound to ``book.market``)."""
-    msg = epb.BookSnapshot(seq=seq, model=book.model.name)
+    msg = epb.BookSnapshot(seq=seq, model=book.model.name, state_format=STATE_FORMAT)
     if book.market is not None:
         m = book.market
         _market_to_proto(msg.market, m.version, m.snapshot, m.received_ns)
@@ -291,6 +294,7 @@ def _account_to_proto(m: epb.AccountState, a: Account) -> None:
         if o.fill_ids is not None:
             om.has_fill_ids = True
             om.fill_ids.extend(sorted(o.fill_ids))
+        om.unit = o.unit
     for req, d, t in a.decisions.values():
         dm = m.decisions.add(decided_ns=t)
         _order_to_proto(dm.order, req)
@@ -312,6 +316,7 @@ def _account_to_proto(m: epb.AccountState, a: Account) -> None:
             (pool.im_B, pool.mm_B, pool.im_S, pool.mm_S, pool.im, pool.mm, pool.equity)
         )
         pm.scenario_keys.extend((*pool.scen_B, *pool.scen_S))
+    _kv(m.futures_basis, a.basis.items())
 
 
 def encode_snapshot(book: Book, seq: int) -> bytes:
@@ -349,6 +354,11 @@ def decode_snapshot(payload: bytes, book: Book) -> int:
         raise CodecError(f"undecodable snapshot: {exc}") from None
     if msg.model and msg.model != book.model.name:
         raise CodecError(f"snapshot: made with model {msg.model!r}, not {book.model.name!r}")
+    if msg.state_format != STATE_FORMAT:
+        raise CodecError(
+            f"snapshot: state format {msg.state_format}, not {STATE_FORMAT} (written by another "
+            "version: recover from the journal instead)"
+        )
     if msg.HasField("market"):
         m = _market_from_proto(msg.market)
         book.market = build_market_state(m.version, m.snapshot, book.model, book.rules_params)
@@ -374,6 +384,7 @@ def _account_from_proto(m: epb.AccountState, book: Book) -> Account:
         m.trading_state_reason, market=market,
     )  # fmt: skip
     a.collateral = dict(_pairs(m.collateral))
+    a.basis = dict(_pairs(m.futures_basis))
     a.avg_price = dict(_pairs(m.avg_price))
     a.working_buy = dict(_pairs(m.working_buy))
     a.working_sell = dict(_pairs(m.working_sell))
@@ -383,7 +394,7 @@ def _account_from_proto(m: epb.AccountState, book: Book) -> Account:
             req, om.symbol, et.Side(om.side), om.pool, om.quantity,
             om.price if om.HasField("price") else None, om.accepted_ns, om.reserve_until_ns,
             om.filled, et.OrderStatus(om.status), om.venue_order_id,
-            set(om.fill_ids) if om.has_fill_ids else None,
+            set(om.fill_ids) if om.has_fill_ids else None, om.unit,
         )  # fmt: skip
     a.decisions = OrderedDict(
         (dm.order.client_order_id,
