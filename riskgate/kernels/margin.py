@@ -10,8 +10,8 @@ Per-instrument attributes (one row per instrument of the risk table): ``attr[n, 
 
 Margin output: ``out[n_u + 1, N_OUT]``; row ``u`` is underlying ``u``, the last row the pool.
 Columns: ``O_MM``, ``O_IM``, ``O_WORST`` (scan risk / worst case), ``O_CELL`` (worst cell),
-then model add-ons from ``O_ADDON0``; SPAN also fills, per underlying row only, the steps of
-its weighted price risk (``O_SPAN_DELTA`` .. ``O_SPAN_WPR``).
+then model add-ons from ``O_ADDON0`` (each model's layout below); SPAN also fills, per
+underlying row only, the steps of its weighted price risk (``O_SPAN_DELTA`` .. ``O_SPAN_WPR``).
 """
 
 from __future__ import annotations
@@ -65,6 +65,10 @@ O_SPAN_DELIVERY = O_ADDON0 + 1
 O_SPAN_INTER = O_ADDON0 + 2
 O_SPAN_SOM = O_ADDON0 + 3
 O_SPAN_RISK = O_ADDON0 + 4
+# TIMS add-on columns
+O_TIMS_OFFSET = O_ADDON0
+O_TIMS_SOM = O_ADDON0 + 1
+O_TIMS_RISK = O_ADDON0 + 2
 # Deribit add-on columns
 O_DBT_ROLL = O_ADDON0
 O_DBT_DELTA = O_ADDON0 + 1
@@ -81,6 +85,12 @@ N_SPAN_U = 3
 #           time_cell_a, time_cell_b, paired_cell[c] for every cell c]
 # time cells: the two unchanged-price scenarios; paired_cell[c]: the scenario with c's
 # price move and the opposite vol move (c itself when c leaves vol unchanged)
+# TIMS parameter layout
+# uparams[u]: [short_option_minimum rate, product group (-1: none)]
+TU_SOM = 0
+TU_GROUP = 1
+N_TIMS_U = 2
+# gparams: [im_ratio, n_groups, offset of group g for g in 0..n_groups-1]
 # Deribit parameter layout
 # uparams[u]: [pnl_offset, extended_dampener, delta_shock_rate]
 DU_OFFSET = 0
@@ -317,6 +327,74 @@ def margin_deribit(
 
 
 @kernel
+def margin_tims(
+    pnl: np.ndarray,
+    aux: np.ndarray,
+    und_price: np.ndarray,
+    gparams: np.ndarray,
+    uparams: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """OCC TIMS style. A class group is one coin: its worst loss over its price points.
+    Coins of a product group share scenarios (cell c of each coin's grid together): per
+    scenario the group's loss is its coins' losses less ``offset`` x their gains, and the
+    group's worst such loss, at most the sum of its class groups' worst losses, replaces
+    that sum; the difference is the product offset, shared among the coins pro rata to
+    their worst losses. Per coin ``MM = max(worst - offset, short option minimum)``,
+    ``IM = im_ratio x MM``."""
+    n_u, n_cells = pnl.shape
+    out[:, :] = 0.0
+    for u in range(n_u):
+        worst = 0.0
+        cell = 0
+        for c in range(n_cells):
+            loss = -pnl[u, c]
+            if loss > worst:
+                worst = loss
+                cell = c
+        out[u, O_WORST] = worst
+        out[u, O_CELL] = cell
+        n_short = aux[u, X_SHORT_CALLS] + aux[u, X_SHORT_PUTS]
+        out[u, O_TIMS_SOM] = uparams[u, TU_SOM] * und_price[u] * n_short
+    n_groups = int(gparams[1])
+    for g in range(n_groups):
+        offset = gparams[2 + g]
+        classes = 0.0
+        for u in range(n_u):
+            if int(uparams[u, TU_GROUP]) == g:
+                classes += out[u, O_WORST]
+        if classes <= 0.0:
+            continue
+        group = 0.0
+        for c in range(n_cells):
+            net = 0.0
+            for u in range(n_u):
+                if int(uparams[u, TU_GROUP]) == g:
+                    v = pnl[u, c]
+                    net += v if v < 0.0 else offset * v
+            if -net > group:
+                group = -net
+        credit = max(classes - min(group, classes), 0.0)
+        for u in range(n_u):
+            if int(uparams[u, TU_GROUP]) == g:
+                out[u, O_TIMS_OFFSET] = credit * (out[u, O_WORST] / classes)
+    ratio = gparams[0]
+    total = n_u
+    best = -1.0
+    for u in range(n_u):
+        risk = max(out[u, O_WORST] - out[u, O_TIMS_OFFSET], out[u, O_TIMS_SOM])
+        out[u, O_TIMS_RISK] = risk
+        out[u, O_MM] = risk
+        out[u, O_IM] = ratio * risk
+        for col in (O_MM, O_IM, O_WORST, O_TIMS_OFFSET, O_TIMS_SOM, O_TIMS_RISK):
+            out[total, col] += out[u, col]
+        if out[u, O_WORST] > best:
+            best = out[u, O_WORST]
+            out[total, O_CELL] = out[u, O_CELL]
+            out[total, O_UND] = u
+
+
+@kernel
 def whatif_span(
     pnl, aux, risk, attr, i, q0, q1, und_price, gparams, uparams, scratch_pnl, scratch_aux, out
 ) -> None:
@@ -336,6 +414,17 @@ def whatif_deribit(
     scratch_aux[:, :] = aux
     apply_change(scratch_pnl, scratch_aux, risk, attr, i, q0, q1)
     margin_deribit(scratch_pnl, scratch_aux, und_price, gparams, uparams, out)
+
+
+@kernel
+def whatif_tims(
+    pnl, aux, risk, attr, i, q0, q1, und_price, gparams, uparams, scratch_pnl, scratch_aux, out
+) -> None:
+    """Margin after moving instrument ``i`` from ``q0`` to ``q1``, leaving the state as is."""
+    scratch_pnl[:, :] = pnl
+    scratch_aux[:, :] = aux
+    apply_change(scratch_pnl, scratch_aux, risk, attr, i, q0, q1)
+    margin_tims(scratch_pnl, scratch_aux, und_price, gparams, uparams, out)
 
 
 @kernel
@@ -370,3 +459,15 @@ def remargin_deribit(
     margin_deribit(pnl_p, aux_p, und_price, gparams, uparams, out3[0])
     margin_deribit(pnl_b, aux_b, und_price, gparams, uparams, out3[1])
     margin_deribit(pnl_s, aux_s, und_price, gparams, uparams, out3[2])
+
+
+@kernel
+def remargin_tims(
+    pnl_p, aux_p, pnl_b, aux_b, pnl_s, aux_s, risk, attr, rows, qty,
+    und_price, gparams, uparams, out3,
+) -> None:  # fmt: skip
+    """:func:`rebuild_pool`, then the margin of each state into ``out3[0..2]``."""
+    rebuild_pool(pnl_p, aux_p, pnl_b, aux_b, pnl_s, aux_s, risk, attr, rows, qty)
+    margin_tims(pnl_p, aux_p, und_price, gparams, uparams, out3[0])
+    margin_tims(pnl_b, aux_b, und_price, gparams, uparams, out3[1])
+    margin_tims(pnl_s, aux_s, und_price, gparams, uparams, out3[2])

@@ -1,4 +1,4 @@
-"""Scenario models (span, deribit) and rules-based margin."""
+"""Scenario models (deribit, span, tims) and rules-based margin."""
 
 from riskgate.models.base import ModelParamsError, ScenarioModel, load_model, model_names
 

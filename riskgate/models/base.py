@@ -165,7 +165,7 @@ def register(name: str) -> Callable[[type[ScenarioModel]], type[ScenarioModel]]:
 
 
 def model_names() -> list[str]:
-    from riskgate.models import deribit, span  # noqa: F401  (registration)
+    from riskgate.models import deribit, span, tims  # noqa: F401  (registration)
 
     return sorted(_REGISTRY)
 

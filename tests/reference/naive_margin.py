@@ -1,4 +1,4 @@
-"""A deliberately naive, plain-Python reference for riskgate's two portfolio-margin models.
+"""A deliberately naive, plain-Python reference for riskgate's portfolio-margin models.
 
 Independent of riskgate on purpose: nothing is imported from the package. The only shared
 input is the pair of TOML parameter files shipped in ``riskgate/models/params`` (data, read
@@ -41,6 +41,15 @@ Deltas (they only feed the add-ons that use them)
     no F / S; every future and perpetual, linear or inverse, 1 per coin of quantity (an
     inverse contract's quantity is its USD notional over the mark); spot and coin collateral
     as for deribit.
+
+TIMS (``riskgate/models/tims.py``)
+    Per coin ``points_per_side`` moves down and up at ``k / points_per_side x price_range``,
+    each at vol +/- ``vol_shift`` (or unchanged without ``vol_shifts``), weights 1, the
+    look-ahead as in SPAN. A coin's worst loss is its class group's; a product group's
+    scenario ``c`` takes cell ``c`` of each member coin, its loss the members' losses less
+    ``offset`` x their gains; the product offset = sum of the members' worst losses - the
+    group's worst scenario loss, shared in proportion to the members' worst losses. Per
+    coin MM = max(worst - offset, short_option_minimum x price x short contracts).
 
 SPAN's inter-commodity credit
     Per coin the scan risk is split into time risk (mean loss of scenarios 1 and 2),
@@ -94,7 +103,7 @@ DEFAULT_CONVENTIONS = {"option_delta_fs": True, "coin_pool_collateral_delta": Fa
 
 
 def load_params(model: str) -> dict:
-    """The shipped TOML parameter file of ``model`` ("deribit" or "span")."""
+    """The shipped TOML parameter file of ``model`` ("deribit", "span" or "tims")."""
     with open(PARAMS_DIR / f"{model}.toml", "rb") as fh:
         return tomllib.load(fh)
 
@@ -710,6 +719,87 @@ def span_pool(pool: str, pool_legs: list, cash: float, params: dict, conventions
     }
 
 
+# --------------------------------------------------------------------------- tims
+
+
+def tims_cells(params: dict, cp: dict) -> list[dict]:
+    n = int(params.get("points_per_side", 5))
+    rng = float(cp["price_range"])
+    vols = ("up", "down") if params.get("vol_shifts", True) else ("same",)
+    fractions = [-k / n for k in range(n, 0, -1)] + [k / n for k in range(1, n + 1)]
+    return [{"move": f * rng, "vol": v} for f in fractions for v in vols]
+
+
+def tims_shocked_vol(params: dict, cp: dict, vol: float, kind: str) -> float:
+    if kind == "same":
+        return vol
+    shift = float(cp["vol_shift"])
+    floor = float(params["vol_floor"])
+    return max(vol + shift, floor) if kind == "up" else max(vol - shift, floor)
+
+
+def tims_pool(pool: str, pool_legs: list, cash: float, params: dict) -> dict:
+    coins = _pool_coins(pool_legs)
+    look_ahead = float(params["look_ahead_days"]) / 365.0
+    per_coin = {}
+    for coin in coins:
+        cp = coin_params(params, coin)
+        cells = tims_cells(params, cp)
+        vec = [0.0] * len(cells)
+        shorts = 0.0
+        for leg in pool_legs:
+            if leg["coin"] != coin:
+                continue
+            for c, cell in enumerate(cells):
+                vol_s = 0.0
+                if leg["kind"] == "option":
+                    vol_s = tims_shocked_vol(params, cp, leg["vol"], cell["vol"])
+                pnl, _ = unit_pnl(leg, pool, cell["move"], cell["move"], vol_s, look_ahead)
+                vec[c] += leg["q"] * pnl
+            if leg["kind"] == "option" and leg["q"] < 0.0:
+                shorts += -leg["q"]
+        price = pool_legs_price(pool_legs, coin, pool)
+        per_coin[coin] = {
+            "vector": vec,
+            "worst": scan_risk(vec),
+            "short_option_minimum": float(cp["short_option_minimum"]) * price * shorts,
+            "product_offset": 0.0,
+        }
+    for group in params.get("product_group", []):
+        members = [c for c in group["coins"] if c in per_coin]
+        if len(members) < 2:
+            continue
+        offset = float(group["offset"])
+        classes = sum(per_coin[c]["worst"] for c in members)
+        if classes <= 0.0:
+            continue
+        n_cells = len(per_coin[members[0]]["vector"])
+        group_loss = 0.0
+        for cell in range(n_cells):
+            net = 0.0
+            for c in members:
+                v = per_coin[c]["vector"][cell]
+                net += v if v < 0.0 else offset * v
+            group_loss = max(group_loss, -net)
+        credit = max(classes - min(group_loss, classes), 0.0)
+        for c in members:
+            per_coin[c]["product_offset"] = credit * per_coin[c]["worst"] / classes
+    total_mm = 0.0
+    total_worst = 0.0
+    for coin in coins:
+        d = per_coin[coin]
+        d["risk"] = max(d["worst"] - d["product_offset"], d["short_option_minimum"])
+        total_mm += d["risk"]
+        total_worst += d["worst"]
+    return {
+        "equity": _equity(pool, pool_legs, cash),
+        "initial_margin": float(params["im_ratio"]) * total_mm,
+        "maintenance_margin": total_mm,
+        "worst_case": total_worst,
+        "details": {"per_coin": per_coin},
+    }
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -738,6 +828,8 @@ def naive_margin(
             pools[pool] = deribit_pool(pool, pool_legs, cash[pool], params, conv)
         elif model == "span":
             pools[pool] = span_pool(pool, pool_legs, cash[pool], params, conv)
+        elif model == "tims":
+            pools[pool] = tims_pool(pool, pool_legs, cash[pool], params)
         else:
             raise ValueError(f"unknown model {model!r}")
     return {"pools": pools}

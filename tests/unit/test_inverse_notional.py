@@ -10,12 +10,15 @@ exactly zero. Expected values are worked by hand in the comments.
 from __future__ import annotations
 
 import dataclasses
+from collections import deque
 
 import numpy as np
 import pytest
 
 from riskgate.domain.instruments import parse_symbol
 from riskgate.domain.market import MarketSnapshot
+from riskgate.engine.book import Book
+from riskgate.engine.journal import codec
 from riskgate.engine.types import (
     Cancelled,
     Filled,
@@ -29,6 +32,7 @@ from riskgate.engine.types import (
 )
 from riskgate.kernels import margin as mk
 from riskgate.models.risk_table import build_table
+from riskgate.v1 import events_pb2 as epb
 from tests.reference.engine_market import MODELS, SNAP, VT, make_engine
 
 PERP = "BTC-PERPETUAL"
@@ -246,3 +250,29 @@ def test_risk_row_is_per_usd_of_notional(model, ccy):
         per_coin = coin * (70_000.0 * (1.0 + grid.d1_moves) if ccy == "USD" else 1.0)
         np.testing.assert_allclose(3.0 * f * row, 3.0 * per_coin * grid.d1_weight, rtol=1e-14)
         assert table.attr[table.row[inst.symbol], mk.A_DELTA] == pytest.approx(1.0 / f, rel=1e-15)
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+def test_snapshot_keeps_basis_and_units_and_refuses_another_layout():
+    eng = long_one_btc()
+    assert eng.check_order(OrderRequest("A", "w", PERP, Side.SELL, 0.5, 71_000.0)).accepted
+    move(eng, 73_500.0)
+    payload = codec.encode_snapshot(eng.book, eng.seq)
+
+    def fresh() -> Book:
+        return Book(eng.model, eng.rules_params, eng.config, status_changes=deque())
+
+    book = fresh()
+    codec.decode_snapshot(payload, book)
+    acc = book.accounts["A"]
+    assert acc.basis == eng.accounts["A"].basis == {PERP: 1.0}  # 70,000 / 70,000
+    assert acc.orders["w"].unit == 71_000.0
+    assert codec.state_hash(book) == codec.state_hash(eng.book)
+    # a snapshot of the earlier layout (coin quantities, no basis) would restore wrong units
+    msg = epb.BookSnapshot()
+    msg.ParseFromString(payload)
+    msg.state_format = 1
+    with pytest.raises(codec.CodecError, match="state format 1"):
+        codec.decode_snapshot(codec.snapshot_bytes(msg), fresh())
