@@ -36,6 +36,7 @@ from loadtest.workload import (
     instrument_quotes,
     plan_accounts,
 )
+from riskgate.models.base import MODEL_NAMES
 
 __all__ = ["build_parser", "main", "run"]
 
@@ -142,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-baseline", action="store_true", help="do not drive a baseline")
     g.add_argument(
         "--model",
-        choices=["deribit", "span"],
+        choices=MODEL_NAMES,
         default="deribit",
         help="margin model of the riskgate server started by the harness (default deribit)",
     )

@@ -16,7 +16,7 @@ from riskgate.domain.instruments import InstrumentError
 from riskgate.domain.market import MarketDataError
 from riskgate.domain.portfolio import PortfolioError, load_portfolio
 from riskgate.engine.state import StateError
-from riskgate.models.base import ModelParamsError
+from riskgate.models.base import MODEL_NAMES, ModelParamsError
 
 EXIT_BAD_INPUT = 2
 INPUT_ERRORS = (
@@ -396,7 +396,7 @@ def _add_service_commands(sub: Any) -> None:
     )
     serve.add_argument("--config", metavar="FILE", help="settings file (TOML)")
     serve.add_argument("--listen", metavar="ADDR", help="listen address (default 127.0.0.1:50051)")
-    serve.add_argument("--model", choices=["deribit", "span"], help="margin model")
+    serve.add_argument("--model", choices=MODEL_NAMES, help="margin model")
     serve.add_argument(
         "--no-demo", action="store_true", help="start empty: no demo market, no demo accounts"
     )
@@ -493,7 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
         "portfolio file (format: README, 'riskgate margin').",
     )
     margin.add_argument("file", help="portfolio file (.json or .toml)")
-    margin.add_argument("--model", choices=["deribit", "span"], default="deribit")
+    margin.add_argument("--model", choices=MODEL_NAMES, default="deribit")
     margin.add_argument(
         "--params", metavar="FILE.toml", help="model parameters (default: packaged)"
     )
@@ -540,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_update.add_argument("--accounts", type=_positive_int, default=10_000)
     bench_update.add_argument("--legs", type=_positive_int, default=10, help="legs per account")
     bench_update.add_argument("--updates", type=_positive_int, default=5, help="updates timed")
-    bench_update.add_argument("--model", choices=["deribit", "span"], default="deribit")
+    bench_update.add_argument("--model", choices=MODEL_NAMES, default="deribit")
     bench_update.add_argument("--seed", type=int, default=7)
     bench_update.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_update.set_defaults(func=_cmd_bench_update)

@@ -89,8 +89,12 @@ class Settings:
     max_rate: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.model not in ("deribit", "span"):
-            raise SettingsError(f"model: expected deribit or span, got {self.model!r}")
+        from riskgate.models.base import MODEL_NAMES
+
+        if self.model not in MODEL_NAMES:
+            raise SettingsError(
+                f"model: expected one of {', '.join(MODEL_NAMES)}, got {self.model!r}"
+            )
         if not (math.isfinite(self.max_market_age_s) and self.max_market_age_s >= 0):
             raise SettingsError(f"max_market_age_s: must be >= 0, got {self.max_market_age_s!r}")
         if self.journal_fsync not in ("batch", "always", "none"):

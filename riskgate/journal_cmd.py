@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from riskgate.engine.journal.store import JOURNAL_DIR, SNAPSHOT_DIR
+from riskgate.models.base import MODEL_NAMES
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -50,9 +51,7 @@ def add_parser(sub: Any) -> None:
         "print the state hash and summary counts. Exit 1 if anything is wrong.",
     )
     verify.add_argument("dir", help="the data directory")
-    verify.add_argument(
-        "--model", choices=["deribit", "span"], help="default: the one the snapshot names"
-    )
+    verify.add_argument("--model", choices=MODEL_NAMES, help="default: the one the snapshot names")
     verify.add_argument("--params", metavar="TOML", help="model parameters the server used")
     verify.add_argument("--rules-params", metavar="TOML", help="rules parameters the server used")
     verify.add_argument("--json", action="store_true", help="the summary as JSON")

@@ -164,6 +164,11 @@ def register(name: str) -> Callable[[type[ScenarioModel]], type[ScenarioModel]]:
     return deco
 
 
+# the models riskgate ships (choices of --model; a test checks the registry agrees), known
+# without importing them
+MODEL_NAMES = ("deribit", "span", "tims")
+
+
 def model_names() -> list[str]:
     from riskgate.models import deribit, span, tims  # noqa: F401  (registration)
 

@@ -472,7 +472,7 @@ def warm_up(engine: RiskEngine, rounds: int = 50) -> float:
     return time.perf_counter() - t0
 
 
-def warm_kernel_cache(models: Sequence[str] = ("deribit", "span")) -> None:
+def warm_kernel_cache(models: Sequence[str] = ("deribit", "span", "tims")) -> None:
     """Compile every kernel into numba's on-disk cache (``NUMBA_CACHE_DIR``) for each model:
     build an engine with the demo data and warm it. Used at image build time."""
     for name in models:

@@ -211,3 +211,9 @@ def test_random_portfolio_matches_reference(seed: int):
                     )
     assert not problems, "\n".join(problems) + "\n" + json.dumps(portfolio)
     assert all(math.isfinite(p["portfolio"]["initial_margin"]) for p in got.values())
+
+
+def test_every_shipped_model_is_a_choice_of_the_commands() -> None:
+    from riskgate.models.base import MODEL_NAMES, model_names
+
+    assert sorted(MODEL_NAMES) == model_names()
