@@ -166,11 +166,13 @@ class JetStreamJournal:
         ack_timeout_s: float = 1.0,
         durable_timeout_s: float = 15.0,
         max_inflight: int = 10_000,
+        max_pipeline: int = 256,
         connect_timeout_s: float = 10.0,
     ) -> None:
         if mode not in ("sync", "async"):
             raise ValueError(f"mode: {mode!r} (sync or async)")
         self.shard, self.mode, self.max_inflight = shard, mode, max(1, max_inflight)
+        self.max_pipeline = max(1, max_pipeline)  # publishes awaiting an ack, at most
         self.subject = subject(shard)
         self.writer_id = writer_id or f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.ack_timeout_s, self.durable_timeout_s = ack_timeout_s, durable_timeout_s
@@ -260,6 +262,7 @@ class JetStreamJournal:
         js = self._nc.jetstream(timeout=2.0)
         last = await ensure_stream(js, self.shard, replicas, connect_timeout_s + 20.0)
         self._wake = asyncio.Event()
+        self._room = asyncio.Event()  # the pipeline has room again
         self._inbox = self._nc.new_inbox()
         self._sub = await self._nc.subscribe(f"{self._inbox}.*", cb=self._on_ack)
         self._tasks = [
@@ -291,6 +294,11 @@ class JetStreamJournal:
             await self._wake.wait()
             self._wake.clear()
             while outbox and self.error is None:
+                if len(inflight) >= self.max_pipeline:
+                    # more would only overrun the stream leader's queue and be refused
+                    self._room.clear()
+                    await self._room.wait()
+                    continue
                 seq, payload = outbox.popleft()
                 now = time.monotonic_ns()
                 if not inflight:
@@ -338,6 +346,7 @@ class JetStreamJournal:
     def _fail(self, error: ClusterJournalError) -> None:
         if self.error is None:
             self.error = error
+        self._room.set()
         with self._cond:
             self._cond.notify_all()
 
@@ -393,6 +402,8 @@ class JetStreamJournal:
         inflight = self._inflight
         inflight.pop(seq, None)
         self.counters["acked"] += 1
+        if len(inflight) < self.max_pipeline:
+            self._room.set()
         acked = self.acked
         if seq != acked + 1:
             self._early.add(seq)
