@@ -186,6 +186,7 @@ class JetStreamJournal:
         self._first_sent_ns = 0  # when the oldest unacknowledged event was first sent
         self._last_sent_ns = 0  # when it was last (re)sent
         self._resend_due = False
+        self._kicked = False  # a wake-up of the sender is scheduled on the loop
         self._lt = LoopThread(f"riskgate-jetstream-{shard}")
         try:
             self.start_seq = self._lt.run(
@@ -221,7 +222,9 @@ class JetStreamJournal:
         encode = self._encode
         self._outbox.extend((e.seq, encode(e)) for e in events)
         self.written = events[-1].seq
-        self._lt.loop.call_soon_threadsafe(self._wake.set)
+        if not self._kicked:  # else a wake-up is already on its way; it will see these
+            self._kicked = True
+            self._lt.loop.call_soon_threadsafe(self._kick)
 
     def wait_durable(self, seq: int) -> None:
         """``sync``: until JetStream has acknowledged events up to ``seq``. ``async``: only
@@ -287,6 +290,10 @@ class JetStreamJournal:
         await self._nc.publish(
             self.subject, payload, reply=f"{self._inbox}.{seq}", headers=self._headers(seq)
         )
+
+    def _kick(self) -> None:
+        self._kicked = False  # first: a write from now on schedules another wake-up
+        self._wake.set()
 
     async def _sender(self) -> None:
         outbox, inflight = self._outbox, self._inflight
