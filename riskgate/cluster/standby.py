@@ -14,6 +14,7 @@ import contextlib
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -147,9 +148,10 @@ class Standby:
                 raise TimeoutError(f"standby {self.shard}: lease held by {lease.owner()!r}")
             time.sleep(poll_s or lease.ttl_s / 10)
         lease.keep(on_lost)
-        sink = JetStreamJournal(
-            self.urls, self.shard, writer_id=lease.owner_id, mode=mode, **sink_options
-        )
+        # a writer id of its own even if two processes were given one owner id: the stream
+        # deduplicates by it, and a stale writer's message must never pass as ours
+        writer = f"{lease.owner_id}-{uuid.uuid4().hex[:8]}"
+        sink = JetStreamJournal(self.urls, self.shard, writer_id=writer, mode=mode, **sink_options)
         try:
             self.wait_for(sink.start_seq, max(1.0, deadline - time.monotonic()))
             if self.seq != sink.start_seq:

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import itertools
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -21,7 +22,9 @@ from riskgate.cluster import Lease, Standby
 from riskgate.engine.engine import RiskEngine
 from riskgate.engine.journal import codec
 from riskgate.engine.journal.nats_journal import (
+    ClusterJournalError,
     JetStreamJournal,
+    JournalUnavailable,
     OwnershipLost,
     connect,
     recover_from_stream,
@@ -203,19 +206,29 @@ def test_the_journal_survives_losing_a_node(tmp_path) -> None:
             cluster.kill_node(victim)  # the stream's leader, the worst node to lose
             drive(owner, rng, 30)  # every reply still waits for 2 of 3 replicas
             assert sink.acked == owner.seq and sink.error is None
+            # back to three; then lose the node the sink is connected to (it reconnects)
+            cluster.start_node(victim)
+            port = sink._nc.connected_url.port
+            cluster.kill_node(next(i for i, n in enumerate(cluster.nodes) if n.port == port))
+            drive(owner, rng, 30)
+            assert sink.acked == owner.seq and sink.error is None
             live = codec.state_hash(owner.book)
             assert recovered_hash(cluster.urls, shard) == (live, owner.seq)
         finally:
             sink.close()
 
 
-def test_a_standby_takes_over_when_the_owner_is_killed(cluster) -> None:
-    shard = next(_shards)
-    owner = subprocess.Popen(
+def start_owner(cluster, shard: int) -> subprocess.Popen:
+    return subprocess.Popen(
         [sys.executable, "-m", "tests.reference.nats_owner", *cluster.urls,
          "--shard", str(shard), "--owner", "owner-A", "--ttl", "2", "--seconds", "120"],
         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2],
     )  # fmt: skip
+
+
+def test_a_standby_takes_over_when_the_owner_is_killed(cluster) -> None:
+    shard = next(_shards)
+    owner = start_owner(cluster, shard)
     standby = lease = sink = None
     try:
         assert owner.stdout is not None
@@ -247,3 +260,68 @@ def test_a_standby_takes_over_when_the_owner_is_killed(cluster) -> None:
         for closable in (standby, lease, sink):
             if closable is not None:
                 closable.close()
+
+
+def test_a_paused_owner_that_wakes_up_after_a_takeover_is_refused(cluster) -> None:
+    shard = next(_shards)
+    owner = start_owner(cluster, shard)
+    standby = lease = sink = None
+    try:
+        assert owner.stdout is not None
+        assert owner.stdout.readline().startswith("ready"), "the owner did not start"
+        eng = fresh_engine()
+        standby = Standby(shard, cluster.urls, eng)
+        lease = Lease(cluster.urls, shard, "standby-B", ttl_s=2.0)
+        while int(owner.stdout.readline().split()[1]) < 30:
+            pass
+        owner.send_signal(signal.SIGSTOP)  # paused mid-flow: it stops renewing its lease
+        sink = standby.take_over(lease, timeout_s=30.0)
+        eng.upsert_account("NEW", collateral={"USD": 1.0})
+        owner.send_signal(signal.SIGCONT)  # it wakes up still believing it owns the shard
+        lines = [line.strip() for line in owner.stdout]
+        assert owner.wait(30) == 3, lines[-3:]
+        assert "lost ownership" in lines[-1], lines[-3:]
+        acked = [int(line.split()[1]) for line in lines if line.startswith("acked")]
+        # whatever it acknowledged is in the new owner's book; nothing after the takeover
+        assert max(acked, default=0) <= sink.start_seq
+        assert recovered_hash(cluster.urls, shard) == (codec.state_hash(eng.book), eng.seq)
+        assert not sink.lost_ownership
+    finally:
+        if owner.poll() is None:
+            owner.send_signal(signal.SIGCONT)
+            owner.kill()
+            owner.wait(10)
+        for closable in (standby, lease, sink):
+            if closable is not None:
+                closable.close()
+
+
+def test_a_sink_refuses_events_of_an_engine_that_did_not_recover(cluster) -> None:
+    shard = next(_shards)
+    first = JetStreamJournal(cluster.urls, shard)
+    try:
+        make_engine(sink=first)
+    finally:
+        first.close()
+    second = JetStreamJournal(cluster.urls, shard)
+    try:
+        assert second.start_seq == 1
+        with pytest.raises(ClusterJournalError, match="recover before committing"):
+            make_engine(sink=second)  # would commit event 1 again
+    finally:
+        second.close()
+
+
+def test_losing_the_quorum_fails_closed(tmp_path) -> None:
+    with NatsCluster(tmp_path) as cluster:
+        sink = JetStreamJournal(cluster.urls, 1, durable_timeout_s=3.0, ack_timeout_s=0.5)
+        try:
+            eng = make_engine(sink=sink)
+            cluster.kill_node(0)
+            cluster.kill_node(1)  # one of three left: no stream can acknowledge
+            with pytest.raises(JournalUnavailable, match="not acknowledged"):
+                eng.upsert_account("A", collateral={"USD": 1.0})
+            with pytest.raises(JournalUnavailable):  # and it stays failed
+                sink.write([])
+        finally:
+            sink.close()

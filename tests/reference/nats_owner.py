@@ -1,7 +1,8 @@
 """A shard owner in its own process, for the failover tests (``kill -9`` needs a process):
 takes the lease, journals to the shard's stream, then makes decisions and prints
 ``acked <seq>`` after each reply (each one acknowledged by JetStream) until ``--seconds``
-have passed or it is killed.
+have passed or it is killed; refused by the stream (another owner took over), it prints
+``fenced <why>`` and exits with status 3.
 
 ``python -m tests.reference.nats_owner --shard K --owner ID URL [URL ...]``
 """
@@ -13,7 +14,7 @@ import sys
 import time
 
 from riskgate.cluster.lease import Lease
-from riskgate.engine.journal.nats_journal import JetStreamJournal
+from riskgate.engine.journal.nats_journal import ClusterJournalError, JetStreamJournal
 from riskgate.engine.types import OrderRequest, Side
 from tests.reference.engine_market import make_engine
 
@@ -40,7 +41,11 @@ def main() -> None:
     while time.monotonic() < end:
         i += 1
         side = Side.BUY if i % 2 else Side.SELL
-        eng.check_order(OrderRequest("AB"[i % 2], f"o{i}", "BTC-PERPETUAL", side, 0.1, mark))
+        try:
+            eng.check_order(OrderRequest("AB"[i % 2], f"o{i}", "BTC-PERPETUAL", side, 0.1, mark))
+        except ClusterJournalError as exc:  # fenced: step down, serve nothing more
+            print(f"fenced {exc}", flush=True)
+            sys.exit(3)
         print(f"acked {eng.seq}", flush=True)
     lease.release()
     sink.close()

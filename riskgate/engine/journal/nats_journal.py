@@ -174,6 +174,8 @@ class JetStreamJournal:
         self.shard, self.mode, self.max_inflight = shard, mode, max(1, max_inflight)
         self.max_pipeline = max(1, max_pipeline)  # publishes awaiting an ack, at most
         self.subject = subject(shard)
+        # unique per writer: retransmissions are deduplicated by it, so two writers sharing
+        # one id could see each other's message for a seq acknowledged as their own
         self.writer_id = writer_id or f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.ack_timeout_s, self.durable_timeout_s = ack_timeout_s, durable_timeout_s
         self.error: ClusterJournalError | None = None
