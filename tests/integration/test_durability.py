@@ -25,6 +25,12 @@ T = 10.0
 PERP = "BTC-PERPETUAL"
 
 
+def _settings(**overrides: object):
+    # a generous budget: these tests check what is kept, and a loaded machine must not
+    # turn their accepts into latency rejects
+    return server_settings(decision_budget_us=1e6, **overrides)
+
+
 def _stub(server: RiskGateServer) -> tuple[grpc.Channel, riskgate_pb2_grpc.RiskGateStub]:
     channel = grpc.insecure_channel(server.address)
     return channel, riskgate_pb2_grpc.RiskGateStub(channel)
@@ -93,7 +99,7 @@ def _check_recovered(
 
 
 def test_restart_keeps_accounts_orders_fills_halts_and_decisions(tmp_path: Path) -> None:
-    settings = server_settings(data_dir=str(tmp_path / "data"), demo=True)
+    settings = _settings(data_dir=str(tmp_path / "data"), demo=True)
     with serving(settings) as srv:
         channel, stub = _stub(srv)
         with channel:
@@ -114,7 +120,7 @@ def test_restart_keeps_accounts_orders_fills_halts_and_decisions(tmp_path: Path)
 
 def test_a_crash_loses_no_acknowledged_change(tmp_path: Path) -> None:
     data, crashed = tmp_path / "data", tmp_path / "crashed"
-    with serving(server_settings(data_dir=str(data), demo=False)) as srv:
+    with serving(_settings(data_dir=str(data), demo=False)) as srv:
         channel, stub = _stub(srv)
         with channel:
             stub.UpdateMarket(_market_request(srv), timeout=T)
@@ -123,7 +129,7 @@ def test_a_crash_loses_no_acknowledged_change(tmp_path: Path) -> None:
         shutil.copytree(data, crashed)  # the disk as a kill -9 right now would leave it
     (crashed / "journal" / "LOCK").unlink(missing_ok=True)
     shutil.rmtree(crashed / "snapshots")  # no snapshot at all: the journal alone
-    with serving(server_settings(data_dir=str(crashed), demo=False)) as srv:
+    with serving(_settings(data_dir=str(crashed), demo=False)) as srv:
         rec = srv.durability.recovery
         assert rec.snapshot_seq == 0 and rec.events_replayed == rec.last_seq > 30
         channel, stub = _stub(srv)
@@ -151,7 +157,7 @@ def _last_segment(data: Path) -> Path:
 def stopped_data_dir(tmp_path: Path) -> tuple[Path, int]:
     """A data directory with a few dozen events and no snapshot; its last seq."""
     data = tmp_path / "data"
-    settings = server_settings(data_dir=str(data), demo=True, snapshot_keep=1)
+    settings = _settings(data_dir=str(data), demo=True, snapshot_keep=1)
     with serving(settings) as srv:
         channel, stub = _stub(srv)
         with channel:
@@ -165,7 +171,7 @@ def test_a_torn_last_record_is_cut_and_the_rest_recovered(stopped_data_dir) -> N
     data, seq = stopped_data_dir
     seg = _last_segment(data)
     seg.write_bytes(seg.read_bytes()[:-7])  # the last record half written
-    with serving(server_settings(data_dir=str(data), demo=True)) as srv:
+    with serving(_settings(data_dir=str(data), demo=True)) as srv:
         rec = srv.durability.recovery
         assert rec.last_seq == seq - 1 and rec.truncated_bytes > 0
         assert srv.demo_accounts == []
@@ -179,7 +185,7 @@ def test_a_corrupt_record_mid_journal_stops_start_up_naming_file_and_offset(
     raw = bytearray(seg.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     seg.write_bytes(bytes(raw))
-    srv = RiskGateServer(server_settings(data_dir=str(data), demo=True))
+    srv = RiskGateServer(_settings(data_dir=str(data), demo=True))
     with pytest.raises(ServeError) as err:
         srv.start()
     assert seg.name in str(err.value) and "offset" in str(err.value)
@@ -190,9 +196,7 @@ def test_snapshots_let_old_segments_go_and_verify_checks_it_all(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = tmp_path / "data"
-    settings = server_settings(
-        data_dir=str(data), demo=True, journal_segment_mb=0.002, snapshot_keep=1
-    )
+    settings = _settings(data_dir=str(data), demo=True, journal_segment_mb=0.002, snapshot_keep=1)
     with serving(settings) as srv:
         channel, stub = _stub(srv)
         with channel:
@@ -242,6 +246,6 @@ def test_journal_inspect_and_verify(stopped_data_dir, capsys: pytest.CaptureFixt
 
 
 def test_without_a_data_dir_the_service_says_it_keeps_nothing() -> None:
-    with serving(server_settings(demo=False)) as srv:
+    with serving(_settings(demo=False)) as srv:
         assert srv.durability is None
         assert "in memory" in _describe(srv)

@@ -21,9 +21,11 @@ T = 10.0
 
 
 def _settings(**overrides: object):
-    return server_settings(
-        **{"demo_accounts": 2, "log_level": "warning", "metrics_address": "127.0.0.1:0"} | overrides
-    )
+    # the counts below are exact: a generous budget keeps a loaded machine's slow decision
+    # from becoming a latency reject
+    base = {"demo_accounts": 2, "log_level": "warning", "metrics_address": "127.0.0.1:0",
+            "decision_budget_us": 1e6}  # fmt: skip
+    return server_settings(**base | overrides)
 
 
 @pytest.fixture(scope="module")
