@@ -247,11 +247,17 @@ def check_static(
                 lim.max_order_notional_usd, notional, "USD",
             )  # fmt: skip
     if lim.price_band_fraction is not None and order.price is not None:
-        dev = abs(order.price - quote.mark) / quote.mark
+        mark = quote.mark
+        if not mark > 0.0:  # a worthless option: every price is infinitely far from it
+            raise Reject(
+                Reason.PRICE_BAND, f"price {order.price:g} is away from mark {mark:g}",
+                "price", lim.price_band_fraction, None, "fraction",
+            )  # fmt: skip
+        dev = abs(order.price - mark) / mark
         if dev > lim.price_band_fraction:
             raise Reject(
                 Reason.PRICE_BAND,
-                f"price {order.price:g} is {dev:.1%} away from mark {quote.mark:g}",
+                f"price {order.price:g} is {dev:.1%} away from mark {mark:g}",
                 "price", lim.price_band_fraction, dev, "fraction",
             )  # fmt: skip
     if lim.max_open_orders is not None and acc.open_orders >= lim.max_open_orders:

@@ -48,6 +48,7 @@ PERP_INV = "BTC-PERPETUAL"
 CALL_INV = "BTC-25DEC26-70500-C"
 CALL_INV_OTM = "BTC-25DEC26-82000-C"
 CALL_LIN = "BTC_USDC-25DEC26-70500-C"
+CALL_LIN_FAR = "BTC_USDC-31DEC27-412000-C"
 PUT_LIN = "BTC_USDC-25DEC26-60500-P"
 ETH_PUT_INV = "ETH-25DEC26-2375-P"
 ETH_PERP_INV = "ETH-PERPETUAL"
@@ -695,6 +696,24 @@ def test_limit_price_band_versus_mark():
     assert eng.check_order(order("p3", price=73_000.0)).accepted
     # a market order has no price to check
     assert eng.check_order(order("p4", price=None, order_type=OrderType.MARKET)).accepted
+
+
+def test_price_band_around_a_zero_mark_rejects_instead_of_failing():
+    # a deep out-of-the-money option prices at exactly 0: no band around it holds a price
+    # (this was a ZeroDivisionError, an INTERNAL_ERROR reject)
+    eng = _limits_engine(Limits(price_band_fraction=0.05))
+    eng.update_market(
+        full_snapshot=False, valuation_time=None, index_usd={}, marks_usd={},
+        ivs={CALL_LIN_FAR: 0.01},
+    )  # fmt: skip
+    assert eng.market.quotes[CALL_LIN_FAR].mark == 0.0
+    state = snapshot_state(eng)
+    d = eng.check_order(order("z1", symbol=CALL_LIN_FAR, price=5.0))
+    assert (d.accepted, d.reason, d.context_field) == (False, Reason.PRICE_BAND, "price"), d.detail
+    assert (d.context_limit, d.context_actual) == (0.05, None)
+    assert snapshot_state(eng) == state
+    d = eng.check_order(order("z2", symbol=CALL_LIN_FAR, price=None, order_type=OrderType.MARKET))
+    assert d.reason != Reason.INTERNAL_ERROR
 
 
 def test_limit_max_open_orders():
