@@ -26,6 +26,8 @@ from riskgate.engine.types import (
 )
 
 E = TypeVar("E", bound=Enum)
+# largest collateral balance or position quantity taken: sums of such stay far from overflow
+MAX_AMOUNT = 1e15
 
 
 def _finite_positive(x: float | None) -> bool:
@@ -60,6 +62,8 @@ def upsert_event(
             raise invalid("collateral: empty currency")
         if not math.isfinite(amount):
             raise invalid(f"collateral.{ccy}: must be finite")
+        if abs(amount) > MAX_AMOUNT:
+            raise invalid(f"collateral.{ccy}: {amount:g} is beyond ±{MAX_AMOUNT:g}")
         if code not in USD_LIKE and code not in market.snapshot.index_usd:
             raise invalid(f"collateral.{ccy}: unknown currency (no index price)")
         clean[code] = float(amount)
@@ -92,6 +96,8 @@ def positions_event(
             raise not_found(f"{field}.symbol: {sym} is not priced by the current market")
         if not math.isfinite(qty):
             raise invalid(f"{field}.quantity: must be finite")
+        if abs(qty) > MAX_AMOUNT:
+            raise invalid(f"{field}.quantity: {qty:g} is beyond ±{MAX_AMOUNT:g}")
         if avg_price is not None and not _finite_positive(avg_price):
             raise invalid(f"{field}.avg_price: must be finite and positive")
         if symbol in target:

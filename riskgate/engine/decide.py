@@ -40,6 +40,7 @@ from riskgate.engine.types import (
 )
 
 _EPS = 1e-12
+_INF = float("inf")
 _SIDE = {1: Side.BUY, 2: Side.SELL}
 # enum members bound once: the decision path reads them on every order
 _BUY = Side.BUY
@@ -313,8 +314,8 @@ def margin_step(
     # name the scenario that sets IM after: the other side's when it binds
     d.worst_scenario = scenario_info(pool.table, key if other_im <= side_im else other_key)
     d.risk_reducing = side_im < side_im_before - _EPS * max(1.0, side_im_before)
-    # written so that a NaN margin on either side fails closed
-    if not (side_im <= equity and other_im <= equity) and not d.risk_reducing:
+    # written so that a NaN margin on either side, or an infinite equity, fails closed
+    if not (side_im <= equity and other_im <= equity and equity < _INF) and not d.risk_reducing:
         raise Reject(
             Reason.INSUFFICIENT_MARGIN,
             f"initial margin after {im_after:.6g} exceeds equity {equity:.6g} {pool.currency}",

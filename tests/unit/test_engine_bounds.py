@@ -64,3 +64,20 @@ def test_client_order_ids_and_account_ids_are_bounded_in_length() -> None:
         eng.upsert_account("a" * 129, collateral={"USD": 1.0})
     assert err.value.code == "INVALID_ARGUMENT" and "128 bytes" in err.value.message
     eng.upsert_account("a" * 128, collateral={"USD": 1.0})
+
+
+def test_balances_and_positions_beyond_bounds_are_refused_and_infinity_fails_closed() -> None:
+    eng, _ = _engine()
+    for bad in (1e16, -1e16, 1.7e308):
+        with pytest.raises(EngineError) as err:
+            eng.upsert_account("A", collateral={"USD": bad})
+        assert err.value.code == "INVALID_ARGUMENT" and "collateral.USD" in err.value.message
+        with pytest.raises(EngineError) as err:
+            eng.set_positions("A", [(PERP, bad, None)])
+        assert "positions[0].quantity" in err.value.message
+    # an equity that overflowed anyway never lets an order through
+    pool = eng.accounts["A"].pools["USD"]
+    pool.equity = float("inf")
+    pool.im_B = pool.im_S = float("inf")
+    d = eng.whatif(_order(""))
+    assert not d.accepted and d.reason == Reason.INSUFFICIENT_MARGIN
