@@ -85,6 +85,11 @@ def build(
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
         "kills": {"total": n_kills, **kills},
         "restarts": len(restarts) + kills["startup"],
+        "setup": {
+            "update_market": 1,
+            "upsert_account": len(ACCOUNT_PLANS),
+            "set_positions": sum(plan[3] for plan in ACCOUNT_PLANS),
+        },
         "acknowledged": {
             "total": sum(acknowledged.values()),
             "by_kind": acknowledged,
@@ -130,7 +135,9 @@ def render(r: dict[str, Any]) -> str:
         f"paused {k['paused']}, during start-up {k['startup']}, "
         f"{k['startup_before_serving']} of them before SERVING)",
         f"  restarts               {r['restarts']}",
-        f"  acknowledged ops       {ack['total']:,}  ({ack['ops_per_s']:.0f}/s)",
+        f"  acknowledged ops       {ack['total']:,}  ({ack['ops_per_s']:.0f}/s; after the set-up: "
+        + ", ".join(f"{n} {kind}" for kind, n in r["setup"].items())
+        + ")",
     ]
     for kind, n in ack["by_kind"].items():
         lines.append(f"    {kind:<20} {n:,}")
