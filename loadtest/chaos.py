@@ -125,7 +125,7 @@ class Checker:
                 restart=restart, check="state", **d
             )
 
-    def check(self, client: RiskGateClient, restart: int) -> dict[str, pb.AccountView]:
+    def check(self, client: RiskGateClient, restart: int) -> dict[str, pb.AccountView | None]:
         ids = sorted(self.models)
         views = get_views(client, ids)
         unknown = {w.unknown.account_id: w.unknown for w in self.workers if w.unknown}
@@ -178,6 +178,8 @@ class Checker:
 
 def view_diff(a: Any, b: Any, skip: Sequence[str] = ()) -> list[str]:
     """Names of the top-level fields where two messages differ."""
+    if a is None or b is None:
+        return ["(account missing)"]
     names = [f.name for f in a.DESCRIPTOR.fields if f.name not in skip]
     return [n for n in names if getattr(a, n) != getattr(b, n)]
 
@@ -317,6 +319,8 @@ def _final(servers: Servers, checker: Checker, findings: Findings) -> dict[str, 
     with client_for(servers.current.address) as client:  # type: ignore[union-attr]
         checker.check(client, 0)
     stop_code = servers.stop()
+    if (code, stop_code) != (0, 0):
+        findings.add_violation(check="graceful stop", exit_codes=[code, stop_code])
     return {"graceful_exit_codes": [code, stop_code], "clean_restart_s": seconds}
 
 

@@ -287,11 +287,13 @@ def _nonzero(positions: dict[str, float]) -> dict[str, float]:
 
 
 def compare(
-    view: pb.AccountView, model: AccountModel, maybe: dict[str, pb.Order] | None = None
+    view: pb.AccountView | None, model: AccountModel, maybe: dict[str, pb.Order] | None = None
 ) -> list[dict[str, Any]]:
     """Differences between the server's view of an account and the model; ``maybe``: orders
     whose decision is unknown, which may be working (as just accepted) or absent."""
     maybe = maybe or {}
+    if view is None:
+        return [{"account": model.account_id, "what": "account missing", "lost": True}]
     out: list[dict[str, Any]] = []
 
     def diff(what: str, expected: Any, actual: Any, lost: bool = True, **more: Any) -> None:
@@ -338,8 +340,17 @@ def compare(
     return out
 
 
-def get_views(client: RiskGateClient, ids: list[str]) -> dict[str, pb.AccountView]:
-    return {aid: client.get_account(aid) for aid in ids}
+def get_views(client: RiskGateClient, ids: list[str]) -> dict[str, pb.AccountView | None]:
+    """Every account's view; None for an account the server does not know."""
+    out: dict[str, pb.AccountView | None] = {}
+    for aid in ids:
+        try:
+            out[aid] = client.get_account(aid)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            out[aid] = None
+    return out
 
 
 TRANSIENT = frozenset(

@@ -21,7 +21,6 @@ from loadtest.servers import (
     RISKGATE_SERVICE,
     ServerError,
     SpawnedServer,
-    free_port,
     riskgate_command,
 )
 
@@ -56,8 +55,9 @@ class Servers:
         self.started = 0
 
     def start(self) -> SpawnedServer:
-        port = free_port()
-        cmd = [*riskgate_command(port, "deribit"), "--data-dir", str(self.data_dir)]
+        # port 0: the server binds a free port itself and logs it (a port picked here and
+        # bound later could be taken meanwhile, and the checks would talk to someone else)
+        cmd = [*riskgate_command(0, "deribit"), "--data-dir", str(self.data_dir)]
         cmd += ["--fsync", self.fsync]
         self.started += 1
         log_path = self.log_dir / f"riskgate-{self.started:03d}.log"
@@ -69,23 +69,26 @@ class Servers:
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
         )  # fmt: skip
         self.current = SpawnedServer(
-            f"riskgate #{self.started}", f"127.0.0.1:{port}", cmd, log_path, proc, t0, _log=log
+            f"riskgate #{self.started}", "", cmd, log_path, proc, t0, _log=log
         )
         return self.current
 
     def wait_serving(self, timeout_s: float) -> float:
-        """Seconds from process start to health SERVING (polled every 20 ms)."""
+        """Seconds from process start to health SERVING (polled every 20 ms) on the address
+        the server logged it listens on."""
         srv = self.current
         assert srv is not None
         deadline = srv.started_s + timeout_s
+        while not srv.address:
+            self._check_alive(srv, deadline, timeout_s)
+            srv.address = next(
+                (e["address"] for e in log_events(srv.log_path) if e.get("event") == "listening"),
+                "",
+            )
         with grpc.insecure_channel(srv.address, options=CHANNEL_OPTIONS) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
-            while time.monotonic() < deadline:
-                if not srv.alive():
-                    raise ServerError(
-                        f"{srv.name} exited with code {srv.process.returncode} before serving;"
-                        f" last log lines:\n{srv.log_tail()}"
-                    )
+            while True:
+                self._check_alive(srv, deadline, timeout_s)
                 try:
                     for service in ("", RISKGATE_SERVICE):
                         req = health_pb2.HealthCheckRequest(service=service)
@@ -98,8 +101,18 @@ class Servers:
                         return time.monotonic() - srv.started_s
                 except grpc.RpcError:
                     pass
-                time.sleep(0.02)
-        raise ServerError(f"{srv.name}: not SERVING after {timeout_s:.0f} s:\n{srv.log_tail()}")
+
+    @staticmethod
+    def _check_alive(srv: SpawnedServer, deadline: float, timeout_s: float) -> None:
+        """Wait a poll interval; raise if the server exited or the time is up."""
+        time.sleep(0.02)
+        if not srv.alive():
+            raise ServerError(
+                f"{srv.name} exited with code {srv.process.returncode} before serving; "
+                f"last log lines:\n{srv.log_tail()}"
+            )
+        if time.monotonic() > deadline:
+            raise ServerError(f"{srv.name}: not SERVING after {timeout_s:.0f} s:\n{srv.log_tail()}")
 
     def kill(self) -> bool:
         """SIGKILL the current server; True if it had reported SERVING in its log."""

@@ -264,7 +264,7 @@ class Worker(threading.Thread):
 
     # ---- after a restart ----------------------------------------------------------------
 
-    def resolve(self, client: RiskGateClient, view: pb.AccountView) -> None:
+    def resolve(self, client: RiskGateClient, view: pb.AccountView | None) -> None:
         """Send the unknown operation again (``view``: its account as recovered, before)."""
         op, self.unknown = self.unknown, None
         assert op is not None
@@ -283,7 +283,7 @@ class Worker(threading.Thread):
             ] += 1
             self.acknowledge(op, reply)
             return
-        working = {w.client_order_id for w in view.working_orders}
+        working = {w.client_order_id for w in view.working_orders} if view else set()
         replies = []
         for order in op.orders:
             d = client.stub.CheckOrder(pb.CheckOrderRequest(order=order), timeout=ORDER_TIMEOUT_S)

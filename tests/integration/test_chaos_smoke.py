@@ -3,8 +3,8 @@ serving from a data dir, under low-rate traffic. Nothing acknowledged may be los
 accepted twice. No timing is asserted.
 
 Also checked without a server: the state check itself notices a lost working order, a lost
-fill, an order nobody was told about and a changed collateral balance, and lets an order
-whose decision is unknown be either working or absent.
+fill, an order nobody was told about, a changed collateral balance and a missing account,
+and lets an order whose decision is unknown be either working or absent.
 """
 
 from __future__ import annotations
@@ -103,3 +103,5 @@ def test_state_check_finds_what_is_lost() -> None:
     ]
     assert compare(view, model, maybe={"o2": _order("o2")}) == []
     assert compare(_view(model), model, maybe={"o2": _order("o2")}) == []
+    # an account the recovered server does not know
+    assert [d["what"] for d in compare(None, model)] == ["account missing"]
