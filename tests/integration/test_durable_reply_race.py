@@ -9,15 +9,14 @@ The decision path waits for the engine's latest seq, read without the commit loc
 thread's commit (here an UpsertAccount on another account) publishes its seq before its
 event reaches the journal, so the wait can ask for an event that is not written yet, and
 the journal refuses. Reproduced here by holding the other commit at that point: the
-engine's wall clock, read between the two steps, blocks on that thread.
+engine's wall clock, read between the two steps, blocks on that thread. The reply now waits
+for the commit lock when the seq it waits for may not be written yet.
 """
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
-
-import pytest
 
 from riskgate.config import load_settings
 from riskgate.demo import demo_market
@@ -47,11 +46,6 @@ class _Gate:
         self.lock.__exit__(*exc)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="check_order waits for engine.seq read unlocked: JournalError 'wait for seq N: the "
-    "last seq written is N-1' while another commit is half-way, after the order was accepted",
-)
 def test_accept_waits_for_the_journal_while_another_commit_is_half_way(tmp_path: Path) -> None:
     settings = load_settings(
         env={}, data_dir=str(tmp_path), demo=False, journal_fsync="always",
