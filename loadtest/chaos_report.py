@@ -143,8 +143,11 @@ def render(r: dict[str, Any]) -> str:
         lines.append(f"    {kind:<20} {n:,}")
     dec = ack["decisions"]
     accepted = dec.get("ACCEPTED", 0)
-    lines.append(f"    decisions            {sum(dec.values()):,}  (accepted {accepted:,}, "
-                 f"rejected {sum(dec.values()) - accepted:,})")  # fmt: skip
+    rejects = ", ".join(
+        f"{n:,} {k_.removeprefix('REJECT_REASON_')}" for k_, n in dec.items() if k_ != "ACCEPTED"
+    )
+    lines.append(f"    decisions            {sum(dec.values()):,}  (accepted {accepted:,}; "
+                 f"rejected {sum(dec.values()) - accepted:,}: {rejects or 'none'})")  # fmt: skip
     inflight = r["in_flight_at_kill"]
     lines.append(f"  in flight at a kill    {sum(inflight['by_kind'].values())}  "
                  + ", ".join(f"{v} {k_}" for k_, v in inflight["resolved"].items()))  # fmt: skip
