@@ -86,6 +86,7 @@ class RiskEngine(OrderPath):
         self.sink = sink
         self.seq = 0  # of the last committed event
         self._pending: list[Stamped] = []  # committed, not yet handed to the sink
+        self._written = 0  # seq of the last event handed to the sink
         self._accounts_lock = threading.Lock()  # account creation
         self._market_lock = threading.Lock()
         self._decision_gate = threading.Lock()
@@ -144,13 +145,18 @@ class RiskEngine(OrderPath):
     def _write_pending(self) -> None:
         pending, self._pending = self._pending, []
         self.sink.write(pending)  # type: ignore[union-attr]
+        self._written = pending[-1].seq
 
     def _durable(self, seq: int) -> None:
         """Return once event ``seq`` is in the journal (as the fsync policy defines it), and
         publish the margin status changes applied so far."""
         sink = self.sink
         if sink is not None and seq:
-            if self._pending:
+            if seq > self._written:
+                # committed but not written yet: deferred (a batch's events), or a commit on
+                # another thread has taken its seq and not yet written its event (``seq``
+                # may be ``self.seq`` read unlocked); with the commit lock, neither is
+                # half-way any more
                 with self._commit_lock:
                     if self._pending:
                         self._write_pending()
@@ -181,7 +187,7 @@ class RiskEngine(OrderPath):
     def restore(self, book: Book, seq: int) -> None:
         """Serve a recovered book whose last applied event is ``seq``."""
         self.book = book
-        self.seq = seq
+        self.seq = self._written = seq
         book.status_changes.clear()
 
     def snapshot(self) -> tuple[int, bytes]:
