@@ -521,13 +521,37 @@ def build_parser() -> argparse.ArgumentParser:
         "bench-service",
         help="benchmark: decision latency through the gRPC servicer, in process",
         description="CheckOrder through RiskGateServicer with real request objects for "
-        "10/100/500-leg accounts and both models, next to the engine time and the raw kernel.",
+        "10/100/500-leg accounts and both models, next to the engine time and the raw kernel. "
+        "--journal compare: the same with the engine in memory and journaling (fsync batch) "
+        "in one run, rounds interleaved, and what the journal adds.",
     )
     bench_service.add_argument(
         "--legs", type=int, nargs="+", default=[10, 100, 500], help="account sizes (legs)"
     )
     bench_service.add_argument("--orders", type=int, default=20000, help="orders per row")
     bench_service.add_argument("--seed", type=int, default=7)
+    bench_service.add_argument(
+        "--journal",
+        choices=["off", "batch", "always", "none", "compare"],
+        default="off",
+        help="off: in memory (default); batch / always / none: journal into a temporary "
+        "data directory with that fsync policy; compare: in memory and fsync batch in the "
+        "same run, rounds interleaved, with the difference",
+    )
+    bench_service.add_argument(
+        "--rounds", type=_positive_int, default=10, help="with --journal compare: rounds"
+    )
+    bench_service.add_argument(
+        "--compare-fsync",
+        choices=["batch", "always", "none"],
+        default="batch",
+        help="with --journal compare: the journaling engine's fsync policy (default batch)",
+    )
+    bench_service.add_argument(
+        "--journal-dir",
+        metavar="DIR",
+        help="where the temporary data directories go (default: the system's temp dir)",
+    )
     bench_service.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_service.set_defaults(func=_cmd_bench_service)
 

@@ -32,6 +32,34 @@ def test_bench_service_smoke(tmp_path, capsys) -> None:
         assert r["kernel"]["p50_us"] < r["engine"]["p50_us"] < r["servicer"]["p50_us"]
 
 
+def test_bench_service_journal_compare_smoke(tmp_path, capsys) -> None:
+    out = tmp_path / "bench_service_journal.json"
+    args = ["bench-service", "--legs", "10", "--orders", "200", "--journal", "compare"]
+    code = main([*args, "--rounds", "2", "--journal-dir", str(tmp_path), "--json", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "in memory vs journal (fsync batch)" in text and "journal work per accept" in text
+    res = json.loads(out.read_text())
+    assert (res["journal"], res["compare_fsync"], res["rounds"]) == ("compare", "batch", 2)
+    assert list(tmp_path.iterdir()) == [out]  # the temporary data directories are gone
+    rows = res["rows"]
+    assert [(r["model"], r["legs"]) for r in rows] == [("deribit", 10), ("span", 10)]
+    for r in rows:
+        on = r["journal_on"]
+        # the same accounts and orders in both engines: the same decisions
+        assert r["accepted"] == on["accepted"] == 200 - 20
+        for p in (r["servicer"], on["servicer"], on["engine"]):
+            assert 0.0 < p["p50_us"] <= p["p90_us"] <= p["p99_us"] <= p["p99_9_us"] <= p["max_us"]
+        for k in ("p50_us", "p99_us", "p99_9_us"):
+            assert on["servicer_added_us"][k] == pytest.approx(on["servicer"][k] - r["servicer"][k])
+        parts = on["journal_parts"]
+        assert parts["events"] == on["accepted"]  # every timed accept, read back and re-timed
+        assert parts["record_bytes_mean"] > 100
+        for part in ("encode", "append", "os_write"):
+            assert 0.0 < parts[part]["p50_us"] <= parts[part]["max_us"]
+        assert "journal_parts" not in r  # the in-memory engine wrote nothing
+
+
 def test_bench_smoke(tmp_path, capsys) -> None:
     out = tmp_path / "bench.json"
     args = ["bench", "--legs", "40", "--orders", "300", "--full-revals", "5", "--chain", "50"]
