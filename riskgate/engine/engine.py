@@ -151,10 +151,11 @@ class RiskEngine(OrderPath):
         publish the margin status changes applied so far."""
         sink = self.sink
         if sink is not None and seq:
-            if self._pending:
-                with self._commit_lock:
-                    if self._pending:
-                        self._write_pending()
+            # always through the commit lock: ``seq`` may be another thread's event, numbered
+            # but still being written under that lock (the write releases the GIL)
+            with self._commit_lock:
+                if self._pending:
+                    self._write_pending()
             sink.wait_durable(seq)
         self._publish_changes()
 
