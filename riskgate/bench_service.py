@@ -13,7 +13,8 @@ encoded and written to the journal before the reply, as ``riskgate serve --data-
 with fsync ``batch``, with the same accounts and the same orders, and interleaves rounds
 between them (ABBA) so that machine noise hits both; it reports both and the difference,
 and times the journal's two parts on the accepts just written: encoding the event, and
-appending the record (``os.write`` included).
+appending the record (``os.write`` included). The run uses the server's GIL switch interval
+(``gil_switch_interval_us``): with a journal, its fsync thread takes the GIL in turn.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import contextlib
 import logging
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -172,7 +174,11 @@ def run(
         results["compare_fsync"] = compare_fsync
     ctx = _Context()
     cfg = EngineConfig(decision_budget_ns=10**9, idempotency_window=orders + 10)
+    # the server's GIL switch interval: with a journal, its fsync thread takes the GIL in turn
+    results["gil_switch_interval_us"] = settings.gil_switch_interval_us
     with contextlib.ExitStack() as stack:
+        stack.callback(sys.setswitchinterval, sys.getswitchinterval())
+        sys.setswitchinterval(settings.gil_switch_interval_us / 1e6)
         data_dir = stack.enter_context(
             tempfile.TemporaryDirectory(prefix="riskgate-bench-", dir=journal_dir)
         )
