@@ -13,6 +13,7 @@ import platform
 import pstats
 import secrets
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -65,6 +66,7 @@ examples:
   python -m loadtest --mode closed --batch 100 --concurrency 8            # batch decisions/s
   python -m loadtest --accounts 10000 --market-updates-per-s 10 --compare-no-updates
   python -m loadtest --target risk.internal:50051 --no-baseline --rate 500
+  python -m loadtest --mode closed --concurrency 64 --compare-journal batch --rounds 2
 """
 
 
@@ -170,6 +172,35 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="seconds to wait for health SERVING (first start compiles numba kernels) "
         "(default 180)",
+    )
+    g.add_argument(
+        "--journal",
+        choices=["off", "batch", "always", "none"],
+        default="off",
+        help="the started riskgate journals every state change into a data directory under "
+        "--out (riskgate serve --data-dir DIR --fsync POLICY); off: in memory (default)",
+    )
+    g.add_argument(
+        "--compare-journal",
+        choices=["batch", "always", "none"],
+        metavar="POLICY",
+        help="also start a second riskgate journaling with fsync POLICY (batch, always, "
+        "none) and drive it in the same run, after the first; the report gives journal ÷ "
+        "in memory",
+    )
+    g.add_argument(
+        "--rounds",
+        type=_positive_int,
+        default=1,
+        help="with --compare-journal: measure both riskgate servers this many times, "
+        "alternating which goes first (ABBA), and report each round's ratio and their "
+        "median (default 1)",
+    )
+    g.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="keep the data directories of journaling servers under --out (default: removed "
+        "at the end, their size reported)",
     )
     g.add_argument(
         "--profile",
@@ -379,6 +410,10 @@ def _validate(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         p.error("--compare-no-updates needs --market-updates-per-s")
     if args.profile and args.target:
         p.error("--profile profiles a riskgate the harness starts (not with --target)")
+    if args.target and (args.journal != "off" or args.compare_journal):
+        p.error("--journal and --compare-journal configure a riskgate the harness starts")
+    if args.rounds > 1 and not args.compare_journal:
+        p.error("--rounds needs --compare-journal")
 
 
 def _source_version() -> dict[str, Any]:
@@ -528,6 +563,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "instruments": len(quotes),
         "spawned": spawn_riskgate,
         "profile": args.profile,
+        "journal": args.journal,
+        "compare_journal": args.compare_journal,
+        "rounds": args.rounds,
     }
     result: dict[str, Any] = {
         "schema": SCHEMA,
@@ -543,19 +581,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "phases": {},
         "ratios": None,
         "market_update_impact": None,
+        "journal_impact": None,
         "profile": None,
         "files": {},
     }
     started_servers: list[servers.SpawnedServer] = []
     profile_path = out_dir / "riskgate-server.prof" if args.profile else None
+    data_dirs: dict[str, Path] = {}
     try:
         # ---- servers ---------------------------------------------------------------------
         targets: dict[str, str] = {}
         if spawn_riskgate:
-            port = servers.free_port()
             env = {"RISKGATE_GRPC_WORKERS": str(args.server_workers), **dict(args.server_env)}
-            cmd = servers.riskgate_command(port, args.model, profile_path, args.profile_clock)
-            started_servers.append(servers.spawn("riskgate", cmd, port, out_dir, env))
+            journals = [("riskgate", None if args.journal == "off" else args.journal)]
+            if args.compare_journal:
+                journals.append(("riskgate-journal", args.compare_journal))
+            for name, fsync in journals:
+                port = servers.free_port()
+                data_dir = None
+                if fsync is not None:
+                    data_dir = data_dirs[name] = out_dir / f"{name}-data"
+                    if data_dir.exists():
+                        raise HarnessError(f"{data_dir} exists: a data directory of an earlier run")
+                cmd = servers.riskgate_command(
+                    port, args.model, profile_path if name == "riskgate" else None,
+                    args.profile_clock, data_dir, fsync,
+                )  # fmt: skip
+                started_servers.append(servers.spawn(name, cmd, port, out_dir, env))
         if spawn_baseline:
             port = servers.free_port()
             cmd = servers.baseline_command(port, args.server_workers)
@@ -584,7 +636,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if not args.no_setup:
             market_req = full_snapshot_request(market.snapshot)
             plan = plan_accounts(spec, market)
-            for name in ("riskgate", "baseline"):
+            for name in ("riskgate", "riskgate-journal", "baseline"):
                 if name in targets:
                     _say(
                         args, f"set-up {name}: market, {args.accounts} accounts x {args.legs} legs"
@@ -671,9 +723,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result["phases"]["riskgate-no-updates"] = phase(
                 "riskgate-no-updates", "riskgate", base, 0.0, "n"
             )
-        result["phases"]["riskgate"] = phase(
-            "riskgate", "riskgate", base, args.market_updates_per_s, "m"
-        )
+        if args.compare_journal:
+            pairs = []
+            for r in range(args.rounds):
+                tag = "" if r == 0 else f"-{r + 1}"
+                pair = ["riskgate", "riskgate-journal"]
+                for target in pair if r % 2 == 0 else pair[::-1]:  # ABBA
+                    result["phases"][target + tag] = phase(
+                        target + tag, target, base, args.market_updates_per_s, f"m{tag}"
+                    )
+                pairs.append((f"riskgate{tag}", f"riskgate-journal{tag}"))
+            result["journal_impact"] = report.journal_impact(
+                result["phases"], pairs, args.compare_journal
+            )
+        else:
+            result["phases"]["riskgate"] = phase(
+                "riskgate", "riskgate", base, args.market_updates_per_s, "m"
+            )
         phases = result["phases"]
         if "baseline" in phases:
             result["ratios"] = report.ratios(phases["riskgate"], phases["baseline"])
@@ -693,6 +759,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             code = srv.stop()
             if srv.name in result["servers"]:
                 result["servers"][srv.name]["exit_code"] = code
+        for name, path in data_dirs.items():
+            if name in result["servers"]:
+                result["servers"][name]["data_dir"] = _data_dir_summary(path, args.keep_data)
+            if not args.keep_data:
+                shutil.rmtree(path, ignore_errors=True)
     if profile_path is not None and profile_path.with_suffix(".txt").exists():
         result["profile"] = {
             "clock": args.profile_clock,
@@ -715,6 +786,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(result, indent=1, allow_nan=False) + "\n")
     return result
+
+
+def _data_dir_summary(path: Path, kept: bool) -> dict[str, Any]:
+    """What a journaling server left in its data directory (sizes; where, if kept)."""
+    sizes: dict[str, int] = {}
+    for sub in ("journal", "snapshots"):
+        d = path / sub
+        sizes[f"{sub}_bytes"] = sum(f.stat().st_size for f in d.iterdir()) if d.is_dir() else 0
+    return {"path": str(path) if kept else None, "kept": kept, **sizes}
 
 
 def _say(args: argparse.Namespace, text: str) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from loadtest import hist
 
-__all__ = ["main", "merge_phase", "plot", "ratios", "render_text"]
+__all__ = ["journal_impact", "main", "merge_phase", "plot", "ratios", "render_text"]
 
 
 def _series(raw: Sequence[Mapping[str, Any]], seconds: int, batch: int) -> dict[str, list[Any]]:
@@ -112,6 +112,36 @@ def ratios(riskgate: Mapping[str, Any], baseline: Mapping[str, Any]) -> dict[str
     }
 
 
+def journal_impact(
+    phases: Mapping[str, Mapping[str, Any]], pairs: Sequence[tuple[str, str]], fsync: str
+) -> dict[str, Any]:
+    """The journaling riskgate ÷ the in-memory one, per round (``pairs`` of phase names)
+    and over the rounds: the median of the rounds' ratios, and the throughput pooled."""
+    rounds = []
+    for memory, journal in pairs:
+        r = ratios(phases[journal], phases[memory])
+        cpu_m = phases[memory].get("cpu", {}).get("server_cpu_us_per_call")
+        cpu_j = phases[journal].get("cpu", {}).get("server_cpu_us_per_call")
+        r["server_cpu_us_per_call"] = cpu_j / cpu_m if cpu_m and cpu_j else None
+        rounds.append({"in_memory": memory, "journal": journal, "ratios": r})
+
+    def med(key: str) -> float | None:
+        vals = sorted(x["ratios"][key] for x in rounds if x["ratios"][key] is not None)
+        if not vals:
+            return None
+        mid = len(vals) // 2
+        return vals[mid] if len(vals) % 2 else (vals[mid - 1] + vals[mid]) / 2
+
+    pooled_m = sum(phases[m]["throughput"]["calls_per_s"] for m, _ in pairs)
+    pooled_j = sum(phases[j]["throughput"]["calls_per_s"] for _, j in pairs)
+    return {
+        "fsync": fsync,
+        "rounds": rounds,
+        "median": {k: med(k) for k in ("throughput", "p50", "p99", "p99.9")},
+        "throughput_pooled": pooled_j / pooled_m if pooled_m else None,
+    }
+
+
 def _fmt_lat(d: Mapping[str, Any]) -> str:
     keys = ("p50", "p90", "p99", "p99.9", "max")
     return "  ".join(f"{k} {d[k]:>9.1f}" for k in keys)
@@ -185,6 +215,25 @@ def render_text(result: Mapping[str, Any]) -> str:
             f"loop, {cal['concurrency']} in flight) x {cal['fraction']:g} = "
             f"{cal['rate_calls_per_s']:.0f} calls/s"
         )
+    ji = result.get("journal_impact")
+    if ji:
+
+        def g(x: float | None) -> str:
+            return "n/a" if x is None else f"{x:.3f}"
+
+        for k, rnd in enumerate(ji["rounds"], 1):
+            r = rnd["ratios"]
+            lines.append(
+                f"journal (fsync {ji['fsync']}) ÷ in memory, round {k}:  throughput "
+                f"{g(r['throughput'])}   p50 {g(r['p50'])}   p99 {g(r['p99'])}   p99.9 "
+                f"{g(r['p99.9'])}   server CPU per call {g(r['server_cpu_us_per_call'])}"
+            )
+        m = ji["median"]
+        lines.append(
+            f"journal (fsync {ji['fsync']}) ÷ in memory, median of {len(ji['rounds'])}:  "
+            f"throughput {g(m['throughput'])} (pooled {g(ji['throughput_pooled'])})   "
+            f"p50 {g(m['p50'])}   p99 {g(m['p99'])}   p99.9 {g(m['p99.9'])}"
+        )
     impact = result.get("market_update_impact")
     if impact:
         lines.append(
@@ -198,7 +247,12 @@ def render_text(result: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-_COLOURS = {"riskgate": "tab:blue", "baseline": "tab:orange", "riskgate-no-updates": "tab:green"}
+_COLOURS = {
+    "riskgate": "tab:blue",
+    "baseline": "tab:orange",
+    "riskgate-no-updates": "tab:green",
+    "riskgate-journal": "tab:red",
+}
 
 
 def plot(result: Mapping[str, Any], path: Path) -> None:

@@ -61,6 +61,12 @@ def _cmd_bench_auth(args: argparse.Namespace) -> int:
     return bench_auth_main(args)
 
 
+def _cmd_bench_recovery(args: argparse.Namespace) -> int:
+    from riskgate.bench_recovery import main as bench_recovery_main
+
+    return bench_recovery_main(args)
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from riskgate.bench import main as bench_main
 
@@ -206,6 +212,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
 
 
@@ -521,13 +534,37 @@ def build_parser() -> argparse.ArgumentParser:
         "bench-service",
         help="benchmark: decision latency through the gRPC servicer, in process",
         description="CheckOrder through RiskGateServicer with real request objects for "
-        "10/100/500-leg accounts and both models, next to the engine time and the raw kernel.",
+        "10/100/500-leg accounts and both models, next to the engine time and the raw kernel. "
+        "--journal compare: the same with the engine in memory and journaling (fsync batch) "
+        "in one run, rounds interleaved, and what the journal adds.",
     )
     bench_service.add_argument(
         "--legs", type=int, nargs="+", default=[10, 100, 500], help="account sizes (legs)"
     )
     bench_service.add_argument("--orders", type=int, default=20000, help="orders per row")
     bench_service.add_argument("--seed", type=int, default=7)
+    bench_service.add_argument(
+        "--journal",
+        choices=["off", "batch", "always", "none", "compare"],
+        default="off",
+        help="off: in memory (default); batch / always / none: journal into a temporary "
+        "data directory with that fsync policy; compare: in memory and fsync batch in the "
+        "same run, rounds interleaved, with the difference",
+    )
+    bench_service.add_argument(
+        "--rounds", type=_positive_int, default=10, help="with --journal compare: rounds"
+    )
+    bench_service.add_argument(
+        "--compare-fsync",
+        choices=["batch", "always", "none"],
+        default="batch",
+        help="with --journal compare: the journaling engine's fsync policy (default batch)",
+    )
+    bench_service.add_argument(
+        "--journal-dir",
+        metavar="DIR",
+        help="where the temporary data directories go (default: the system's temp dir)",
+    )
     bench_service.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_service.set_defaults(func=_cmd_bench_service)
 
@@ -557,6 +594,55 @@ def build_parser() -> argparse.ArgumentParser:
     bench_auth.add_argument("--principals", type=_positive_int, default=10)
     bench_auth.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_auth.set_defaults(func=_cmd_bench_auth)
+
+    bench_recovery = sub.add_parser(
+        "bench-recovery",
+        help="benchmark: replaying a data directory, and a restart to SERVING",
+        description="Build a data directory through a journaling engine (N accounts, M "
+        "events of orders, fills and cancels), then time DataStore.recover from the journal "
+        "alone and from a snapshot plus a short tail, in process, and restarts of `riskgate "
+        "serve --data-dir DIR --no-demo` from process start to health SERVING.",
+    )
+    bench_recovery.add_argument("--accounts", type=_positive_int, default=10_000)
+    bench_recovery.add_argument(
+        "--legs", type=_positive_int, default=5, help="positions per account (default 5)"
+    )
+    bench_recovery.add_argument(
+        "--events", type=_positive_int, default=500_000, help="events in the journal"
+    )
+    bench_recovery.add_argument(
+        "--tail",
+        type=_positive_int,
+        default=10_000,
+        help="events after the snapshot in the snapshot case (default 10000)",
+    )
+    bench_recovery.add_argument("--model", choices=["deribit", "span"], default="deribit")
+    bench_recovery.add_argument(
+        "--repeats", type=_positive_int, default=3, help="in-process recoveries of each kind"
+    )
+    bench_recovery.add_argument(
+        "--restarts",
+        type=_non_negative_int,
+        default=3,
+        help="service restarts of each kind (0: none; default 3)",
+    )
+    bench_recovery.add_argument(
+        "--warm-starts",
+        type=_non_negative_int,
+        default=1,
+        help="untimed starts before the timed ones (numba and bytecode caches; default 1)",
+    )
+    bench_recovery.add_argument(
+        "--startup-timeout", type=float, default=180.0, metavar="S", help="per restart"
+    )
+    bench_recovery.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="where the temporary data directories go (default: the system's temp dir)",
+    )
+    bench_recovery.add_argument("--seed", type=int, default=7)
+    bench_recovery.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    bench_recovery.set_defaults(func=_cmd_bench_recovery)
 
     _add_service_commands(sub)
     from riskgate import journal_cmd

@@ -32,6 +32,34 @@ def test_bench_service_smoke(tmp_path, capsys) -> None:
         assert r["kernel"]["p50_us"] < r["engine"]["p50_us"] < r["servicer"]["p50_us"]
 
 
+def test_bench_service_journal_compare_smoke(tmp_path, capsys) -> None:
+    out = tmp_path / "bench_service_journal.json"
+    args = ["bench-service", "--legs", "10", "--orders", "200", "--journal", "compare"]
+    code = main([*args, "--rounds", "2", "--journal-dir", str(tmp_path), "--json", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "in memory vs journal (fsync batch)" in text and "journal work per accept" in text
+    res = json.loads(out.read_text())
+    assert (res["journal"], res["compare_fsync"], res["rounds"]) == ("compare", "batch", 2)
+    assert list(tmp_path.iterdir()) == [out]  # the temporary data directories are gone
+    rows = res["rows"]
+    assert [(r["model"], r["legs"]) for r in rows] == [("deribit", 10), ("span", 10)]
+    for r in rows:
+        on = r["journal_on"]
+        # the same accounts and orders in both engines: the same decisions
+        assert r["accepted"] == on["accepted"] == 200 - 20
+        for p in (r["servicer"], on["servicer"], on["engine"]):
+            assert 0.0 < p["p50_us"] <= p["p90_us"] <= p["p99_us"] <= p["p99_9_us"] <= p["max_us"]
+        for k in ("p50_us", "p99_us", "p99_9_us"):
+            assert on["servicer_added_us"][k] == pytest.approx(on["servicer"][k] - r["servicer"][k])
+        parts = on["journal_parts"]
+        assert parts["events"] == on["accepted"]  # every timed accept, read back and re-timed
+        assert parts["record_bytes_mean"] > 100
+        for part in ("encode", "append", "os_write"):
+            assert 0.0 < parts[part]["p50_us"] <= parts[part]["max_us"]
+        assert "journal_parts" not in r  # the in-memory engine wrote nothing
+
+
 def test_bench_smoke(tmp_path, capsys) -> None:
     out = tmp_path / "bench.json"
     args = ["bench", "--legs", "40", "--orders", "300", "--full-revals", "5", "--chain", "50"]
@@ -81,3 +109,49 @@ def test_bench_auth_smoke(tmp_path, capsys) -> None:
     }
     for s in res["stats"].values():
         assert 0.0 < s["median_us"] <= s["p99_us"]
+
+
+@pytest.mark.slow
+def test_bench_recovery_smoke(tmp_path, capsys) -> None:
+    out = tmp_path / "bench_recovery.json"
+    args = ["bench-recovery", "--accounts", "20", "--legs", "3", "--events", "1200"]
+    args += ["--tail", "150", "--repeats", "1", "--restarts", "1", "--warm-starts", "0"]
+    args += ["--data-dir", str(tmp_path)]
+    assert main([*args, "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "journal only" in text and "snapshot + tail" in text and "SERVING" in text
+    assert list(tmp_path.iterdir()) == [out]  # the data directories are gone
+    res = json.loads(out.read_text())
+    b = res["build"]
+    assert b["accounts"] == 20 and b["setup_events"] == 1 + 2 * 20  # market, upsert, positions
+    assert 1200 <= b["events"] <= 1202  # the last order's steps may run past the mark
+    flow = b["order_flow"]
+    assert (
+        flow["accepted"] <= flow["orders"]
+        and flow["filled"] + flow["cancelled"] <= flow["acknowledged"]
+    )
+    snap = b["snapshot"]
+    assert snap["seq"] + snap["tail_events"] == b["events"] and 0 < snap["tail_events"] <= 152
+    journal, snapshot = res["replay"]["journal"], res["replay"]["snapshot"]
+    # every recovery ends where the journaling engine ended, in the same state
+    assert journal["events_replayed"] == journal["runs"][0]["last_seq"] == b["events"]
+    assert snapshot["events_replayed"] == snap["tail_events"]
+    for r in (journal, snapshot):
+        assert all(x["state_hash"] == b["state_hash"] for x in r["runs"])
+        assert r["events_per_s_recover"] == pytest.approx(r["events_replayed"] / r["recover_s"])
+        assert r["total_s"] == pytest.approx(r["open_s"] + r["recover_s"])
+    jb, sb = journal["breakdown"], snapshot["breakdown"]
+    assert jb["events"] == sum(k["count"] for k in jb["by_type"].values()) == b["events"]
+    assert jb["by_type"]["OrderAccepted"]["count"] == flow["accepted"]
+    assert jb["by_type"]["AccountUpserted"]["count"] == 20
+    assert sb["tail_events"] == snap["tail_events"]
+    assert sb["state_hash_check_s"] > 0.0 and sb["snapshot_decode_s"] > 0.0
+    restart = res["restart"]
+    assert set(restart) == {"empty", "journal", "snapshot"}
+    for case, r in restart.items():
+        (run,) = r["runs"]
+        assert run["exit_code"] == 0
+        assert 0.0 < run["serving_s"] == r["serving_s"]["median"]
+        if case != "empty":  # the service recovered the same state
+            assert run["state_hash"] == b["state_hash"] and run["accounts"] == 20
+            assert 0.0 < run["recovery_s"] < run["serving_s"]

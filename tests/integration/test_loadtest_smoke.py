@@ -1,6 +1,7 @@
-"""CI smoke of the load-test harness: ``python -m loadtest`` starts riskgate and the no-op
-baseline on free 127.0.0.1 ports, runs a few seconds of low-rate open-loop load against each
-over two client processes (with market updates), and must produce a well-formed report.
+"""CI smoke of the load-test harness: ``python -m loadtest`` starts riskgate (twice: in
+memory, and journaling into a data directory) and the no-op baseline on free 127.0.0.1
+ports, runs a few seconds of low-rate open-loop load against each over two client processes
+(with market updates), and must produce a well-formed report.
 
 No timing is asserted: only that the report is complete and self-consistent (histogram
 counts equal the answers received, every sent call is accounted for, throughput > 0, the
@@ -72,6 +73,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "--duration", "2", "--warmup", "0.5", "--processes", "2",
         "--accounts", "5", "--legs", "10", "--tight-fraction", "0.2",
         "--market-updates-per-s", "2", "--deadline-ms", "5000",
+        "--compare-journal", "batch",
         "--out", str(out), "--no-progress",
     ]  # fmt: skip
     env = {
@@ -94,15 +96,22 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_report_is_well_formed(report: dict[str, Any]) -> None:
     assert report["schema"] == "riskgate-loadtest/1"
     assert report["command"].startswith("python -m loadtest ")
-    assert set(report["phases"]) == {"baseline", "riskgate"}
-    for name in ("riskgate", "baseline"):
+    assert set(report["phases"]) == {"baseline", "riskgate", "riskgate-journal"}
+    for name in ("riskgate", "riskgate-journal", "baseline"):
         srv = report["servers"][name]
         assert srv["spawned"] is True
         assert srv["address"].startswith("127.0.0.1:")
         assert srv["exit_code"] == 0  # stopped gracefully by the harness
         assert report["setup"][name]["accounts"] == 5
         assert report["setup"][name]["legs_per_account"] == 10
-    assert report["setup"]["riskgate"]["tight_accounts"] == 1
+        assert report["setup"][name]["tight_accounts"] == 1
+    # only the second riskgate journals: it leaves a journal and its shutdown snapshot
+    assert "--data-dir" not in report["servers"]["riskgate"]["command"]
+    assert "--fsync batch" in report["servers"]["riskgate-journal"]["command"]
+    data = report["servers"]["riskgate-journal"]["data_dir"]
+    assert data["kept"] is False and data["path"] is None
+    assert data["journal_bytes"] > 0 and data["snapshots_bytes"] > 0
+    assert not (Path(report["_out"]) / "riskgate-journal-data").exists()
     for name, phase in report["phases"].items():
         assert set(phase) >= PHASE_KEYS, name
         assert phase["processes"] == 2
@@ -143,6 +152,17 @@ def test_report_is_well_formed(report: dict[str, Any]) -> None:
     assert set(ratios) >= {"throughput", "p50", "p99"}
     assert all(v is not None and v > 0 for v in ratios.values())
     assert "riskgate ÷ baseline" in report["_stdout"]
+    ji = report["journal_impact"]
+    assert ji["fsync"] == "batch" and len(ji["rounds"]) == 1
+    (rnd,) = ji["rounds"]
+    assert (rnd["in_memory"], rnd["journal"]) == ("riskgate", "riskgate-journal")
+    phases = report["phases"]
+    assert rnd["ratios"]["throughput"] == pytest.approx(
+        phases["riskgate-journal"]["throughput"]["calls_per_s"]
+        / phases["riskgate"]["throughput"]["calls_per_s"]
+    )
+    assert ji["median"]["throughput"] == rnd["ratios"]["throughput"] == ji["throughput_pooled"]
+    assert "journal (fsync batch) ÷ in memory" in report["_stdout"]
 
 
 @pytest.mark.slow
