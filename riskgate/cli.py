@@ -1,9 +1,10 @@
 """``riskgate`` command line: ``margin``, ``bench``, and the service commands ``serve``,
-``check`` and ``account``."""
+``check``, the order lifecycle (``ack``, ``fill``, ``cancel``) and ``account``."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -257,6 +258,33 @@ def _credentials(args: argparse.Namespace) -> Any:
     )
 
 
+def _client_flags(args: argparse.Namespace) -> str:
+    """The connection flags of this command line, to repeat in a suggested command (the
+    token is left out: it comes from --token or $RISKGATE_TOKEN again)."""
+    flags = []
+    if args.target != DEFAULT_TARGET:
+        flags.append(f"--target {args.target}")
+    for name in ("tls_ca", "tls_cert", "tls_key"):
+        if getattr(args, name, None):
+            flags.append(f"--{name.replace('_', '-')} {getattr(args, name)}")
+    return "".join(f" {f}" for f in flags)
+
+
+def _reservation_note(args: argparse.Namespace, d: Any) -> str:
+    """What an accepted CheckOrder left behind, and how to end it."""
+    if args.whatif:
+        return "what-if: nothing reserved"
+    if not d.accepted:
+        return ""
+    flags = _client_flags(args)
+    return (
+        f"reserved — release with: riskgate cancel {d.account_id} {d.client_order_id}{flags}\n"
+        f"  (the venue's answers: riskgate ack / riskgate fill {d.account_id} "
+        f"{d.client_order_id} …; never acknowledged, it expires after the service's "
+        "reservation_ttl_s)"
+    )
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from riskgate.client import RiskGateClient, make_order
     from riskgate.v1 import riskgate_pb2 as pb
@@ -277,8 +305,95 @@ def _cmd_check(args: argparse.Namespace) -> int:
                 pb.CheckOrderRequest(order=order), timeout=args.timeout, metadata=client.metadata
             ),
         )
-    print(_to_json(decision) if args.json else _render_decision(decision, order))
+    if args.json:
+        print(_to_json(decision))
+    else:
+        print(_render_decision(decision, order))
+        note = _reservation_note(args, decision)
+        if note:
+            print(note)
     return 0 if decision.accepted else 1
+
+
+# ---- order lifecycle: what the venue did with an accepted order ---------------------------
+
+_EVENT_DONE = {
+    "ack": "acknowledged by the venue: its reservation no longer expires",
+    "cancel": "cancelled: the reservation of its unfilled rest is released",
+    "fill": "fill applied: the filled quantity is now a position",
+}
+
+
+def _symbol_units(symbol: str) -> tuple[str, str]:
+    """(quantity unit, price currency) of a symbol; ("coin", "") if it does not parse."""
+    from riskgate.domain.instruments import InstrumentError, parse_symbol
+
+    try:
+        inst = parse_symbol(symbol)
+    except InstrumentError:
+        return "coin", ""
+    return inst.underlying, inst.quote_currency
+
+
+def _working_order(client: Any, account_id: str, client_order_id: str) -> Any:
+    """The order as the service lists it now (for its symbol and side), or None."""
+    import grpc
+
+    try:
+        view = client.get_account(account_id)
+    except grpc.RpcError:
+        return None  # the event call itself reports what is wrong
+    return next((o for o in view.working_orders if o.client_order_id == client_order_id), None)
+
+
+def _render_event_ack(command: str, ack: Any, order: Any) -> str:
+    from riskgate.domain.units import price, quantity
+    from riskgate.v1 import riskgate_pb2 as pb
+
+    status = _enum_name(pb.OrderStatus, ack.order_status, "ORDER_STATUS_")
+    what = ""
+    unit = "coin"
+    if order is not None:
+        unit, ccy = _symbol_units(order.symbol)
+        side = _enum_name(pb.Side, order.side, "SIDE_")
+        px = f" @ {price(order.price, ccy)}" if order.HasField("price") else " @ market"
+        what = f"  {side} {order.symbol} {quantity(order.quantity, unit)}{px}"
+    working = quantity(ack.working_quantity, unit)
+    lines = [
+        f"{status}  {ack.account_id}  {ack.client_order_id}{what}",
+        f"  filled   {quantity(ack.filled_quantity, unit)}",
+        f"  working  {working}" + (" (reserving margin)" if ack.working_quantity else ""),
+    ]
+    if ack.duplicate:
+        lines.append("  already applied: nothing changed")
+    else:
+        lines.append(f"  {_EVENT_DONE[command]}")
+    return "\n".join(lines)
+
+
+def _cmd_order_event(args: argparse.Namespace) -> int:
+    from riskgate.client import RiskGateClient
+
+    with RiskGateClient(
+        args.target,
+        timeout_s=args.timeout,
+        admin_timeout_s=args.timeout,
+        credentials=_credentials(args),
+        token=args.token,
+    ) as client:
+        order = None if args.json else _working_order(client, args.account, args.client_order_id)
+        coid = args.client_order_id
+        if args.command == "ack":
+            call = functools.partial(client.ack, args.account, coid, args.venue_order_id)
+        elif args.command == "cancel":
+            call = functools.partial(client.cancel, args.account, coid)
+        else:
+            call = functools.partial(
+                client.fill, args.account, coid, args.quantity, args.price, args.fill_id
+            )
+        ack = _rpc(args.target, call)
+    print(_to_json(ack) if args.json else _render_event_ack(args.command, ack, order))
+    return 0
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
@@ -456,6 +571,59 @@ def _add_service_commands(sub: Any) -> None:
     check.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds")
     check.add_argument("--json", action="store_true", help="the Decision message as JSON")
     check.set_defaults(func=_cmd_check)
+
+    lifecycle = {
+        "cancel": (
+            "release an accepted order's reservation: the venue cancelled it",
+            "Report that the order (its unfilled rest) was cancelled (ReportOrderEvent "
+            "cancelled): its reservation is released. Use it for an order `riskgate check` "
+            "accepted that never went to a venue, too.",
+        ),
+        "ack": (
+            "the venue acknowledged an accepted order",
+            "Report that the venue acknowledged the order (ReportOrderEvent acknowledged): "
+            "it keeps reserving margin until it is filled, cancelled or expires at the venue, "
+            "but no longer expires unacknowledged after reservation_ttl_s.",
+        ),
+        "fill": (
+            "a (partial) fill of an accepted order",
+            "Report a fill (ReportOrderEvent filled): the quantity moves from the working "
+            "order to the position and the premium or price to the collateral. A repeated "
+            "--fill-id is applied once.",
+        ),
+    }
+    for name, (help_text, description) in lifecycle.items():
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=description + " Exit code 0 applied (or already applied), 2 error "
+            "(unknown account or order, an event the order's state does not allow, service "
+            "unreachable).",
+        )
+        p.add_argument("account", metavar="ACCOUNT")
+        p.add_argument(
+            "client_order_id",
+            metavar="CLIENT_ORDER_ID",
+            help="the id the order was checked with (riskgate check prints it)",
+        )
+        if name == "fill":
+            p.add_argument("quantity", metavar="QTY", type=_number, help="filled quantity, coin")
+            p.add_argument(
+                "price",
+                metavar="PRICE",
+                type=_number,
+                help="fill price in the instrument's quote currency (see riskgate check -h)",
+            )
+            p.add_argument(
+                "--fill-id", default="", metavar="ID", help="the venue's trade id (idempotency)"
+            )
+        if name == "ack":
+            p.add_argument("--venue-order-id", default="", metavar="ID")
+        p.add_argument("--target", default=DEFAULT_TARGET, metavar="ADDR")
+        _add_tls_client_args(p)
+        p.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds")
+        p.add_argument("--json", action="store_true", help="the OrderEventAck message as JSON")
+        p.set_defaults(func=_cmd_order_event)
 
     account = sub.add_parser(
         "account",

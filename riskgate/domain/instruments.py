@@ -73,6 +73,12 @@ class Instrument:
         return self.settlement == Settlement.INVERSE
 
     @property
+    def quote_currency(self) -> str:
+        """Currency of its price: the coin for an inverse option (BTC-27DEC26-70000-C is
+        quoted in BTC per BTC of notional), USD per coin for everything else."""
+        return self.underlying if self.is_inverse and self.is_option else "USD"
+
+    @property
     def settle_currency(self) -> str:
         """Pool currency of a segregated account: the coin for inverse, else USD."""
         return self.underlying if self.is_inverse else "USD"

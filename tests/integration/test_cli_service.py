@@ -1,0 +1,137 @@
+"""The service commands a person types (``riskgate check``, ``cancel``, ``ack``, ``fill``,
+``account`` ...) against a real server on a free local port: what they print and what they
+leave behind in the service."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from riskgate.cli import main
+from riskgate.client import RiskGateClient
+from riskgate.server.app import RiskGateServer
+from tests.reference.servers import server_settings, serving
+
+PERP = "BTC-PERPETUAL"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RiskGateServer]:
+    with serving(server_settings(demo_accounts=4)) as srv:
+        yield srv
+
+
+@pytest.fixture
+def target(server: RiskGateServer) -> list[str]:
+    return ["--target", server.address]
+
+
+def _run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, list[str]]:
+    """Exit code, stdout, and the command's stderr lines (the in-process server's JSON log
+    lines left out)."""
+    code = main(list(argv))
+    cap = capsys.readouterr()
+    return code, cap.out, [ln for ln in cap.err.splitlines() if not ln.startswith("{")]
+
+
+def _im_usd(server: RiskGateServer, account: str) -> float:
+    with RiskGateClient(server.address) as c:
+        return c.get_account(account).initial_margin_usd
+
+
+def _working(server: RiskGateServer, account: str) -> dict[str, float]:
+    with RiskGateClient(server.address) as c:
+        view = c.get_account(account)
+    return {o.client_order_id: o.working_quantity for o in view.working_orders}
+
+
+# ---- check, then the order's lifecycle ----------------------------------------------------
+
+
+def test_whatif_reserves_nothing_and_says_so(
+    server: RiskGateServer, target: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    before = _im_usd(server, "demo-1")
+    code, out, err = _run(capsys, "check", "demo-1", PERP, "buy", "1", "70000", "--whatif", *target)
+    assert (code, err) == (0, [])
+    assert "what-if: nothing reserved" in out
+    assert "release with" not in out
+    assert _im_usd(server, "demo-1") == before
+
+
+def test_accepted_check_prints_how_to_release_it_and_cancel_does(
+    server: RiskGateServer, target: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    before = _im_usd(server, "demo-1")
+    code, out, err = _run(capsys, "check", "demo-1", PERP, "buy", "1", "70000", *target)
+    assert (code, err) == (0, [])
+    # the generated client order id, in a command that can be run as printed
+    m = re.search(
+        r"reserved — release with: riskgate cancel demo-1 (cli-[0-9a-f]+)(.*)$", out, re.M
+    )
+    assert m, out
+    coid, flags = m.group(1), m.group(2).split()
+    assert flags == target  # a non-default target is part of the printed command
+    assert f"client order id {coid}" in out
+    assert _working(server, "demo-1")[coid] == 1.0
+    assert _im_usd(server, "demo-1") > before
+
+    code, out, err = _run(capsys, "cancel", "demo-1", coid, *flags)
+    assert (code, err) == (0, [])
+    assert out.startswith(f"CANCELLED  demo-1  {coid}  BUY {PERP} 1 BTC @ 70,000.00 USD")
+    assert "reservation of its unfilled rest is released" in out
+    assert coid not in _working(server, "demo-1")
+    assert _im_usd(server, "demo-1") == pytest.approx(before, rel=1e-12)
+
+    # a second cancel is a duplicate: nothing changes, still exit 0
+    code, out, err = _run(capsys, "cancel", "demo-1", coid, *flags)
+    assert (code, err) == (0, [])
+    assert "already applied: nothing changed" in out
+
+
+def test_ack_then_fills(
+    server: RiskGateServer, target: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    argv = ["check", "demo-3", "ETH_USDC", "buy", "0.5", "3600", "--client-order-id", "life-1"]
+    assert _run(capsys, *argv, *target)[0] == 0
+
+    code, out, err = _run(capsys, "ack", "demo-3", "life-1", "--venue-order-id", "v-9", *target)
+    assert (code, err) == (0, [])
+    assert out.startswith("OPEN  demo-3  life-1  BUY ETH_USDC 0.5 ETH @ 3,600.00 USD")
+    assert "no longer expires" in out
+
+    code, out, err = _run(
+        capsys, "fill", "demo-3", "life-1", "0.2", "3599.5", "--fill-id", "t1", *target
+    )
+    assert (code, err) == (0, [])
+    assert out.startswith("PARTIALLY_FILLED  demo-3  life-1")
+    assert "filled   0.2 ETH" in out and "working  0.3 ETH (reserving margin)" in out
+    # the same trade id again changes nothing
+    code, out, _ = _run(
+        capsys, "fill", "demo-3", "life-1", "0.2", "3599.5", "--fill-id", "t1", *target
+    )
+    assert code == 0 and "already applied" in out
+    assert _working(server, "demo-3")["life-1"] == pytest.approx(0.3)
+
+    code, out, err = _run(capsys, "fill", "demo-3", "life-1", "0.3", "3600", "--json", *target)
+    assert (code, err) == (0, [])
+    assert '"order_status": "ORDER_STATUS_FILLED"' in out
+    assert "life-1" not in _working(server, "demo-3")
+
+
+def test_lifecycle_errors_are_one_line_exit_2(
+    target: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    code, out, err = _run(capsys, "cancel", "demo-1", "no-such-order", *target)
+    assert code == 2 and out == ""
+    assert len(err) == 1 and "NOT_FOUND" in err[0] and "no-such-order" in err[0]
+    assert err[0].startswith("riskgate cancel: error:")
+
+    # more than the working quantity: the order's state does not allow it
+    assert _run(capsys, "check", "demo-1", PERP, "sell", "0.1", "70000",
+                "--client-order-id", "over-1", *target)[0] == 0  # fmt: skip
+    code, _, err = _run(capsys, "fill", "demo-1", "over-1", "0.2", "70000", *target)
+    assert code == 2 and len(err) == 1 and "FAILED_PRECONDITION" in err[0]
+    assert _run(capsys, "cancel", "demo-1", "over-1", *target)[0] == 0
