@@ -129,13 +129,10 @@ def _to_json(msg: Any) -> str:
     )
 
 
-_USD_LIKE = ("USD", "USDC", "USDT")
-
-
 def _money(x: float, ccy: str) -> str:
-    if ccy in _USD_LIKE or not ccy:
-        return f"{x:,.2f} {ccy}".rstrip()
-    return f"{x:,.6f} {ccy}"
+    from riskgate.domain.units import money
+
+    return money(x, ccy)
 
 
 def _enum_name(enum: Any, value: int, prefix: str) -> str:
@@ -157,19 +154,21 @@ def _scenario_text(s: Any) -> str:
 
 
 def _render_decision(d: Any, order: Any) -> str:
+    from riskgate.domain.units import price, quantity
     from riskgate.v1 import riskgate_pb2 as pb
 
     ccy = d.pool_currency
     verdict = "ACCEPTED" if d.accepted else "REJECTED"
     side = _enum_name(pb.Side, order.side, "SIDE_")
-    px = f" @ {order.price:g}" if order.HasField("price") else " @ market"
+    unit, quote = _symbol_units(order.symbol)
+    px = f" @ {price(order.price, quote)}" if order.HasField("price") else " @ market"
     lines = [
-        f"{verdict}  {order.account_id}  {side} {order.quantity:g} {order.symbol}{px}"
-        f"  (client order id {d.client_order_id or '-'})"
+        f"{verdict}  {order.account_id}  {side} {order.symbol} {quantity(order.quantity, unit)}"
+        f"{px}  (client order id {d.client_order_id or '-'})"
         + ("  [retry: original decision]" if d.duplicate else ""),
     ]
     reason = _enum_name(pb.RejectReason, d.reason, "REJECT_REASON_")
-    rows = [("reason", "-" if d.accepted else reason)]
+    rows = [] if d.accepted else [("reason", reason)]
     if d.detail:
         rows.append(("detail", d.detail))
     if d.HasField("context") and (d.context.field or d.context.HasField("limit_value")):
@@ -409,6 +408,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
 
 
 def _render_account(v: Any) -> str:
+    from riskgate.domain.units import plain, price, quantity
     from riskgate.v1 import riskgate_pb2 as pb
 
     when = v.valuation_time.ToDatetime().strftime("%Y-%m-%d %H:%M UTC")
@@ -426,7 +426,7 @@ def _render_account(v: Any) -> str:
         f"  excess equity       {_money(v.equity_usd - v.initial_margin_usd, 'USD')}",
         f"  worst scenario      {_scenario_text(v.worst_scenario)}",
         "  collateral          "
-        + (", ".join(f"{c} {a:,.6g}" for c, a in sorted(v.collateral.items())) or "-"),
+        + (", ".join(f"{plain(a, 10)} {c}" for c, a in sorted(v.collateral.items())) or "-"),
         "",
         "pools",
     ]
@@ -441,38 +441,43 @@ def _render_account(v: Any) -> str:
         lines.append(f"      worst scenario {_scenario_text(p.worst_scenario)}")
         if p.add_ons:
             lines.append(
-                "      add-ons " + ", ".join(f"{k} {x:,.6g}" for k, x in sorted(p.add_ons.items()))
+                f"      add-ons in {c}: "
+                + ", ".join(f"{k} {plain(x)}" for k, x in sorted(p.add_ons.items()))
             )
     lines += ["", f"positions ({len(v.positions)})"]
     if v.positions:
-        rows = [
-            (
-                p.symbol,
-                f"{p.quantity:g}",
-                f"{p.avg_price:g}" if p.HasField("avg_price") else "-",
-                f"{p.mark_price:,.6g}",
-                f"{p.value + 0.0:,.6g}",
-                p.pool_currency,
+        rows = []
+        for p in v.positions:
+            unit, quote = _symbol_units(p.symbol)
+            rows.append(
+                (
+                    p.symbol,
+                    quantity(p.quantity, unit),
+                    price(p.avg_price, quote) if p.HasField("avg_price") else "-",
+                    price(p.mark_price, quote),
+                    _money(p.value, p.pool_currency),
+                    p.pool_currency,
+                )
             )
-            for p in v.positions
-        ]
         lines += _table(("symbol", "qty", "avg price", "mark", "value", "pool"), rows)
     lines += ["", f"working orders ({len(v.working_orders)})"]
     if v.working_orders:
-        rows = [
-            (
-                o.client_order_id,
-                o.symbol,
-                _enum_name(pb.Side, o.side, "SIDE_"),
-                _enum_name(pb.OrderType, o.order_type, "ORDER_TYPE_"),
-                f"{o.quantity:g}",
-                f"{o.filled_quantity:g}",
-                f"{o.working_quantity:g}",
-                f"{o.price:g}" if o.HasField("price") else "-",
-                _enum_name(pb.OrderStatus, o.status, "ORDER_STATUS_"),
+        rows = []
+        for o in v.working_orders:
+            unit, quote = _symbol_units(o.symbol)
+            rows.append(
+                (
+                    o.client_order_id,
+                    o.symbol,
+                    _enum_name(pb.Side, o.side, "SIDE_"),
+                    _enum_name(pb.OrderType, o.order_type, "ORDER_TYPE_"),
+                    quantity(o.quantity, unit),
+                    quantity(o.filled_quantity, unit),
+                    quantity(o.working_quantity, unit),
+                    price(o.price, quote) if o.HasField("price") else "-",
+                    _enum_name(pb.OrderStatus, o.status, "ORDER_STATUS_"),
+                )
             )
-            for o in v.working_orders
-        ]
         lines += _table(
             ("client order id", "symbol", "side", "type", "qty", "filled", "working", "price",
              "status"),
@@ -557,9 +562,25 @@ def _add_service_commands(sub: Any) -> None:
     )
     check.add_argument("account", metavar="ACCOUNT")
     check.add_argument("symbol", metavar="SYMBOL", help="e.g. BTC-PERPETUAL, BTC-27DEC26-70000-C")
-    check.add_argument("side", metavar="SIDE", type=str.lower, choices=["buy", "sell"])
-    check.add_argument("quantity", metavar="QTY", type=_number, help="coin")
-    check.add_argument("price", metavar="PRICE", type=_number, nargs="?", help="limit price")
+    check.add_argument(
+        "side", metavar="SIDE", type=str.lower, choices=["buy", "sell"], help="buy or sell"
+    )
+    check.add_argument(
+        "quantity",
+        metavar="QTY",
+        type=_number,
+        help="quantity in coin of notional (1 = one BTC for BTC symbols)",
+    )
+    check.add_argument(
+        "price",
+        metavar="PRICE",
+        type=_number,
+        nargs="?",
+        help="limit price in the instrument's quote currency: USD per coin for spot, "
+        "perpetuals and futures (70000); an option's price in coin for coin-settled options "
+        "(BTC-27DEC26-70000-C: 0.03 = 0.03 BTC per BTC) and in USD for USDC options "
+        "(BTC_USDC-27DEC26-70000-C: 2100 = 2,100 USD)",
+    )
     check.add_argument("--type", choices=["limit", "market"], help="order type")
     check.add_argument("--reduce-only", action="store_true")
     check.add_argument("--client-order-id", metavar="ID", help="default: a generated cli-… id")
@@ -568,7 +589,9 @@ def _add_service_commands(sub: Any) -> None:
     )
     check.add_argument("--target", default=DEFAULT_TARGET, metavar="ADDR")
     _add_tls_client_args(check)
-    check.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds")
+    check.add_argument(
+        "--timeout", type=float, default=5.0, metavar="S", help="deadline in seconds"
+    )
     check.add_argument("--json", action="store_true", help="the Decision message as JSON")
     check.set_defaults(func=_cmd_check)
 

@@ -368,9 +368,11 @@ def load_demo(
     engine: RiskEngine, settings: Settings, valuation_time: datetime | None = None
 ) -> list[str]:
     """Load the embedded demo market (valued at the current hour) and
-    ``settings.demo_accounts`` accounts ``demo-1``, ``demo-2``...; returns their ids."""
+    ``settings.demo_accounts`` accounts ``demo-1``, ``demo-2``...; returns their ids.
+    Positions are entered at their mark (their average price)."""
     dm = demo_market(valuation_time=valuation_time or _now_hour())
     engine.load_snapshot(dm.snapshot)
+    quotes = engine.market.quotes if engine.market is not None else {}
     templates = _demo_templates(dm)
     ids = []
     for k in range(settings.demo_accounts):
@@ -379,7 +381,10 @@ def load_demo(
         engine.upsert_account(
             account_id, collateral=collateral, pool_mode=pool_mode, margin_method=method
         )
-        engine.set_positions(account_id, [(sym, qty, None) for sym, qty in positions])
+        engine.set_positions(
+            account_id,
+            [(sym, qty, quotes[sym].mark if sym in quotes else None) for sym, qty in positions],
+        )
         ids.append(account_id)
     return ids
 

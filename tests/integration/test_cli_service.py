@@ -19,7 +19,9 @@ PERP = "BTC-PERPETUAL"
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[RiskGateServer]:
-    with serving(server_settings(demo_accounts=4)) as srv:
+    # no latency-budget rejects on a loaded machine
+    settings = server_settings(demo_accounts=4, decision_budget_us=2_000_000.0)
+    with serving(settings) as srv:
         yield srv
 
 
@@ -130,8 +132,55 @@ def test_lifecycle_errors_are_one_line_exit_2(
     assert err[0].startswith("riskgate cancel: error:")
 
     # more than the working quantity: the order's state does not allow it
-    assert _run(capsys, "check", "demo-1", PERP, "sell", "0.1", "70000",
-                "--client-order-id", "over-1", *target)[0] == 0  # fmt: skip
+    code, out, _ = _run(capsys, "check", "demo-1", PERP, "sell", "0.1", "70000",
+                        "--client-order-id", "over-1", *target)  # fmt: skip
+    assert code == 0, out
     code, _, err = _run(capsys, "fill", "demo-1", "over-1", "0.2", "70000", *target)
     assert code == 2 and len(err) == 1 and "FAILED_PRECONDITION" in err[0]
     assert _run(capsys, "cancel", "demo-1", "over-1", *target)[0] == 0
+
+
+# ---- units: every number a person reads carries its unit -----------------------------------
+
+_AMOUNT = r"-?[\d,]+(\.\d+)?"
+
+
+def test_account_positions_carry_units(
+    server: RiskGateServer, target: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    # demo-2: coin-settled options (marks in coin), futures (marks in USD), segregated pools
+    code, out, _ = _run(capsys, "account", "demo-2", *target)
+    assert code == 0
+    lines = out.splitlines()
+    head = lines.index("positions (5)") + 1
+    assert lines[head].split() == ["symbol", "qty", "avg", "price", "mark", "value", "pool"]
+    rows = [ln.split() for ln in lines[head + 1 : head + 6]]
+    for symbol, qty, qunit, avg, aunit, mark, munit, value, vunit, pool in rows:
+        coin = symbol.split("-")[0].split("_")[0]
+        quote = coin if symbol.endswith(("-C", "-P")) else "USD"
+        assert re.fullmatch(_AMOUNT, qty) and qunit == coin, symbol
+        # demo positions are entered at their mark: the average price is known
+        assert re.fullmatch(_AMOUNT, avg) and aunit == quote, symbol
+        assert re.fullmatch(_AMOUNT, mark) and munit == quote, symbol
+        assert re.fullmatch(_AMOUNT, value) and vunit == pool, symbol
+    assert "collateral          5 BTC, 40 ETH, 50,000 USDC" in out
+    assert re.search(r"add-ons in BTC: .*roll_shock", out)
+
+
+def test_check_help_names_the_price_and_quantity_units(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "USD per coin for spot, perpetuals and futures" in text
+    assert "0.03 = 0.03 BTC per BTC" in text
+    assert "quantity in coin of notional" in text
+
+
+def test_decision_header_carries_units(target: list[str], capsys: pytest.CaptureFixture) -> None:
+    argv = ["check", "demo-2", "BTC-11DEC26-70000-C", "buy", "1", "0.03", "--whatif", *target]
+    # the demo market's expiries follow the clock: use the listed one nearest to it
+    code, out, _ = _run(capsys, *argv)
+    if code == 1 and "UNKNOWN_INSTRUMENT" in out:
+        pytest.skip("no 11DEC26 expiry in today's demo market")
+    assert "BUY BTC-11DEC26-70000-C 1 BTC @ 0.03 BTC" in out
+    assert re.search(r"initial margin  [\d.,]+ BTC -> [\d.,]+ BTC", out)

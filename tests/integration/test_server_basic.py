@@ -305,7 +305,7 @@ def test_cli_check_and_account(server: RiskGateServer, capsys: pytest.CaptureFix
     target = ["--target", server.address]
     assert main(["check", "demo-2", "BTC-PERPETUAL", "buy", "0.1", "70000", *target]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("ACCEPTED  demo-2  BUY 0.1 BTC-PERPETUAL @ 70000")
+    assert out.startswith("ACCEPTED  demo-2  BUY BTC-PERPETUAL 0.1 BTC @ 70,000.00 USD")
     for label in ("initial margin", "equity", "worst scenario", "compute", "client order id cli-"):
         assert label in out
 
