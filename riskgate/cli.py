@@ -167,37 +167,46 @@ def _render_decision(d: Any, order: Any) -> str:
         f"{px}  (client order id {d.client_order_id or '-'})"
         + ("  [retry: original decision]" if d.duplicate else ""),
     ]
-    reason = _enum_name(pb.RejectReason, d.reason, "REJECT_REASON_")
-    rows = [] if d.accepted else [("reason", reason)]
+    rows: list[tuple[str, str]] = []
+    c = d.context
+    if not d.accepted:
+        rows.append(("reason", _enum_name(pb.RejectReason, d.reason, "REJECT_REASON_")))
+        if c.field:
+            rows.append(("field", c.field))
     if d.detail:
         rows.append(("detail", d.detail))
-    if d.HasField("context") and (d.context.field or d.context.HasField("limit_value")):
-        c = d.context
-        parts = [c.field] if c.field else []
+    if not d.accepted and (c.HasField("limit_value") or c.HasField("actual_value")):
+        parts = []
         if c.HasField("limit_value"):
             parts.append(f"limit {c.limit_value:,.6g} {c.unit}".rstrip())
         if c.HasField("actual_value"):
             parts.append(f"actual {c.actual_value:,.6g} {c.unit}".rstrip())
-        rows.append(("context", ", ".join(parts)))
-    rows += [
-        (
-            "initial margin",
-            f"{_money(d.initial_margin_before, ccy)} -> {_money(d.initial_margin_after, ccy)}",
-        ),
-        (
-            "maint. margin",
-            f"{_money(d.maintenance_margin_before, ccy)} -> "
-            f"{_money(d.maintenance_margin_after, ccy)}",
-        ),
-        ("equity", _money(d.equity_before, ccy)),
-        ("worst scenario", _scenario_text(d.worst_scenario)),
-        (
-            "margin method",
-            _enum_name(pb.MarginMethod, d.margin_method, "MARGIN_METHOD_")
-            + ("  (risk-reducing)" if d.risk_reducing else ""),
-        ),
-        ("compute", f"{d.compute_ns / 1000:.1f} µs (market v{d.market_version})"),
-    ]
+        rows.append(("values", ", ".join(parts)))
+    if ccy:
+        rows += [
+            (
+                "initial margin",
+                f"{_money(d.initial_margin_before, ccy)} -> {_money(d.initial_margin_after, ccy)}",
+            ),
+            (
+                "maint. margin",
+                f"{_money(d.maintenance_margin_before, ccy)} -> "
+                f"{_money(d.maintenance_margin_after, ccy)}",
+            ),
+            ("equity", _money(d.equity_before, ccy)),
+            ("worst scenario", _scenario_text(d.worst_scenario)),
+            (
+                "margin method",
+                _enum_name(pb.MarginMethod, d.margin_method, "MARGIN_METHOD_")
+                + ("  (risk-reducing)" if d.risk_reducing else ""),
+            ),
+        ]
+    else:
+        # rejected before the order reached a margin pool (bad order, unknown account or
+        # instrument ...): the decision carries no margin numbers, only zeros
+        rows.append(("margin", "not computed: rejected before the margin check"))
+    market = f" (market v{d.market_version})" if d.market_version else ""
+    rows.append(("compute", f"{d.compute_ns / 1000:.1f} µs{market}"))
     lines += [f"  {k:<15} {v}" for k, v in rows]
     return "\n".join(lines)
 
@@ -271,10 +280,10 @@ def _client_flags(args: argparse.Namespace) -> str:
 
 def _reservation_note(args: argparse.Namespace, d: Any) -> str:
     """What an accepted CheckOrder left behind, and how to end it."""
-    if args.whatif:
-        return "what-if: nothing reserved"
     if not d.accepted:
         return ""
+    if args.whatif:
+        return "what-if: nothing reserved"
     flags = _client_flags(args)
     return (
         f"reserved — release with: riskgate cancel {d.account_id} {d.client_order_id}{flags}\n"

@@ -184,3 +184,38 @@ def test_decision_header_carries_units(target: list[str], capsys: pytest.Capture
         pytest.skip("no 11DEC26 expiry in today's demo market")
     assert "BUY BTC-11DEC26-70000-C 1 BTC @ 0.03 BTC" in out
     assert re.search(r"initial margin  [\d.,]+ BTC -> [\d.,]+ BTC", out)
+
+
+# ---- rejects before the margin check: the reason and the field, not zeros ------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "reason", "field", "extra"),
+    [
+        (["demo-1", PERP, "buy", "-1", "70000"], "INVALID_ORDER", "quantity", "actual -1"),
+        (["nobody", PERP, "buy", "1", "70000"], "UNKNOWN_ACCOUNT", "account_id", "nobody"),
+        (["demo-1", "BTC-NOPE", "buy", "1", "1"], "UNKNOWN_INSTRUMENT", "symbol", "NOPE"),
+        (["demo-1", PERP, "buy", "1"], "INVALID_ORDER", "price", "LIMIT order needs a price"),
+    ],
+)
+def test_validation_reject_names_reason_and_field(
+    argv: list[str],
+    reason: str,
+    field: str,
+    extra: str,
+    target: list[str],
+    capsys: pytest.CaptureFixture,
+) -> None:
+    more = ["--type", "limit"] if len(argv) == 4 else []
+    code, out, err = _run(capsys, "check", *argv, *more, *target)
+    assert (code, err) == (1, [])
+    rows = dict(re.findall(r"^  (\S.{0,14}?) +(.*)$", out, re.M))
+    assert rows["reason"] == reason
+    assert rows["field"] == field
+    assert extra in out
+    assert rows["margin"] == "not computed: rejected before the margin check"
+    # no margin figures that look like a broke account, no market version 0
+    body = out.split("\n", 1)[1]  # below the order line (whose price is 70,000.00 USD)
+    assert not re.search(r"\b0\.00\b", body) and "market v0" not in out
+    assert "initial margin" not in out and "equity" not in out
+    assert "release with" not in out
