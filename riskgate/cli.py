@@ -153,6 +153,21 @@ def _scenario_text(s: Any) -> str:
     )
 
 
+def _context_value(x: float, c: Any, coin: str) -> str:
+    """A reject's limit or actual value in its unit (``RejectContext.unit``)."""
+    from riskgate.domain.units import money, plain, quantity
+
+    if c.unit == "coin" or (not c.unit and c.field == "quantity"):
+        return quantity(x, coin)
+    if c.unit == "fraction":
+        return f"{x:.2%}"
+    if c.unit in ("orders", "ns"):
+        return f"{plain(x, 15)} {c.unit}"
+    if c.unit:
+        return money(x, c.unit)  # a currency: USD or a coin's pool
+    return plain(x)
+
+
 def _render_decision(d: Any, order: Any) -> str:
     from riskgate.domain.units import price, quantity
     from riskgate.v1 import riskgate_pb2 as pb
@@ -178,9 +193,9 @@ def _render_decision(d: Any, order: Any) -> str:
     if not d.accepted and (c.HasField("limit_value") or c.HasField("actual_value")):
         parts = []
         if c.HasField("limit_value"):
-            parts.append(f"limit {c.limit_value:,.6g} {c.unit}".rstrip())
+            parts.append(f"limit {_context_value(c.limit_value, c, unit)}")
         if c.HasField("actual_value"):
-            parts.append(f"actual {c.actual_value:,.6g} {c.unit}".rstrip())
+            parts.append(f"actual {_context_value(c.actual_value, c, unit)}")
         rows.append(("values", ", ".join(parts)))
     if ccy:
         rows += [

@@ -219,3 +219,17 @@ def test_validation_reject_names_reason_and_field(
     assert not re.search(r"\b0\.00\b", body) and "market v0" not in out
     assert "initial margin" not in out and "equity" not in out
     assert "release with" not in out
+
+
+def test_large_reject_amounts_are_not_in_scientific_notation(
+    target: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    code, out, _ = _run(
+        capsys, "check", "demo-1", PERP, "buy", "1000", "70000", "--whatif", *target
+    )
+    assert code == 1 and "INSUFFICIENT_MARGIN" in out
+    assert not re.search(r"\d[eE][+-]\d", out), out  # Python writes 1.19e+07
+    # the engine's detail and the context values: separators, cents, currency
+    money = r"\d{1,3}(,\d{3})+\.\d\d USD"
+    assert re.search(rf"initial margin after {money} exceeds equity {money}", out), out
+    assert re.search(rf"values +limit {money}, actual {money}", out), out
