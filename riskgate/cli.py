@@ -144,12 +144,18 @@ def _enum_name(enum: Any, value: int, prefix: str) -> str:
 
 
 def _scenario_text(s: Any) -> str:
+    """A worst scenario as ``riskgate margin`` writes it: its cell (1-based), every coin's
+    move, the vol move, then the loss."""
     if not s.vol_move and not s.pool_currency:
         return "-"
-    who = f"{s.underlying} " if s.underlying else ""
+    if s.loss <= 0.0:
+        return "none: no scenario loses"
+    if s.price_moves:
+        moves = ", ".join(f"{c} {m:+.1%}" for c, m in sorted(s.price_moves.items()))
+    else:
+        moves = f"{s.underlying} {s.price_move_fraction:+.1%}".strip()
     return (
-        f"#{s.index} {who}{s.price_move_fraction:+.1%} vol {s.vol_move}, "
-        f"loss {_money(s.loss, s.pool_currency)}"
+        f"cell {s.index + 1}: {moves}, vol {s.vol_move}; loss {_money(s.loss, s.pool_currency)}"
     )
 
 

@@ -92,6 +92,9 @@ class ScenarioModel(ABC):
     # per-underlying figures of the kernel's out block shown next to the add-ons in reports:
     # (report name, out column)
     breakdown_columns: tuple[tuple[str, int], ...] = ()
+    # True: a pool's coins are summed cell by cell, so its worst cell moves every coin at
+    # once (deribit); False: each coin's scan risk is taken at its own worst cell (span)
+    pool_shares_cells: bool = False
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         self.data = data

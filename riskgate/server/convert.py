@@ -73,6 +73,7 @@ def _scenario(s: et.ScenarioInfo) -> pb.Scenario:
         pool_currency=s.pool_currency,
         underlying=s.underlying,
         loss=s.loss,
+        price_moves=dict(s.price_moves),
     )
 
 
@@ -114,6 +115,8 @@ def fill_decision(msg: pb.Decision, d: et.Decision) -> pb.Decision:
         ws.pool_currency = s.pool_currency
         ws.underlying = s.underlying
         ws.loss = s.loss
+        if s.price_moves:
+            ws.price_moves.update(s.price_moves)
     if d.detail:
         msg.detail = clip_message(d.detail)  # quotes at most a short prefix of a bad value
     if not d.accepted:

@@ -4,8 +4,11 @@ leave behind in the service."""
 
 from __future__ import annotations
 
+import json
 import re
+import tomllib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -233,3 +236,57 @@ def test_large_reject_amounts_are_not_in_scientific_notation(
     money = r"\d{1,3}(,\d{3})+\.\d\d USD"
     assert re.search(rf"initial margin after {money} exceeds equity {money}", out), out
     assert re.search(rf"values +limit {money}, actual {money}", out), out
+
+
+# ---- the worst scenario names every coin its cell moves --------------------------------------
+
+
+def _deribit_move(coin: str, cell: int) -> float:
+    """The packaged deribit table, read here: 9 moves x 3 vols, then 8 extended moves."""
+    params = tomllib.loads(
+        (Path(__file__).resolve().parents[2] / "riskgate/models/params/deribit.toml").read_text()
+    )
+    if cell >= 27:
+        return params["extended_moves"][cell - 27]
+    rng = params["underlyings"][coin]["price_range"]
+    return -rng + (cell // 3) * rng / 4
+
+
+def test_cross_pool_worst_scenario_lists_every_coin(
+    server: RiskGateServer, target: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    # demo-1: one USD pool holding BTC and ETH; an ETH order
+    argv = ["check", "demo-1", "ETH_USDC-PERPETUAL", "buy", "100", "--type", "market"]
+    code, out, _ = _run(capsys, *argv, "--whatif", *target)
+    assert code == 0, out
+    m = re.search(r"worst scenario  cell (\d+): BTC ([-+][\d.]+)%, ETH ([-+][\d.]+)%, vol", out)
+    assert m, out
+    cell = int(m.group(1)) - 1
+    assert float(m.group(2)) / 100 == pytest.approx(_deribit_move("BTC", cell), abs=5e-4)
+    assert float(m.group(3)) / 100 == pytest.approx(_deribit_move("ETH", cell), abs=5e-4)
+
+    code, out, _ = _run(capsys, *argv, "--whatif", "--json", *target)
+    ws = json.loads(out)["worst_scenario"]
+    assert ws["index"] == cell
+    assert set(ws["price_moves"]) == {"BTC", "ETH"}
+    for coin, move in ws["price_moves"].items():
+        assert move == pytest.approx(_deribit_move(coin, cell), abs=1e-12)
+    assert ws["price_move_fraction"] == ws["price_moves"][ws["underlying"]]
+
+    with RiskGateClient(server.address) as c:
+        view = c.get_account("demo-1")
+    assert set(view.worst_scenario.price_moves) == {"BTC", "ETH"}
+
+
+def test_coin_pool_worst_scenario_names_its_coin(
+    target: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    # demo-2 is segregated: its ETH pool holds ETH only
+    code, out, _ = _run(capsys, "account", "demo-2", "--json", *target)
+    assert code == 0
+    pools = {p["currency"]: p for p in json.loads(out)["pools"]}
+    for coin in ("BTC", "ETH"):
+        assert set(pools[coin]["worst_scenario"]["price_moves"]) == {coin}
+    # the empty USD pool loses nothing in any scenario, and says so
+    code, out, _ = _run(capsys, "account", "demo-2", *target)
+    assert "USD: equity" in out and "worst scenario none: no scenario loses" in out
