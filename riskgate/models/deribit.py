@@ -1,4 +1,4 @@
-"""Deribit portfolio margin: 9 x 3 grid plus extended moves (DESIGN section 4)."""
+"""Deribit portfolio margin: 9 x 3 grid plus extended moves (docs/architecture.md §4)."""
 
 from __future__ import annotations
 

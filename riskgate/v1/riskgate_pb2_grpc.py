@@ -103,11 +103,11 @@ class RiskGateServicer:
     """
 
     def CheckOrder(self, request, context):
-        """Decides one order (DESIGN §6: validation, idempotency, trading state, static limits,
-        margin, latency budget; the first failure wins). An accepted order becomes a working
-        order and reserves margin until the gateway reports it ended. Retrying the same
-        client_order_id with the same content returns the original decision (duplicate = true)
-        and reserves nothing again; with different content it is rejected with
+        """Decides one order (docs/architecture.md §6: validation, idempotency, trading state,
+        static limits, margin, latency budget; the first failure wins). An accepted order
+        becomes a working order and reserves margin until the gateway reports it ended. Retrying
+        the same client_order_id with the same content returns the original decision
+        (duplicate = true) and reserves nothing again; with different content it is rejected with
         DUPLICATE_ORDER_ID_MISMATCH and the original order is untouched.
         Problems with the order's content (unknown account or symbol, expired instrument,
         NaN/inf/non-positive quantity, missing limit price, ...) are rejects, not errors.
