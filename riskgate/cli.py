@@ -29,6 +29,7 @@ INPUT_ERRORS = (
     SettingsError,
 )
 DEFAULT_TARGET = "127.0.0.1:50051"
+_TARGET_HELP = "address of the riskgate service, HOST:PORT"
 
 
 def _cmd_margin(args: argparse.Namespace) -> int:
@@ -154,9 +155,7 @@ def _scenario_text(s: Any) -> str:
         moves = ", ".join(f"{c} {m:+.1%}" for c, m in sorted(s.price_moves.items()))
     else:
         moves = f"{s.underlying} {s.price_move_fraction:+.1%}".strip()
-    return (
-        f"cell {s.index + 1}: {moves}, vol {s.vol_move}; loss {_money(s.loss, s.pool_currency)}"
-    )
+    return f"cell {s.index + 1}: {moves}, vol {s.vol_move}; loss {_money(s.loss, s.pool_currency)}"
 
 
 def _context_value(x: float, c: Any, coin: str) -> str:
@@ -527,6 +526,70 @@ def _cmd_account(args: argparse.Namespace) -> int:
     return 0
 
 
+_KINDS = {
+    "spot": ("spot",),
+    "perpetual": ("perpetual",),
+    "future": ("future",),
+    "call": ("call",),
+    "put": ("put",),
+    "option": ("call", "put"),
+}
+
+
+def _render_instruments(resp: Any, shown: Sequence[Any]) -> str:
+    from riskgate.domain.units import price
+    from riskgate.v1 import riskgate_pb2 as pb
+
+    when = resp.valuation_time.ToDatetime().strftime("%Y-%m-%d %H:%M UTC")
+    rows = [
+        (
+            i.symbol,
+            _enum_name(pb.InstrumentKind, i.kind, "INSTRUMENT_KIND_").lower(),
+            _enum_name(pb.Settlement, i.settlement, "SETTLEMENT_").lower(),
+            i.expiry.ToDatetime().strftime("%Y-%m-%d %H:%M") if i.HasField("expiry") else "-",
+            f"{i.strike_usd:,.2f} USD".replace(".00 ", " ") if i.strike_usd else "-",
+            price(i.mark_price, i.quote_currency),
+            f"{i.implied_vol:.1%}" if i.HasField("implied_vol") else "-",
+        )
+        for i in shown
+    ]
+    lines = [f"{len(shown)} instruments  (market v{resp.market_version} valued {when})"]
+    if rows:
+        lines += _table(
+            ("symbol", "kind", "settles", "expiry UTC", "strike", "mark", "implied vol"), rows
+        )
+    return "\n".join(lines)
+
+
+def _cmd_instruments(args: argparse.Namespace) -> int:
+    from riskgate.client import RiskGateClient
+
+    kinds = _KINDS[args.kind] if args.kind else ("",)
+    with RiskGateClient(
+        args.target, admin_timeout_s=args.timeout, credentials=_credentials(args), token=args.token
+    ) as client:
+        answers = [
+            _rpc(args.target, functools.partial(client.list_instruments, args.coin or "", k or 0))
+            for k in kinds
+        ]
+    resp = answers[0]
+    shown = [i for a in answers for i in a.instruments]
+    if len(answers) > 1:  # calls and puts of one expiry and strike side by side
+        shown.sort(key=lambda i: (i.underlying, i.expiry.seconds, i.strike_usd, i.symbol))
+    if args.expiry:
+        wanted = args.expiry.upper()
+        shown = [i for i in shown if f"-{wanted}" in i.symbol]
+    if args.json:
+        from riskgate.v1 import riskgate_pb2 as pb
+
+        out = pb.ListInstrumentsResponse(instruments=shown, market_version=resp.market_version)
+        out.valuation_time.CopyFrom(resp.valuation_time)
+        print(_to_json(out))
+    else:
+        print(_render_instruments(resp, shown))
+    return 0
+
+
 def _number(text: str) -> float:
     try:
         return float(text)
@@ -545,7 +608,9 @@ def _add_service_commands(sub: Any) -> None:
         "variables, then these flags. SIGTERM/SIGINT drain in-flight calls and exit 0.",
     )
     serve.add_argument("--config", metavar="FILE", help="settings file (TOML)")
-    serve.add_argument("--listen", metavar="ADDR", help="listen address (default 127.0.0.1:50051)")
+    serve.add_argument(
+        "--listen", metavar="ADDR", help="listen address, HOST:PORT (default 127.0.0.1:50051)"
+    )
     serve.add_argument("--model", choices=["deribit", "span"], help="margin model")
     serve.add_argument(
         "--no-demo", action="store_true", help="start empty: no demo market, no demo accounts"
@@ -617,7 +682,7 @@ def _add_service_commands(sub: Any) -> None:
     check.add_argument(
         "--whatif", action="store_true", help="WhatIf instead of CheckOrder (reserves nothing)"
     )
-    check.add_argument("--target", default=DEFAULT_TARGET, metavar="ADDR")
+    check.add_argument("--target", default=DEFAULT_TARGET, metavar="ADDR", help=_TARGET_HELP)
     _add_tls_client_args(check)
     check.add_argument(
         "--timeout", type=float, default=5.0, metavar="S", help="deadline in seconds"
@@ -672,7 +737,7 @@ def _add_service_commands(sub: Any) -> None:
             )
         if name == "ack":
             p.add_argument("--venue-order-id", default="", metavar="ID")
-        p.add_argument("--target", default=DEFAULT_TARGET, metavar="ADDR")
+        p.add_argument("--target", default=DEFAULT_TARGET, metavar="ADDR", help=_TARGET_HELP)
         _add_tls_client_args(p)
         p.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds")
         p.add_argument("--json", action="store_true", help="the OrderEventAck message as JSON")
@@ -685,11 +750,29 @@ def _add_service_commands(sub: Any) -> None:
         "margin, status, per-pool breakdown with add-ons, positions and working orders.",
     )
     account.add_argument("account", metavar="ACCOUNT")
-    account.add_argument("--target", default=DEFAULT_TARGET, metavar="ADDR")
+    account.add_argument("--target", default=DEFAULT_TARGET, metavar="ADDR", help=_TARGET_HELP)
     _add_tls_client_args(account)
     account.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds")
     account.add_argument("--json", action="store_true", help="the AccountView message as JSON")
     account.set_defaults(func=_cmd_account)
+
+    instruments = sub.add_parser(
+        "instruments",
+        help="list the instruments of a running service's market",
+        description="List the instruments the running service's market data has now "
+        "(ListInstruments): the symbols orders may name, with kind, settlement, expiry, "
+        "strike, mark (in its quote currency) and implied vol.",
+    )
+    instruments.add_argument("--coin", metavar="COIN", help="only this underlying, e.g. BTC")
+    instruments.add_argument("--kind", choices=sorted(_KINDS), help="only this kind")
+    instruments.add_argument(
+        "--expiry", metavar="DDMMMYY", help="only this expiry, e.g. 27DEC26 (as in the symbol)"
+    )
+    instruments.add_argument("--target", default=DEFAULT_TARGET, metavar="ADDR", help=_TARGET_HELP)
+    _add_tls_client_args(instruments)
+    instruments.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds")
+    instruments.add_argument("--json", action="store_true", help="the response as JSON")
+    instruments.set_defaults(func=_cmd_instruments)
 
     token = sub.add_parser(
         "token",
@@ -701,11 +784,34 @@ def _add_service_commands(sub: Any) -> None:
     token.set_defaults(func=_cmd_token)
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Each option's default at the end of its help, unless it has none to speak of (None,
+    a false flag) or the help already names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            not action.option_strings
+            or default in (None, False, "", argparse.SUPPRESS)
+            or "default" in text
+        ):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, list) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})".lstrip()
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from riskgate import __version__
+
     parser = argparse.ArgumentParser(
-        prog="riskgate", description="Pre-trade portfolio-margin risk for crypto derivatives."
+        prog="riskgate",
+        description="Pre-trade portfolio-margin risk for crypto derivatives.",
+        formatter_class=_HelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"riskgate {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_service_commands(sub)
 
     margin = sub.add_parser(
         "margin",
@@ -714,7 +820,9 @@ def build_parser() -> argparse.ArgumentParser:
         "portfolio file (format: README, 'riskgate margin').",
     )
     margin.add_argument("file", help="portfolio file (.json or .toml)")
-    margin.add_argument("--model", choices=["deribit", "span"], default="deribit")
+    margin.add_argument(
+        "--model", choices=["deribit", "span"], default="deribit", help="scenario model"
+    )
     margin.add_argument(
         "--params", metavar="FILE.toml", help="model parameters (default: packaged)"
     )
@@ -729,40 +837,54 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser(
         "bench",
         help="benchmark: incremental what-if vs full revaluation, risk-array build time",
+        description="For an account of LEGS random legs over BTC and ETH (cross pool), both "
+        "models: time the per-order incremental what-if (PoolState.whatif) and a full "
+        "revaluation of the same portfolio in the same run (median, p99), after checking "
+        "that the two agree; then time the risk-array build of an option chain. In "
+        "process, no server.",
     )
-    bench.add_argument("--legs", type=int, default=500, help="legs per account (default 500)")
-    bench.add_argument("--orders", type=int, default=20000, help="what-ifs timed per model")
-    bench.add_argument("--full-revals", type=int, default=200, help="full revaluations timed")
-    bench.add_argument("--chain", type=int, default=1600, help="options in the chain build")
-    bench.add_argument("--seed", type=int, default=7)
+    bench.add_argument("--legs", type=_positive_int, default=500, help="legs per account")
+    bench.add_argument(
+        "--orders", type=_positive_int, default=20000, help="what-ifs timed per model"
+    )
+    bench.add_argument(
+        "--full-revals", type=_positive_int, default=200, help="full revaluations timed per model"
+    )
+    bench.add_argument(
+        "--chain", type=_positive_int, default=1600, help="options in the chain build"
+    )
+    bench.add_argument("--seed", type=int, default=7, help="seed of the random portfolio")
     bench.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench.set_defaults(func=_cmd_bench)
 
     bench_service = sub.add_parser(
         "bench-service",
         help="benchmark: decision latency through the gRPC servicer, in process",
-        description="CheckOrder through RiskGateServicer with real request objects for "
-        "10/100/500-leg accounts and both models, next to the engine time and the raw kernel.",
+        description="Hand real CheckOrderRequest messages to the servicer method (no network) "
+        "for accounts of each size in LEGS and both models; p50 / p99 per decision next to "
+        "the engine's own time and the raw margin kernel.",
     )
     bench_service.add_argument(
-        "--legs", type=int, nargs="+", default=[10, 100, 500], help="account sizes (legs)"
+        "--legs", type=_positive_int, nargs="+", default=[10, 100, 500], help="account sizes (legs)"
     )
-    bench_service.add_argument("--orders", type=int, default=20000, help="orders per row")
-    bench_service.add_argument("--seed", type=int, default=7)
+    bench_service.add_argument("--orders", type=_positive_int, default=20000, help="orders per row")
+    bench_service.add_argument("--seed", type=int, default=7, help="seed of the random accounts")
     bench_service.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_service.set_defaults(func=_cmd_bench_service)
 
     bench_update = sub.add_parser(
         "bench-update",
         help="benchmark: a market update over many accounts, in process",
-        description="Time update_market over N accounts of random legs (risk tables rebuilt, "
-        "every account re-margined), next to the market-state build alone.",
+        description="Time update_market over ACCOUNTS accounts of LEGS random legs (risk "
+        "tables rebuilt, every account re-margined), next to the market-state build alone.",
     )
-    bench_update.add_argument("--accounts", type=_positive_int, default=10_000)
+    bench_update.add_argument("--accounts", type=_positive_int, default=10_000, help="accounts")
     bench_update.add_argument("--legs", type=_positive_int, default=10, help="legs per account")
     bench_update.add_argument("--updates", type=_positive_int, default=5, help="updates timed")
-    bench_update.add_argument("--model", choices=["deribit", "span"], default="deribit")
-    bench_update.add_argument("--seed", type=int, default=7)
+    bench_update.add_argument(
+        "--model", choices=["deribit", "span"], default="deribit", help="margin model"
+    )
+    bench_update.add_argument("--seed", type=int, default=7, help="seed of the random accounts")
     bench_update.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_update.set_defaults(func=_cmd_bench_update)
 
@@ -773,13 +895,16 @@ def build_parser() -> argparse.ArgumentParser:
         "access interceptor without an auth file and with one (bearer token), interleaved "
         "in one run; medians, p99 and the median added.",
     )
-    bench_auth.add_argument("--calls", type=_positive_int, default=20_000, help="per round")
-    bench_auth.add_argument("--rounds", type=_positive_int, default=5)
-    bench_auth.add_argument("--principals", type=_positive_int, default=10)
+    bench_auth.add_argument("--calls", type=_positive_int, default=20_000, help="calls per round")
+    bench_auth.add_argument("--rounds", type=_positive_int, default=5, help="interleaved rounds")
+    bench_auth.add_argument(
+        "--principals", type=_positive_int, default=10, help="token principals in the auth file"
+    )
     bench_auth.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_auth.set_defaults(func=_cmd_bench_auth)
 
-    _add_service_commands(sub)
+    for command in sub.choices.values():
+        command.formatter_class = _HelpFormatter
     return parser
 
 

@@ -1,10 +1,10 @@
 """Start-up and shutdown: engine from settings, demo data, warm-up, the gRPC server.
 
-Start-up order (docs/architecture.md §7): bind and start the gRPC server with the health service saying
-NOT_SERVING (for "" and ``riskgate.v1.RiskGate``), load the demo market and accounts,
-compile (numba on-disk cache) and warm the decision path, then SERVING. SIGTERM / SIGINT:
-health NOT_SERVING, open margin-status streams end, in-flight calls drain for
-``shutdown_grace_s``, exit 0.
+Start-up order (docs/architecture.md §7): bind and start the gRPC server with the health
+service saying NOT_SERVING (for "" and ``riskgate.v1.RiskGate``), recover from the data
+directory or load the demo market and accounts, compile (numba on-disk cache) and warm the
+decision path, then SERVING. SIGTERM / SIGINT: health NOT_SERVING, open margin-status
+streams end, in-flight calls drain for ``shutdown_grace_s``, exit 0.
 """
 
 from __future__ import annotations

@@ -53,8 +53,10 @@ MAY_CALL = {
     "SetTradingState": {"risk_officer"},
     "UpdateMarket": {"market"},
     "GetAccount": {"gateway", "viewer"},
+    "ListInstruments": {"gateway", "viewer", "market", "account_admin", "risk_officer"},
     "StreamMarginStatus": {"gateway", "viewer"},
 }
+NOT_ABOUT_ACCOUNTS = {"UpdateMarket", "ListInstruments"}
 _seq = iter(range(10**9))
 
 
@@ -83,6 +85,7 @@ REQUESTS: dict[str, Callable[[str], Any]] = {
     ),
     "UpdateMarket": lambda a: pb.UpdateMarketRequest(index_usd={"BTC": 70_000.0}),
     "GetAccount": lambda a: pb.GetAccountRequest(account_id=a),
+    "ListInstruments": lambda a: pb.ListInstrumentsRequest(underlying="BTC"),
     "StreamMarginStatus": lambda a: pb.StreamMarginStatusRequest(
         account_ids=[a], include_current=True
     ),
@@ -181,7 +184,7 @@ def _cases() -> list[Any]:
 @pytest.mark.parametrize(("rpc", "who", "account"), _cases())
 def test_every_rpc_every_role_in_and_out_of_scope(env: Env, rpc: str, who: str, account: str):
     allowed_role = ROLE_OF[who] in MAY_CALL[rpc]
-    about_accounts = rpc != "UpdateMarket"
+    about_accounts = rpc not in NOT_ABOUT_ACCOUNTS
     request = REQUESTS[rpc](account)
     if allowed_role and (account == IN or not about_accounts):
         result = env.call(rpc, request, who)

@@ -290,3 +290,59 @@ def test_coin_pool_worst_scenario_names_its_coin(
     # the empty USD pool loses nothing in any scenario, and says so
     code, out, _ = _run(capsys, "account", "demo-2", *target)
     assert "USD: equity" in out and "worst scenario none: no scenario loses" in out
+
+
+# ---- the instruments of the running service's market ---------------------------------------
+
+
+def test_instruments_lists_the_market_with_filters(
+    server: RiskGateServer, target: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    market = server.engine.market
+    assert market is not None
+    code, out, err = _run(capsys, "instruments", "--json", *target)
+    assert (code, err) == (0, [])
+    listed = json.loads(out)["instruments"]
+    assert {i["symbol"] for i in listed} == set(market.instruments)
+    assert int(json.loads(out)["market_version"]) == market.version
+
+    code, out, _ = _run(capsys, "instruments", "--coin", "btc", "--kind", "future", *target)
+    assert code == 0
+    lines = out.splitlines()
+    want = sorted(
+        (i for i in market.instruments.values() if i.underlying == "BTC" and i.kind == 2),
+        key=lambda i: (i.expiry, i.symbol),
+    )
+    assert lines[0].startswith(f"{len(want)} instruments  (market v{market.version}")
+    rows = [ln.split() for ln in lines[2:]]
+    assert [r[0] for r in rows] == [i.symbol for i in want]
+    for r in rows:
+        assert r[1] == "future" and r[-2] == "USD"  # mark in USD per coin
+        assert r[-3] == f"{market.quotes[r[0]].mark:,.2f}"
+
+    # options: the mark in each option's quote currency and its implied vol
+    code, out, _ = _run(
+        capsys, "instruments", "--coin", "ETH", "--kind", "option", "--json", *target
+    )
+    options = json.loads(out)["instruments"]
+    assert options and {o["kind"] for o in options} == {
+        "INSTRUMENT_KIND_CALL",
+        "INSTRUMENT_KIND_PUT",
+    }
+    for o in options:
+        inverse = o["settlement"] == "SETTLEMENT_INVERSE"
+        assert o["quote_currency"] == ("ETH" if inverse else "USD")
+        assert o["implied_vol"] == market.snapshot.ivs[o["symbol"]]
+        assert o["mark_price"] == market.quotes[o["symbol"]].mark
+
+    expiry = options[0]["symbol"].split("-")[1]
+    code, out, _ = _run(capsys, "instruments", "--coin", "ETH", "--expiry", expiry.lower(), *target)
+    symbols = [ln.split()[0] for ln in out.splitlines()[2:]]
+    assert symbols and all(f"-{expiry}" in s for s in symbols)
+
+
+def test_instruments_before_any_market_data(capsys: pytest.CaptureFixture) -> None:
+    with serving(server_settings(demo=False)) as srv:
+        code, out, err = _run(capsys, "instruments", "--target", srv.address)
+    assert code == 2 and out == ""
+    assert len(err) == 1 and "FAILED_PRECONDITION" in err[0] and "no market data" in err[0]
