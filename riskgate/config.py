@@ -94,6 +94,9 @@ class Settings:
     max_rate: float = 1.0
 
     def __post_init__(self) -> None:
+        check_address("listen_address", self.listen_address)
+        if self.metrics_address:
+            check_address("metrics_address", self.metrics_address, unix=False)
         if self.model not in ("deribit", "span"):
             raise SettingsError(f"model: expected deribit or span, got {self.model!r}")
         if self.journal_fsync not in ("batch", "always", "none"):
@@ -157,6 +160,20 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+def check_address(name: str, address: str, unix: bool = True) -> None:
+    """``HOST:PORT`` (``[V6]:PORT``; ``unix:PATH`` where ``unix``) with a port in 1–65535, or
+    0 for a free port chosen at bind time. grpc would take 99999 as 99999 − 65536."""
+    if unix and address.startswith(("unix:", "unix-abstract:")):
+        return
+    _, sep, port = address.rpartition(":")
+    if not sep or not port:
+        raise SettingsError(f"{name}: expected HOST:PORT, got {address!r}")
+    if not port.isdigit() or int(port) > 65535:
+        raise SettingsError(
+            f"{name}: port {port!r} of {address!r} is not in 1-65535 (or 0 for any free port)"
+        )
 
 
 def is_loopback(address: str) -> bool:

@@ -11,6 +11,7 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from riskgate.config import SettingsError
 from riskgate.server.app import RiskGateServer, ServeError
 from riskgate.v1 import riskgate_pb2 as pb
 from riskgate.v1 import riskgate_pb2_grpc
@@ -107,12 +108,9 @@ def test_bad_metrics_address_is_a_clear_error_and_binds_nothing() -> None:
         probe.bind(("127.0.0.1", 0))
         grpc_port = probe.getsockname()[1]
     for address in ("nonsense", "127.0.0.1:notaport", "127.0.0.1:99999"):
-        srv = RiskGateServer(
+        # refused with the settings, before anything is bound
+        with pytest.raises(SettingsError, match="metrics_address"):
             _settings(demo=False, metrics_address=address, listen_address=f"127.0.0.1:{grpc_port}")
-        )
-        with pytest.raises(ServeError, match="metrics_address"):
-            srv.start()
-        srv.stop(grace=0)
     # nothing was left listening: a server can take the same gRPC port at once
     with serving(_settings(demo=False, listen_address=f"127.0.0.1:{grpc_port}"), grace_s=0) as srv:
         assert srv.port == grpc_port

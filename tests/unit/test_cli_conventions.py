@@ -3,6 +3,9 @@ its defaults."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -52,3 +55,30 @@ def test_bench_help_names_what_it_times(capsys: pytest.CaptureFixture) -> None:
         main(["bench", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "full revaluation" in text and "(default: 500)" in text and "(default: 7)" in text
+
+
+def test_serve_refuses_a_port_outside_the_range(capsys: pytest.CaptureFixture) -> None:
+    assert main(["serve", "--listen", "127.0.0.1:99999", "--no-demo"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "listen_address" in err[0] and "99999" in err[0]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["margin", "examples/mixed_book.json", "--json"], ["margin", "examples/iron_condor.json"]],
+)
+def test_a_closed_pipe_ends_quietly(argv: list[str]) -> None:
+    # `riskgate margin ... | head`: the reader goes away before the output is written
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "riskgate.cli", *argv],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # long before the command has imported what it needs
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141  # 128 + SIGPIPE, as the shell reports for `yes | head`
+    assert err == ""

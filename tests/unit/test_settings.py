@@ -54,3 +54,21 @@ def test_known_variables_and_other_programs_variables() -> None:
     assert (s.max_index_move, s.demo) == (0.1, False)
     with pytest.raises(SettingsError, match="RISKGATE_SOMETHING: unknown setting"):
         load_settings(env={"RISKGATE_SOMETHING": "x"})
+
+
+@pytest.mark.parametrize(
+    "address", ["127.0.0.1:99999", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:abc", "nohost"]
+)
+def test_listen_ports_outside_the_range_are_refused(address: str) -> None:
+    # grpc would bind 99999 as port 34463 (99999 - 65536) without a word
+    with pytest.raises(SettingsError, match="listen_address"):
+        Settings(listen_address=address)
+    with pytest.raises(SettingsError, match="metrics_address"):
+        Settings(metrics_address=address)
+
+
+@pytest.mark.parametrize(
+    "address", ["127.0.0.1:1", "127.0.0.1:65535", "127.0.0.1:0", "[::1]:50051", "unix:/tmp/rg"]
+)
+def test_listen_addresses_in_range(address: str) -> None:
+    assert Settings(listen_address=address).listen_address == address
