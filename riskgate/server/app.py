@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from riskgate.config import Settings, is_loopback
@@ -50,6 +50,7 @@ from riskgate.server.durability import DataDirError, Durability
 from riskgate.server.health import HealthService
 from riskgate.server.logging import configure_logging, get_logger
 from riskgate.server.metrics import registry_for
+from riskgate.server.reflection import SERVICE_NAME_V1, SERVICE_NAME_V1ALPHA, add_reflection
 from riskgate.server.servicer import SERVICE_NAME, RiskGateServicer
 from riskgate.server.tls import TLSFileError, check_tls_files, read_pem
 from riskgate.v1 import riskgate_pb2_grpc
@@ -70,7 +71,12 @@ __all__ = [
 ]
 
 HEALTH_SERVICE_NAME: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-SERVICE_NAMES: tuple[str, ...] = (SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME)
+SERVICE_NAMES: tuple[str, ...] = (
+    SERVICE_NAME,
+    HEALTH_SERVICE_NAME,
+    SERVICE_NAME_V1ALPHA,
+    SERVICE_NAME_V1,
+)
 EXPIRY_INTERVAL_S = 0.1
 _WATCHER_NOTICE_S = 2.0  # longest a stop waits to tell health watchers it is going
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # full market snapshots can be large
@@ -629,7 +635,7 @@ class RiskGateServer:
         riskgate_pb2_grpc.add_RiskGateServicer_to_server(self.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
-        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflector, server)
+        add_reflection(server, reflector)  # as grpc.reflection.v1alpha and v1
 
     def _tell_watchers(self) -> None:
         """Health watchers see NOT_SERVING, then their stream ends. Each send waits for

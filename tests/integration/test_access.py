@@ -237,6 +237,13 @@ def test_health_and_reflection_stay_open(env: Env) -> None:
     )
     names = {s.name for s in next(answer).list_services_response.service}
     assert "riskgate.v1.RiskGate" in names
+    v1 = env.channel.stream_stream(
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+    )
+    answer = v1(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=T)
+    assert "riskgate.v1.RiskGate" in {s.name for s in next(answer).list_services_response.service}
 
 
 def test_only_a_risk_officer_with_scope_star_flips_the_kill_switch(env: Env) -> None:
