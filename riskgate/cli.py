@@ -1,5 +1,10 @@
 """``riskgate`` command line: ``margin``, ``bench``, and the service commands ``serve``,
-``check``, the order lifecycle (``ack``, ``fill``, ``cancel``) and ``account``."""
+``health``, ``check``, the order lifecycle (``ack``, ``fill``, ``cancel``), ``account`` and
+``instruments``.
+
+Heavy modules (numba, numpy, grpc) are imported by the commands that need them, so that
+``riskgate health`` (a container's health check, run every few seconds) and ``--version``
+start fast."""
 
 from __future__ import annotations
 
@@ -13,26 +18,29 @@ from collections.abc import Sequence
 from typing import Any
 
 from riskgate.config import SettingsError
-from riskgate.domain.instruments import InstrumentError
-from riskgate.domain.market import MarketDataError
-from riskgate.domain.portfolio import PortfolioError, load_portfolio
-from riskgate.engine.state import StateError
-from riskgate.models.base import ModelParamsError
 
 EXIT_BAD_INPUT = 2
-INPUT_ERRORS = (
-    PortfolioError,
-    MarketDataError,
-    InstrumentError,
-    ModelParamsError,
-    StateError,
-    SettingsError,
-)
 DEFAULT_TARGET = "127.0.0.1:50051"
+SERVICE = "riskgate.v1.RiskGate"
 _TARGET_HELP = "address of the riskgate service, HOST:PORT"
 
 
+def _input_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean bad input (one line, exit 2), imported only when one is raised."""
+    from riskgate.domain.instruments import InstrumentError
+    from riskgate.domain.market import MarketDataError
+    from riskgate.domain.portfolio import PortfolioError
+    from riskgate.engine.state import StateError
+    from riskgate.models.base import ModelParamsError
+
+    return (
+        PortfolioError, MarketDataError, InstrumentError, ModelParamsError, StateError,
+        SettingsError,
+    )  # fmt: skip
+
+
 def _cmd_margin(args: argparse.Namespace) -> int:
+    from riskgate.domain.portfolio import load_portfolio
     from riskgate.report import compute_report, render_text
 
     portfolio = load_portfolio(args.file)
@@ -74,6 +82,43 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 class _ServiceError(Exception):
     """A failed call to a running service, already worded for one stderr line."""
+
+
+def _health_target(args: argparse.Namespace) -> str:
+    """--target, else the listen address the settings (--config / RISKGATE_*) give the
+    service, with a wildcard host (0.0.0.0, [::]) probed on the loopback address."""
+    if args.target:
+        return str(args.target)
+    from riskgate.config import load_settings
+
+    address = load_settings(args.config).listen_address
+    if address.startswith(("unix:", "unix-abstract:")):
+        return address
+    host, _, port = address.rpartition(":")
+    if host in ("", "0.0.0.0", "[::]", "::"):
+        host = "127.0.0.1" if host in ("", "0.0.0.0") else "[::1]"
+    return f"{host}:{port}"
+
+
+def _cmd_health(args: argparse.Namespace) -> int:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    target = _health_target(args)
+    credentials = _credentials(args)
+    channel = (
+        grpc.secure_channel(target, credentials)
+        if credentials is not None
+        else grpc.insecure_channel(target)
+    )
+    with channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        request = health_pb2.HealthCheckRequest(service=args.service)
+        resp = _rpc(target, functools.partial(stub.Check, request, timeout=args.timeout))
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
+    if not args.quiet:
+        print(f"{status}  {args.service or '(server)'} at {target}")
+    return 0 if resp.status == health_pb2.HealthCheckResponse.SERVING else 1
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -647,6 +692,31 @@ def _add_service_commands(sub: Any) -> None:
     )
     serve.set_defaults(func=_cmd_serve)
 
+    health = sub.add_parser(
+        "health",
+        help="ask a running service whether it is serving (gRPC health)",
+        description="Check the gRPC health service of a running riskgate: exit code 0 when "
+        "SERVING, 1 when not (still warming up, or stopping), 2 when unreachable. Without "
+        "--target it probes the listen address the settings give `riskgate serve` "
+        "(--config FILE, RISKGATE_CONFIG, RISKGATE_LISTEN_ADDRESS), a wildcard host on "
+        "loopback, so a container's health check follows the address it serves on.",
+    )
+    health.add_argument("--target", metavar="ADDR", help=_TARGET_HELP + " (default: see above)")
+    health.add_argument(
+        "--config", metavar="FILE", help="settings file (TOML) to read the address from"
+    )
+    health.add_argument(
+        "--service",
+        default=SERVICE,
+        help='service to ask about ("" = the server as a whole)',
+    )
+    health.add_argument("--tls-ca", metavar="PEM", help="connect over TLS, trusting this CA")
+    health.add_argument("--tls-cert", metavar="PEM", help="mutual TLS: client certificate chain")
+    health.add_argument("--tls-key", metavar="PEM", help="mutual TLS: client private key")
+    health.add_argument("--timeout", type=float, default=2.0, metavar="S", help="seconds")
+    health.add_argument("--quiet", action="store_true", help="print nothing; the exit code says")
+    health.set_defaults(func=_cmd_health)
+
     check = sub.add_parser(
         "check",
         help="send one order to a running service and print the decision",
@@ -918,9 +988,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return code
-    except (*INPUT_ERRORS, _ServiceError) as exc:
-        print(f"riskgate {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
     except BrokenPipeError:
         # the reader has gone (`riskgate margin ... --json | head`): stop quietly as other
         # tools do; what is still buffered goes nowhere instead of into a second traceback
@@ -928,6 +995,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return EXIT_BROKEN_PIPE
+    except Exception as exc:
+        if not isinstance(exc, (_ServiceError, *_input_errors())):
+            raise
+        print(f"riskgate {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

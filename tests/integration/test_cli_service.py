@@ -346,3 +346,30 @@ def test_instruments_before_any_market_data(capsys: pytest.CaptureFixture) -> No
         code, out, err = _run(capsys, "instruments", "--target", srv.address)
     assert code == 2 and out == ""
     assert len(err) == 1 and "FAILED_PRECONDITION" in err[0] and "no market data" in err[0]
+
+
+# ---- health: what a container's health check runs ------------------------------------------
+
+
+def test_health_of_the_configured_address(
+    server: RiskGateServer, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = _run(capsys, "health", "--target", server.address)
+    assert code == 0 and out.startswith(f"SERVING  riskgate.v1.RiskGate at {server.address}")
+    # no --target: the service's own listen address, a wildcard host probed on loopback
+    monkeypatch.setenv("RISKGATE_LISTEN_ADDRESS", f"0.0.0.0:{server.port}")
+    monkeypatch.setenv("RISKGATE_ALLOW_UNAUTHENTICATED", "true")
+    code, out, _ = _run(capsys, "health", "--quiet")
+    assert (code, out) == (0, "")
+
+
+def test_health_not_serving_and_unreachable(capsys: pytest.CaptureFixture) -> None:
+    from grpc_health.v1 import health_pb2
+
+    with serving(server_settings(demo=False)) as srv:
+        srv.health.set("riskgate.v1.RiskGate", health_pb2.HealthCheckResponse.NOT_SERVING)
+        code, out, _ = _run(capsys, "health", "--target", srv.address)
+        assert code == 1 and out.startswith("NOT_SERVING")
+        address = srv.address
+    code, out, err = _run(capsys, "health", "--target", address, "--timeout", "1")
+    assert code == 2 and out == "" and len(err) == 1
