@@ -24,7 +24,6 @@ from typing import Any, TextIO
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from prometheus_client import start_http_server
 
 from riskgate.config import Settings, is_loopback
 from riskgate.demo import DemoMarket, demo_market
@@ -49,7 +48,7 @@ from riskgate.server.auth import load_auth_file
 from riskgate.server.durability import DataDirError, Durability
 from riskgate.server.health import HealthService
 from riskgate.server.logging import configure_logging, get_logger
-from riskgate.server.metrics import registry_for
+from riskgate.server.metrics import registry_for, start_metrics_server
 from riskgate.server.reflection import SERVICE_NAME_V1, SERVICE_NAME_V1ALPHA, add_reflection
 from riskgate.server.servicer import SERVICE_NAME, RiskGateServicer
 from riskgate.server.tls import TLSFileError, check_tls_files, read_pem
@@ -671,8 +670,8 @@ class RiskGateServer:
             raise ServeError(f"metrics_address: expected HOST:PORT, got {address!r}")
         host = host.removeprefix("[").removesuffix("]") or "0.0.0.0"  # [::1]:P, :P
         try:
-            httpd, _thread = start_http_server(
-                int(port), addr=host, registry=registry_for(self.servicer.metrics, self.engine)
+            httpd, _thread = start_metrics_server(
+                host, int(port), registry_for(self.servicer.metrics, self.engine)
             )
         except OSError as exc:
             reason = exc.strerror or str(exc)

@@ -4,6 +4,7 @@ a known sequence of calls, the counters and histograms say exactly what happened
 from __future__ import annotations
 
 import socket
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
@@ -137,3 +138,15 @@ def test_metrics_address_forms() -> None:
             if "::1" in address and "ddress" in str(exc):
                 continue  # no IPv6 loopback on this machine
             raise
+
+
+def test_only_the_metrics_path_answers() -> None:
+    with serving(_settings(demo=False, metrics_address="127.0.0.1:0"), grace_s=0) as srv:
+        base = f"http://127.0.0.1:{srv.metrics_port}"
+        with urllib.request.urlopen(base + "/metrics", timeout=T) as resp:
+            assert resp.status == 200 and b"riskgate_market_version" in resp.read()
+        for path in ("/", "/foo", "/metrics/", "/metricsfoo", "/favicon.ico"):
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(base + path, timeout=T)
+            assert err.value.code == 404, path
+            assert b"/metrics" in err.value.read()
