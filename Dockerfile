@@ -1,10 +1,13 @@
 # syntax=docker/dockerfile:1
-# riskgate: pre-trade portfolio-margin risk service (gRPC on 50051).
+# riskgate: pre-trade portfolio-margin risk service (gRPC on 50051, metrics on 9464).
 #   docker build -t riskgate .
-#   docker run --rm -p 50051:50051 -v $PWD/auth.toml:/etc/riskgate/auth.toml:ro \
+#   docker run --rm -p 50051:50051 -p 9464:9464 -v $PWD/auth.toml:/etc/riskgate/auth.toml:ro \
 #       -e RISKGATE_AUTH_FILE=/etc/riskgate/auth.toml riskgate   # demo data, access control
-#   docker run --rm -p 50051:50051 -e RISKGATE_ALLOW_UNAUTHENTICATED=true riskgate --no-demo
-# Settings: RISKGATE_* environment variables or a TOML file (--config /path/in/container).
+#   docker run --rm -p 50051:50051 -p 9464:9464 -e RISKGATE_ALLOW_UNAUTHENTICATED=true riskgate
+# Settings: RISKGATE_* environment variables or a TOML file (--config /path/in/container);
+# every setting: examples/config/riskgate.toml. Keep state across restarts with a volume:
+#   -v riskgate-data:/var/lib/riskgate -e RISKGATE_DATA_DIR=/var/lib/riskgate
+# tests/integration/test_dockerfile_steps.py runs these steps outside a container engine.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -15,9 +18,10 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE constraints.txt ./
 COPY riskgate ./riskgate
-RUN pip install .
+# constraints.txt pins every package the image installs
+RUN pip install -c constraints.txt .
 
 # ---- runtime: slim image, non-root, kernels warmed into the numba cache -------------------
 FROM ${PYTHON_IMAGE}
@@ -25,8 +29,8 @@ ARG UID=10001
 RUN groupadd --system --gid ${UID} riskgate \
     && useradd --system --uid ${UID} --gid riskgate --home-dir /home/riskgate --create-home \
        --shell /usr/sbin/nologin riskgate \
-    && mkdir -p /var/cache/riskgate/numba \
-    && chown -R riskgate:riskgate /var/cache/riskgate
+    && mkdir -p /var/cache/riskgate/numba /var/lib/riskgate \
+    && chown -R riskgate:riskgate /var/cache/riskgate /var/lib/riskgate
 COPY --from=builder /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
@@ -44,7 +48,10 @@ WORKDIR /home/riskgate
 RUN python -c "from riskgate.server.app import warm_kernel_cache; warm_kernel_cache()"
 
 EXPOSE 50051 9464
+# gRPC health of the address the service listens on (RISKGATE_LISTEN_ADDRESS or the
+# --config file's listen_address; a wildcard host is probed on loopback). Plaintext: with
+# TLS on, add --tls-ca (and --tls-cert/--tls-key for mutual TLS) or probe from outside.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import sys, grpc; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; ch = grpc.insecure_channel('127.0.0.1:50051'); r = g.HealthStub(ch).Check(h.HealthCheckRequest(service='riskgate.v1.RiskGate'), timeout=2); sys.exit(0 if r.status == h.HealthCheckResponse.SERVING else 1)"]
+    CMD ["riskgate", "health", "--quiet"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["riskgate", "serve"]

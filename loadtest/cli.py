@@ -37,7 +37,7 @@ from loadtest.workload import (
     instrument_quotes,
     plan_accounts,
 )
-from riskgate.models.base import MODEL_NAMES
+from riskgate.config import MODEL_NAMES
 
 __all__ = ["build_parser", "main", "run"]
 

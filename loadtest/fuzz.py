@@ -96,6 +96,8 @@ def named_accounts(rpc: str, r: Any) -> Any:
         return ALL
     if rpc == "StreamMarginStatus":
         return tuple(r.account_ids)
+    if rpc == "ListInstruments":
+        return ()  # market data: about no account
     return (r.account_id,)
 
 

@@ -61,6 +61,7 @@ MAY_CALL: dict[str, frozenset[str]] = {
     "SetTradingState": frozenset({"risk_officer"}),
     "UpdateMarket": frozenset({"market"}),
     "GetAccount": frozenset({"gateway", "viewer"}),
+    "ListInstruments": frozenset({"gateway", "viewer", "market", "account_admin", "risk_officer"}),
     "StreamMarginStatus": frozenset({"gateway", "viewer"}),
 }
 CHANGES_STATE = frozenset(

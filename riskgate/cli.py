@@ -1,9 +1,15 @@
 """``riskgate`` command line: ``margin``, ``bench``, and the service commands ``serve``,
-``check`` and ``account``."""
+``health``, ``check``, the order lifecycle (``ack``, ``fill``, ``cancel``), ``account`` and
+``instruments``.
+
+Heavy modules (numba, numpy, grpc) are imported by the commands that need them, so that
+``riskgate health`` (a container's health check, run every few seconds) and ``--version``
+start fast."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -11,26 +17,30 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from riskgate.config import SettingsError
-from riskgate.domain.instruments import InstrumentError
-from riskgate.domain.market import MarketDataError
-from riskgate.domain.portfolio import PortfolioError, load_portfolio
-from riskgate.engine.state import StateError
-from riskgate.models.base import MODEL_NAMES, ModelParamsError
+from riskgate.config import MODEL_NAMES, SettingsError
 
 EXIT_BAD_INPUT = 2
-INPUT_ERRORS = (
-    PortfolioError,
-    MarketDataError,
-    InstrumentError,
-    ModelParamsError,
-    StateError,
-    SettingsError,
-)
 DEFAULT_TARGET = "127.0.0.1:50051"
+SERVICE = "riskgate.v1.RiskGate"
+_TARGET_HELP = "address of the riskgate service, HOST:PORT"
+
+
+def _input_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean bad input (one line, exit 2), imported only when one is raised."""
+    from riskgate.domain.instruments import InstrumentError
+    from riskgate.domain.market import MarketDataError
+    from riskgate.domain.portfolio import PortfolioError
+    from riskgate.engine.state import StateError
+    from riskgate.models.base import ModelParamsError
+
+    return (
+        PortfolioError, MarketDataError, InstrumentError, ModelParamsError, StateError,
+        SettingsError,
+    )  # fmt: skip
 
 
 def _cmd_margin(args: argparse.Namespace) -> int:
+    from riskgate.domain.portfolio import load_portfolio
     from riskgate.report import compute_report, render_text
 
     portfolio = load_portfolio(args.file)
@@ -78,6 +88,43 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 class _ServiceError(Exception):
     """A failed call to a running service, already worded for one stderr line."""
+
+
+def _health_target(args: argparse.Namespace) -> str:
+    """--target, else the listen address the settings (--config / RISKGATE_*) give the
+    service, with a wildcard host (0.0.0.0, [::]) probed on the loopback address."""
+    if args.target:
+        return str(args.target)
+    from riskgate.config import load_settings
+
+    address = load_settings(args.config).listen_address
+    if address.startswith(("unix:", "unix-abstract:")):
+        return address
+    host, _, port = address.rpartition(":")
+    if host in ("", "0.0.0.0", "[::]", "::"):
+        host = "127.0.0.1" if host in ("", "0.0.0.0") else "[::1]"
+    return f"{host}:{port}"
+
+
+def _cmd_health(args: argparse.Namespace) -> int:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    target = _health_target(args)
+    credentials = _credentials(args)
+    channel = (
+        grpc.secure_channel(target, credentials)
+        if credentials is not None
+        else grpc.insecure_channel(target)
+    )
+    with channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        request = health_pb2.HealthCheckRequest(service=args.service)
+        resp = _rpc(target, functools.partial(stub.Check, request, timeout=args.timeout))
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
+    if not args.quiet:
+        print(f"{status}  {args.service or '(server)'} at {target}")
+    return 0 if resp.status == health_pb2.HealthCheckResponse.SERVING else 1
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -134,13 +181,10 @@ def _to_json(msg: Any) -> str:
     )
 
 
-_USD_LIKE = ("USD", "USDC", "USDT")
-
-
 def _money(x: float, ccy: str) -> str:
-    if ccy in _USD_LIKE or not ccy:
-        return f"{x:,.2f} {ccy}".rstrip()
-    return f"{x:,.6f} {ccy}"
+    from riskgate.domain.units import money
+
+    return money(x, ccy)
 
 
 def _enum_name(enum: Any, value: int, prefix: str) -> str:
@@ -152,58 +196,88 @@ def _enum_name(enum: Any, value: int, prefix: str) -> str:
 
 
 def _scenario_text(s: Any) -> str:
+    """A worst scenario as ``riskgate margin`` writes it: its cell (1-based), every coin's
+    move, the vol move, then the loss."""
     if not s.vol_move and not s.pool_currency:
         return "-"
-    who = f"{s.underlying} " if s.underlying else ""
-    return (
-        f"#{s.index} {who}{s.price_move_fraction:+.1%} vol {s.vol_move}, "
-        f"loss {_money(s.loss, s.pool_currency)}"
-    )
+    if s.loss <= 0.0:
+        return "none: no scenario loses"
+    if s.price_moves:
+        moves = ", ".join(f"{c} {m:+.1%}" for c, m in sorted(s.price_moves.items()))
+    else:
+        moves = f"{s.underlying} {s.price_move_fraction:+.1%}".strip()
+    return f"cell {s.index + 1}: {moves}, vol {s.vol_move}; loss {_money(s.loss, s.pool_currency)}"
+
+
+def _context_value(x: float, c: Any, coin: str) -> str:
+    """A reject's limit or actual value in its unit (``RejectContext.unit``)."""
+    from riskgate.domain.units import money, plain, quantity
+
+    if c.unit == "coin" or (not c.unit and c.field == "quantity"):
+        return quantity(x, coin)
+    if c.unit == "fraction":
+        return f"{x:.2%}"
+    if c.unit in ("orders", "ns"):
+        return f"{plain(x, 15)} {c.unit}"
+    if c.unit:
+        return money(x, c.unit)  # a currency: USD or a coin's pool
+    return plain(x)
 
 
 def _render_decision(d: Any, order: Any) -> str:
+    from riskgate.domain.units import price, quantity
     from riskgate.v1 import riskgate_pb2 as pb
 
     ccy = d.pool_currency
     verdict = "ACCEPTED" if d.accepted else "REJECTED"
     side = _enum_name(pb.Side, order.side, "SIDE_")
-    px = f" @ {order.price:g}" if order.HasField("price") else " @ market"
+    unit, quote = _symbol_units(order.symbol)
+    px = f" @ {price(order.price, quote)}" if order.HasField("price") else " @ market"
     lines = [
-        f"{verdict}  {order.account_id}  {side} {order.quantity:g} {order.symbol}{px}"
-        f"  (client order id {d.client_order_id or '-'})"
+        f"{verdict}  {order.account_id}  {side} {order.symbol} {quantity(order.quantity, unit)}"
+        f"{px}  (client order id {d.client_order_id or '-'})"
         + ("  [retry: original decision]" if d.duplicate else ""),
     ]
-    reason = _enum_name(pb.RejectReason, d.reason, "REJECT_REASON_")
-    rows = [("reason", "-" if d.accepted else reason)]
+    rows: list[tuple[str, str]] = []
+    c = d.context
+    if not d.accepted:
+        rows.append(("reason", _enum_name(pb.RejectReason, d.reason, "REJECT_REASON_")))
+        if c.field:
+            rows.append(("field", c.field))
     if d.detail:
         rows.append(("detail", d.detail))
-    if d.HasField("context") and (d.context.field or d.context.HasField("limit_value")):
-        c = d.context
-        parts = [c.field] if c.field else []
+    if not d.accepted and (c.HasField("limit_value") or c.HasField("actual_value")):
+        parts = []
         if c.HasField("limit_value"):
-            parts.append(f"limit {c.limit_value:,.6g} {c.unit}".rstrip())
+            parts.append(f"limit {_context_value(c.limit_value, c, unit)}")
         if c.HasField("actual_value"):
-            parts.append(f"actual {c.actual_value:,.6g} {c.unit}".rstrip())
-        rows.append(("context", ", ".join(parts)))
-    rows += [
-        (
-            "initial margin",
-            f"{_money(d.initial_margin_before, ccy)} -> {_money(d.initial_margin_after, ccy)}",
-        ),
-        (
-            "maint. margin",
-            f"{_money(d.maintenance_margin_before, ccy)} -> "
-            f"{_money(d.maintenance_margin_after, ccy)}",
-        ),
-        ("equity", _money(d.equity_before, ccy)),
-        ("worst scenario", _scenario_text(d.worst_scenario)),
-        (
-            "margin method",
-            _enum_name(pb.MarginMethod, d.margin_method, "MARGIN_METHOD_")
-            + ("  (risk-reducing)" if d.risk_reducing else ""),
-        ),
-        ("compute", f"{d.compute_ns / 1000:.1f} µs (market v{d.market_version})"),
-    ]
+            parts.append(f"actual {_context_value(c.actual_value, c, unit)}")
+        rows.append(("values", ", ".join(parts)))
+    if ccy:
+        rows += [
+            (
+                "initial margin",
+                f"{_money(d.initial_margin_before, ccy)} -> {_money(d.initial_margin_after, ccy)}",
+            ),
+            (
+                "maint. margin",
+                f"{_money(d.maintenance_margin_before, ccy)} -> "
+                f"{_money(d.maintenance_margin_after, ccy)}",
+            ),
+            ("equity", _money(d.equity_before, ccy)),
+            ("worst scenario", _scenario_text(d.worst_scenario)),
+            (
+                "margin method",
+                _enum_name(pb.MarginMethod, d.margin_method, "MARGIN_METHOD_")
+                + ("  (risk-reducing)" if d.risk_reducing else ""),
+            ),
+        ]
+    else:
+        # rejected before the order reached a margin pool (bad order, unknown account or
+        # instrument ...): the decision carries no margin numbers, only zeros
+        rows.append(("margin", "not computed: rejected before the margin check"))
+    market = f" (market v{d.market_version})" if d.market_version else ""
+    rows.append(("compute", f"{d.compute_ns / 1000:.1f} µs{market}"))
     lines += [f"  {k:<15} {v}" for k, v in rows]
     return "\n".join(lines)
 
@@ -270,6 +344,33 @@ def _credentials(args: argparse.Namespace) -> Any:
     )
 
 
+def _client_flags(args: argparse.Namespace) -> str:
+    """The connection flags of this command line, to repeat in a suggested command (the
+    token is left out: it comes from --token or $RISKGATE_TOKEN again)."""
+    flags = []
+    if args.target != DEFAULT_TARGET:
+        flags.append(f"--target {args.target}")
+    for name in ("tls_ca", "tls_cert", "tls_key"):
+        if getattr(args, name, None):
+            flags.append(f"--{name.replace('_', '-')} {getattr(args, name)}")
+    return "".join(f" {f}" for f in flags)
+
+
+def _reservation_note(args: argparse.Namespace, d: Any) -> str:
+    """What an accepted CheckOrder left behind, and how to end it."""
+    if not d.accepted:
+        return ""
+    if args.whatif:
+        return "what-if: nothing reserved"
+    flags = _client_flags(args)
+    return (
+        f"reserved — release with: riskgate cancel {d.account_id} {d.client_order_id}{flags}\n"
+        f"  (the venue's answers: riskgate ack / riskgate fill {d.account_id} "
+        f"{d.client_order_id} …; never acknowledged, it expires after the service's "
+        "reservation_ttl_s)"
+    )
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from riskgate.client import RiskGateClient, make_order
     from riskgate.v1 import riskgate_pb2 as pb
@@ -290,8 +391,95 @@ def _cmd_check(args: argparse.Namespace) -> int:
                 pb.CheckOrderRequest(order=order), timeout=args.timeout, metadata=client.metadata
             ),
         )
-    print(_to_json(decision) if args.json else _render_decision(decision, order))
+    if args.json:
+        print(_to_json(decision))
+    else:
+        print(_render_decision(decision, order))
+        note = _reservation_note(args, decision)
+        if note:
+            print(note)
     return 0 if decision.accepted else 1
+
+
+# ---- order lifecycle: what the venue did with an accepted order ---------------------------
+
+_EVENT_DONE = {
+    "ack": "acknowledged by the venue: its reservation no longer expires",
+    "cancel": "cancelled: the reservation of its unfilled rest is released",
+    "fill": "fill applied: the filled quantity is now a position",
+}
+
+
+def _symbol_units(symbol: str) -> tuple[str, str]:
+    """(quantity unit, price currency) of a symbol; ("coin", "") if it does not parse."""
+    from riskgate.domain.instruments import InstrumentError, parse_symbol
+
+    try:
+        inst = parse_symbol(symbol)
+    except InstrumentError:
+        return "coin", ""
+    return inst.underlying, inst.quote_currency
+
+
+def _working_order(client: Any, account_id: str, client_order_id: str) -> Any:
+    """The order as the service lists it now (for its symbol and side), or None."""
+    import grpc
+
+    try:
+        view = client.get_account(account_id)
+    except grpc.RpcError:
+        return None  # the event call itself reports what is wrong
+    return next((o for o in view.working_orders if o.client_order_id == client_order_id), None)
+
+
+def _render_event_ack(command: str, ack: Any, order: Any) -> str:
+    from riskgate.domain.units import price, quantity
+    from riskgate.v1 import riskgate_pb2 as pb
+
+    status = _enum_name(pb.OrderStatus, ack.order_status, "ORDER_STATUS_")
+    what = ""
+    unit = "coin"
+    if order is not None:
+        unit, ccy = _symbol_units(order.symbol)
+        side = _enum_name(pb.Side, order.side, "SIDE_")
+        px = f" @ {price(order.price, ccy)}" if order.HasField("price") else " @ market"
+        what = f"  {side} {order.symbol} {quantity(order.quantity, unit)}{px}"
+    working = quantity(ack.working_quantity, unit)
+    lines = [
+        f"{status}  {ack.account_id}  {ack.client_order_id}{what}",
+        f"  filled   {quantity(ack.filled_quantity, unit)}",
+        f"  working  {working}" + (" (reserving margin)" if ack.working_quantity else ""),
+    ]
+    if ack.duplicate:
+        lines.append("  already applied: nothing changed")
+    else:
+        lines.append(f"  {_EVENT_DONE[command]}")
+    return "\n".join(lines)
+
+
+def _cmd_order_event(args: argparse.Namespace) -> int:
+    from riskgate.client import RiskGateClient
+
+    with RiskGateClient(
+        args.target,
+        timeout_s=args.timeout,
+        admin_timeout_s=args.timeout,
+        credentials=_credentials(args),
+        token=args.token,
+    ) as client:
+        order = None if args.json else _working_order(client, args.account, args.client_order_id)
+        coid = args.client_order_id
+        if args.command == "ack":
+            call = functools.partial(client.ack, args.account, coid, args.venue_order_id)
+        elif args.command == "cancel":
+            call = functools.partial(client.cancel, args.account, coid)
+        else:
+            call = functools.partial(
+                client.fill, args.account, coid, args.quantity, args.price, args.fill_id
+            )
+        ack = _rpc(args.target, call)
+    print(_to_json(ack) if args.json else _render_event_ack(args.command, ack, order))
+    return 0
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
@@ -307,6 +495,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
 
 
 def _render_account(v: Any) -> str:
+    from riskgate.domain.units import plain, price, quantity
     from riskgate.v1 import riskgate_pb2 as pb
 
     when = v.valuation_time.ToDatetime().strftime("%Y-%m-%d %H:%M UTC")
@@ -324,7 +513,7 @@ def _render_account(v: Any) -> str:
         f"  excess equity       {_money(v.equity_usd - v.initial_margin_usd, 'USD')}",
         f"  worst scenario      {_scenario_text(v.worst_scenario)}",
         "  collateral          "
-        + (", ".join(f"{c} {a:,.6g}" for c, a in sorted(v.collateral.items())) or "-"),
+        + (", ".join(f"{plain(a, 10)} {c}" for c, a in sorted(v.collateral.items())) or "-"),
         "",
         "pools",
     ]
@@ -339,38 +528,43 @@ def _render_account(v: Any) -> str:
         lines.append(f"      worst scenario {_scenario_text(p.worst_scenario)}")
         if p.add_ons:
             lines.append(
-                "      add-ons " + ", ".join(f"{k} {x:,.6g}" for k, x in sorted(p.add_ons.items()))
+                f"      add-ons in {c}: "
+                + ", ".join(f"{k} {plain(x)}" for k, x in sorted(p.add_ons.items()))
             )
     lines += ["", f"positions ({len(v.positions)})"]
     if v.positions:
-        rows = [
-            (
-                p.symbol,
-                f"{p.quantity:g}",
-                f"{p.avg_price:g}" if p.HasField("avg_price") else "-",
-                f"{p.mark_price:,.6g}",
-                f"{p.value + 0.0:,.6g}",
-                p.pool_currency,
+        rows = []
+        for p in v.positions:
+            unit, quote = _symbol_units(p.symbol)
+            rows.append(
+                (
+                    p.symbol,
+                    quantity(p.quantity, unit),
+                    price(p.avg_price, quote) if p.HasField("avg_price") else "-",
+                    price(p.mark_price, quote),
+                    _money(p.value, p.pool_currency),
+                    p.pool_currency,
+                )
             )
-            for p in v.positions
-        ]
         lines += _table(("symbol", "qty", "avg price", "mark", "value", "pool"), rows)
     lines += ["", f"working orders ({len(v.working_orders)})"]
     if v.working_orders:
-        rows = [
-            (
-                o.client_order_id,
-                o.symbol,
-                _enum_name(pb.Side, o.side, "SIDE_"),
-                _enum_name(pb.OrderType, o.order_type, "ORDER_TYPE_"),
-                f"{o.quantity:g}",
-                f"{o.filled_quantity:g}",
-                f"{o.working_quantity:g}",
-                f"{o.price:g}" if o.HasField("price") else "-",
-                _enum_name(pb.OrderStatus, o.status, "ORDER_STATUS_"),
+        rows = []
+        for o in v.working_orders:
+            unit, quote = _symbol_units(o.symbol)
+            rows.append(
+                (
+                    o.client_order_id,
+                    o.symbol,
+                    _enum_name(pb.Side, o.side, "SIDE_"),
+                    _enum_name(pb.OrderType, o.order_type, "ORDER_TYPE_"),
+                    quantity(o.quantity, unit),
+                    quantity(o.filled_quantity, unit),
+                    quantity(o.working_quantity, unit),
+                    price(o.price, quote) if o.HasField("price") else "-",
+                    _enum_name(pb.OrderStatus, o.status, "ORDER_STATUS_"),
+                )
             )
-            for o in v.working_orders
-        ]
         lines += _table(
             ("client order id", "symbol", "side", "type", "qty", "filled", "working", "price",
              "status"),
@@ -387,6 +581,70 @@ def _cmd_account(args: argparse.Namespace) -> int:
     ) as client:
         view = _rpc(args.target, lambda: client.get_account(args.account))
     print(_to_json(view) if args.json else _render_account(view))
+    return 0
+
+
+_KINDS = {
+    "spot": ("spot",),
+    "perpetual": ("perpetual",),
+    "future": ("future",),
+    "call": ("call",),
+    "put": ("put",),
+    "option": ("call", "put"),
+}
+
+
+def _render_instruments(resp: Any, shown: Sequence[Any]) -> str:
+    from riskgate.domain.units import price
+    from riskgate.v1 import riskgate_pb2 as pb
+
+    when = resp.valuation_time.ToDatetime().strftime("%Y-%m-%d %H:%M UTC")
+    rows = [
+        (
+            i.symbol,
+            _enum_name(pb.InstrumentKind, i.kind, "INSTRUMENT_KIND_").lower(),
+            _enum_name(pb.Settlement, i.settlement, "SETTLEMENT_").lower(),
+            i.expiry.ToDatetime().strftime("%Y-%m-%d %H:%M") if i.HasField("expiry") else "-",
+            f"{i.strike_usd:,.2f} USD".replace(".00 ", " ") if i.strike_usd else "-",
+            price(i.mark_price, i.quote_currency),
+            f"{i.implied_vol:.1%}" if i.HasField("implied_vol") else "-",
+        )
+        for i in shown
+    ]
+    lines = [f"{len(shown)} instruments  (market v{resp.market_version} valued {when})"]
+    if rows:
+        lines += _table(
+            ("symbol", "kind", "settles", "expiry UTC", "strike", "mark", "implied vol"), rows
+        )
+    return "\n".join(lines)
+
+
+def _cmd_instruments(args: argparse.Namespace) -> int:
+    from riskgate.client import RiskGateClient
+
+    kinds = _KINDS[args.kind] if args.kind else ("",)
+    with RiskGateClient(
+        args.target, admin_timeout_s=args.timeout, credentials=_credentials(args), token=args.token
+    ) as client:
+        answers = [
+            _rpc(args.target, functools.partial(client.list_instruments, args.coin or "", k or 0))
+            for k in kinds
+        ]
+    resp = answers[0]
+    shown = [i for a in answers for i in a.instruments]
+    if len(answers) > 1:  # calls and puts of one expiry and strike side by side
+        shown.sort(key=lambda i: (i.underlying, i.expiry.seconds, i.strike_usd, i.symbol))
+    if args.expiry:
+        wanted = args.expiry.upper()
+        shown = [i for i in shown if f"-{wanted}" in i.symbol]
+    if args.json:
+        from riskgate.v1 import riskgate_pb2 as pb
+
+        out = pb.ListInstrumentsResponse(instruments=shown, market_version=resp.market_version)
+        out.valuation_time.CopyFrom(resp.valuation_time)
+        print(_to_json(out))
+    else:
+        print(_render_instruments(resp, shown))
     return 0
 
 
@@ -408,7 +666,9 @@ def _add_service_commands(sub: Any) -> None:
         "variables, then these flags. SIGTERM/SIGINT drain in-flight calls and exit 0.",
     )
     serve.add_argument("--config", metavar="FILE", help="settings file (TOML)")
-    serve.add_argument("--listen", metavar="ADDR", help="listen address (default 127.0.0.1:50051)")
+    serve.add_argument(
+        "--listen", metavar="ADDR", help="listen address, HOST:PORT (default 127.0.0.1:50051)"
+    )
     serve.add_argument("--model", choices=MODEL_NAMES, help="margin model")
     serve.add_argument(
         "--no-demo", action="store_true", help="start empty: no demo market, no demo accounts"
@@ -445,6 +705,31 @@ def _add_service_commands(sub: Any) -> None:
     )
     serve.set_defaults(func=_cmd_serve)
 
+    health = sub.add_parser(
+        "health",
+        help="ask a running service whether it is serving (gRPC health)",
+        description="Check the gRPC health service of a running riskgate: exit code 0 when "
+        "SERVING, 1 when not (still warming up, or stopping), 2 when unreachable. Without "
+        "--target it probes the listen address the settings give `riskgate serve` "
+        "(--config FILE, RISKGATE_CONFIG, RISKGATE_LISTEN_ADDRESS), a wildcard host on "
+        "loopback, so a container's health check follows the address it serves on.",
+    )
+    health.add_argument("--target", metavar="ADDR", help=_TARGET_HELP + " (default: see above)")
+    health.add_argument(
+        "--config", metavar="FILE", help="settings file (TOML) to read the address from"
+    )
+    health.add_argument(
+        "--service",
+        default=SERVICE,
+        help='service to ask about ("" = the server as a whole)',
+    )
+    health.add_argument("--tls-ca", metavar="PEM", help="connect over TLS, trusting this CA")
+    health.add_argument("--tls-cert", metavar="PEM", help="mutual TLS: client certificate chain")
+    health.add_argument("--tls-key", metavar="PEM", help="mutual TLS: client private key")
+    health.add_argument("--timeout", type=float, default=2.0, metavar="S", help="seconds")
+    health.add_argument("--quiet", action="store_true", help="print nothing; the exit code says")
+    health.set_defaults(func=_cmd_health)
+
     check = sub.add_parser(
         "check",
         help="send one order to a running service and print the decision",
@@ -455,20 +740,91 @@ def _add_service_commands(sub: Any) -> None:
     )
     check.add_argument("account", metavar="ACCOUNT")
     check.add_argument("symbol", metavar="SYMBOL", help="e.g. BTC-PERPETUAL, BTC-27DEC26-70000-C")
-    check.add_argument("side", metavar="SIDE", type=str.lower, choices=["buy", "sell"])
-    check.add_argument("quantity", metavar="QTY", type=_number, help="coin")
-    check.add_argument("price", metavar="PRICE", type=_number, nargs="?", help="limit price")
+    check.add_argument(
+        "side", metavar="SIDE", type=str.lower, choices=["buy", "sell"], help="buy or sell"
+    )
+    check.add_argument(
+        "quantity",
+        metavar="QTY",
+        type=_number,
+        help="quantity in coin of notional (1 = one BTC for BTC symbols)",
+    )
+    check.add_argument(
+        "price",
+        metavar="PRICE",
+        type=_number,
+        nargs="?",
+        help="limit price in the instrument's quote currency: USD per coin for spot, "
+        "perpetuals and futures (70000); an option's price in coin for coin-settled options "
+        "(BTC-27DEC26-70000-C: 0.03 = 0.03 BTC per BTC) and in USD for USDC options "
+        "(BTC_USDC-27DEC26-70000-C: 2100 = 2,100 USD)",
+    )
     check.add_argument("--type", choices=["limit", "market"], help="order type")
     check.add_argument("--reduce-only", action="store_true")
     check.add_argument("--client-order-id", metavar="ID", help="default: a generated cli-… id")
     check.add_argument(
         "--whatif", action="store_true", help="WhatIf instead of CheckOrder (reserves nothing)"
     )
-    check.add_argument("--target", default=DEFAULT_TARGET, metavar="ADDR")
+    check.add_argument("--target", default=DEFAULT_TARGET, metavar="ADDR", help=_TARGET_HELP)
     _add_tls_client_args(check)
-    check.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds")
+    check.add_argument(
+        "--timeout", type=float, default=5.0, metavar="S", help="deadline in seconds"
+    )
     check.add_argument("--json", action="store_true", help="the Decision message as JSON")
     check.set_defaults(func=_cmd_check)
+
+    lifecycle = {
+        "cancel": (
+            "release an accepted order's reservation: the venue cancelled it",
+            "Report that the order (its unfilled rest) was cancelled (ReportOrderEvent "
+            "cancelled): its reservation is released. Use it for an order `riskgate check` "
+            "accepted that never went to a venue, too.",
+        ),
+        "ack": (
+            "the venue acknowledged an accepted order",
+            "Report that the venue acknowledged the order (ReportOrderEvent acknowledged): "
+            "it keeps reserving margin until it is filled, cancelled or expires at the venue, "
+            "but no longer expires unacknowledged after reservation_ttl_s.",
+        ),
+        "fill": (
+            "a (partial) fill of an accepted order",
+            "Report a fill (ReportOrderEvent filled): the quantity moves from the working "
+            "order to the position and the premium or price to the collateral. A repeated "
+            "--fill-id is applied once.",
+        ),
+    }
+    for name, (help_text, description) in lifecycle.items():
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=description + " Exit code 0 applied (or already applied), 2 error "
+            "(unknown account or order, an event the order's state does not allow, service "
+            "unreachable).",
+        )
+        p.add_argument("account", metavar="ACCOUNT")
+        p.add_argument(
+            "client_order_id",
+            metavar="CLIENT_ORDER_ID",
+            help="the id the order was checked with (riskgate check prints it)",
+        )
+        if name == "fill":
+            p.add_argument("quantity", metavar="QTY", type=_number, help="filled quantity, coin")
+            p.add_argument(
+                "price",
+                metavar="PRICE",
+                type=_number,
+                help="fill price in the instrument's quote currency (see riskgate check -h)",
+            )
+            p.add_argument(
+                "--fill-id", default="", metavar="ID", help="the venue's trade id (idempotency)"
+            )
+        if name == "ack":
+            p.add_argument("--venue-order-id", default="", metavar="ID")
+        p.add_argument("--target", default=DEFAULT_TARGET, metavar="ADDR", help=_TARGET_HELP)
+        _add_tls_client_args(p)
+        p.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds")
+        p.add_argument("--json", action="store_true", help="the OrderEventAck message as JSON")
+        p.set_defaults(func=_cmd_order_event)
 
     account = sub.add_parser(
         "account",
@@ -477,11 +833,29 @@ def _add_service_commands(sub: Any) -> None:
         "margin, status, per-pool breakdown with add-ons, positions and working orders.",
     )
     account.add_argument("account", metavar="ACCOUNT")
-    account.add_argument("--target", default=DEFAULT_TARGET, metavar="ADDR")
+    account.add_argument("--target", default=DEFAULT_TARGET, metavar="ADDR", help=_TARGET_HELP)
     _add_tls_client_args(account)
     account.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds")
     account.add_argument("--json", action="store_true", help="the AccountView message as JSON")
     account.set_defaults(func=_cmd_account)
+
+    instruments = sub.add_parser(
+        "instruments",
+        help="list the instruments of a running service's market",
+        description="List the instruments the running service's market data has now "
+        "(ListInstruments): the symbols orders may name, with kind, settlement, expiry, "
+        "strike, mark (in its quote currency) and implied vol.",
+    )
+    instruments.add_argument("--coin", metavar="COIN", help="only this underlying, e.g. BTC")
+    instruments.add_argument("--kind", choices=sorted(_KINDS), help="only this kind")
+    instruments.add_argument(
+        "--expiry", metavar="DDMMMYY", help="only this expiry, e.g. 27DEC26 (as in the symbol)"
+    )
+    instruments.add_argument("--target", default=DEFAULT_TARGET, metavar="ADDR", help=_TARGET_HELP)
+    _add_tls_client_args(instruments)
+    instruments.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds")
+    instruments.add_argument("--json", action="store_true", help="the response as JSON")
+    instruments.set_defaults(func=_cmd_instruments)
 
     token = sub.add_parser(
         "token",
@@ -493,11 +867,34 @@ def _add_service_commands(sub: Any) -> None:
     token.set_defaults(func=_cmd_token)
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Each option's default at the end of its help, unless it has none to speak of (None,
+    a false flag) or the help already names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            not action.option_strings
+            or default in (None, False, "", argparse.SUPPRESS)
+            or "default" in text
+        ):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, list) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})".lstrip()
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from riskgate import __version__
+
     parser = argparse.ArgumentParser(
-        prog="riskgate", description="Pre-trade portfolio-margin risk for crypto derivatives."
+        prog="riskgate",
+        description="Pre-trade portfolio-margin risk for crypto derivatives.",
+        formatter_class=_HelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"riskgate {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_service_commands(sub)
 
     margin = sub.add_parser(
         "margin",
@@ -506,7 +903,7 @@ def build_parser() -> argparse.ArgumentParser:
         "portfolio file (format: README, 'riskgate margin').",
     )
     margin.add_argument("file", help="portfolio file (.json or .toml)")
-    margin.add_argument("--model", choices=MODEL_NAMES, default="deribit")
+    margin.add_argument("--model", choices=MODEL_NAMES, default="deribit", help="scenario model")
     margin.add_argument(
         "--params", metavar="FILE.toml", help="model parameters (default: packaged)"
     )
@@ -521,12 +918,23 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser(
         "bench",
         help="benchmark: incremental what-if vs full revaluation, risk-array build time",
+        description="For an account of LEGS random legs over BTC and ETH (cross pool), both "
+        "models: time the per-order incremental what-if (PoolState.whatif) and a full "
+        "revaluation of the same portfolio in the same run (median, p99), after checking "
+        "that the two agree; then time the risk-array build of an option chain. In "
+        "process, no server.",
     )
-    bench.add_argument("--legs", type=int, default=500, help="legs per account (default 500)")
-    bench.add_argument("--orders", type=int, default=20000, help="what-ifs timed per model")
-    bench.add_argument("--full-revals", type=int, default=200, help="full revaluations timed")
-    bench.add_argument("--chain", type=int, default=1600, help="options in the chain build")
-    bench.add_argument("--seed", type=int, default=7)
+    bench.add_argument("--legs", type=_positive_int, default=500, help="legs per account")
+    bench.add_argument(
+        "--orders", type=_positive_int, default=20000, help="what-ifs timed per model"
+    )
+    bench.add_argument(
+        "--full-revals", type=_positive_int, default=200, help="full revaluations timed per model"
+    )
+    bench.add_argument(
+        "--chain", type=_positive_int, default=1600, help="options in the chain build"
+    )
+    bench.add_argument("--seed", type=int, default=7, help="seed of the random portfolio")
     bench.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench.set_defaults(func=_cmd_bench)
 
@@ -539,10 +947,10 @@ def build_parser() -> argparse.ArgumentParser:
         "in one run, rounds interleaved, and what the journal adds.",
     )
     bench_service.add_argument(
-        "--legs", type=int, nargs="+", default=[10, 100, 500], help="account sizes (legs)"
+        "--legs", type=_positive_int, nargs="+", default=[10, 100, 500], help="account sizes (legs)"
     )
-    bench_service.add_argument("--orders", type=int, default=20000, help="orders per row")
-    bench_service.add_argument("--seed", type=int, default=7)
+    bench_service.add_argument("--orders", type=_positive_int, default=20000, help="orders per row")
+    bench_service.add_argument("--seed", type=int, default=7, help="seed of the random accounts")
     bench_service.add_argument(
         "--journal",
         choices=["off", "batch", "always", "none", "compare"],
@@ -571,14 +979,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench_update = sub.add_parser(
         "bench-update",
         help="benchmark: a market update over many accounts, in process",
-        description="Time update_market over N accounts of random legs (risk tables rebuilt, "
-        "every account re-margined), next to the market-state build alone.",
+        description="Time update_market over ACCOUNTS accounts of LEGS random legs (risk "
+        "tables rebuilt, every account re-margined), next to the market-state build alone.",
     )
-    bench_update.add_argument("--accounts", type=_positive_int, default=10_000)
+    bench_update.add_argument("--accounts", type=_positive_int, default=10_000, help="accounts")
     bench_update.add_argument("--legs", type=_positive_int, default=10, help="legs per account")
     bench_update.add_argument("--updates", type=_positive_int, default=5, help="updates timed")
-    bench_update.add_argument("--model", choices=MODEL_NAMES, default="deribit")
-    bench_update.add_argument("--seed", type=int, default=7)
+    bench_update.add_argument(
+        "--model", choices=MODEL_NAMES, default="deribit", help="margin model"
+    )
+    bench_update.add_argument("--seed", type=int, default=7, help="seed of the random accounts")
     bench_update.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_update.set_defaults(func=_cmd_bench_update)
 
@@ -589,9 +999,11 @@ def build_parser() -> argparse.ArgumentParser:
         "access interceptor without an auth file and with one (bearer token), interleaved "
         "in one run; medians, p99 and the median added.",
     )
-    bench_auth.add_argument("--calls", type=_positive_int, default=20_000, help="per round")
-    bench_auth.add_argument("--rounds", type=_positive_int, default=5)
-    bench_auth.add_argument("--principals", type=_positive_int, default=10)
+    bench_auth.add_argument("--calls", type=_positive_int, default=20_000, help="calls per round")
+    bench_auth.add_argument("--rounds", type=_positive_int, default=5, help="interleaved rounds")
+    bench_auth.add_argument(
+        "--principals", type=_positive_int, default=10, help="token principals in the auth file"
+    )
     bench_auth.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_auth.set_defaults(func=_cmd_bench_auth)
 
@@ -603,7 +1015,9 @@ def build_parser() -> argparse.ArgumentParser:
         "alone and from a snapshot plus a short tail, in process, and restarts of `riskgate "
         "serve --data-dir DIR --no-demo` from process start to health SERVING.",
     )
-    bench_recovery.add_argument("--accounts", type=_positive_int, default=10_000)
+    bench_recovery.add_argument(
+        "--accounts", type=_positive_int, default=10_000, help="accounts in the data directory"
+    )
     bench_recovery.add_argument(
         "--legs", type=_positive_int, default=5, help="positions per account (default 5)"
     )
@@ -616,7 +1030,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=10_000,
         help="events after the snapshot in the snapshot case (default 10000)",
     )
-    bench_recovery.add_argument("--model", choices=["deribit", "span"], default="deribit")
+    bench_recovery.add_argument(
+        "--model", choices=MODEL_NAMES, default="deribit", help="margin model"
+    )
     bench_recovery.add_argument(
         "--repeats", type=_positive_int, default=3, help="in-process recoveries of each kind"
     )
@@ -640,23 +1056,38 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where the temporary data directories go (default: the system's temp dir)",
     )
-    bench_recovery.add_argument("--seed", type=int, default=7)
+    bench_recovery.add_argument("--seed", type=int, default=7, help="seed of the random accounts")
     bench_recovery.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_recovery.set_defaults(func=_cmd_bench_recovery)
 
-    _add_service_commands(sub)
     from riskgate import journal_cmd
 
     journal_cmd.add_parser(sub)
+    for command in sub.choices.values():
+        command.formatter_class = _HelpFormatter
     return parser
+
+
+EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a tool killed by SIGPIPE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
-    except (*INPUT_ERRORS, _ServiceError) as exc:
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # the reader has gone (`riskgate margin ... --json | head`): stop quietly as other
+        # tools do; what is still buffered goes nowhere instead of into a second traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+    except Exception as exc:
+        if not isinstance(exc, (_ServiceError, *_input_errors())):
+            raise
         print(f"riskgate {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

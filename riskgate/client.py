@@ -423,6 +423,17 @@ class RiskGateClient:
             metadata=self.metadata,
         )
 
+    def list_instruments(
+        self, underlying: str = "", kind: EnumLike = 0
+    ) -> pb.ListInstrumentsResponse:
+        """The instruments of the service's market data, optionally of one coin ("BTC") and
+        one kind ("call", "put", "future", "perpetual", "spot"; 0 = any)."""
+        req = pb.ListInstrumentsRequest(
+            underlying=underlying,
+            kind=_enum_value(kind, pb.InstrumentKind, "INSTRUMENT_KIND_", "kind"),
+        )
+        return self.stub.ListInstruments(req, timeout=self.admin_timeout_s, metadata=self.metadata)
+
     def stream_margin_status(
         self,
         account_ids: Iterable[str] = (),

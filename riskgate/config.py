@@ -2,11 +2,16 @@
 
 Every field can be set in the file (``[riskgate]`` table or top level) or as
 ``RISKGATE_<FIELD_NAME_UPPERCASE>`` (e.g. ``RISKGATE_LISTEN_ADDRESS=127.0.0.1:6000``).
+``examples/config/riskgate.toml`` lists every field with its default. An unknown key in the file
+and an unknown ``RISKGATE_*`` variable are both errors naming it (a misspelt guard or limit
+must not fall back to its default unnoticed); the few variables riskgate reads for other
+purposes (:data:`OTHER_VARIABLES`) are not settings.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
 import math
 import os
@@ -16,9 +21,17 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+# the scenario models riskgate ships (known here without importing them)
+MODEL_NAMES = ("deribit", "span", "tims")
+
 
 class SettingsError(ValueError):
     """A setting that cannot be parsed; names the setting."""
+
+
+# RISKGATE_* variables that are not settings: the settings file, the client commands' bearer
+# token, and the kernels' JIT switch
+OTHER_VARIABLES = frozenset({"RISKGATE_CONFIG", "RISKGATE_TOKEN", "RISKGATE_NO_JIT"})
 
 
 @dataclass(frozen=True)
@@ -89,8 +102,9 @@ class Settings:
     max_rate: float = 1.0
 
     def __post_init__(self) -> None:
-        from riskgate.models.base import MODEL_NAMES
-
+        check_address("listen_address", self.listen_address)
+        if self.metrics_address:
+            check_address("metrics_address", self.metrics_address, unix=False)
         if self.model not in MODEL_NAMES:
             raise SettingsError(
                 f"model: expected one of {', '.join(MODEL_NAMES)}, got {self.model!r}"
@@ -160,6 +174,20 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+def check_address(name: str, address: str, unix: bool = True) -> None:
+    """``HOST:PORT`` (``[V6]:PORT``; ``unix:PATH`` where ``unix``) with a port in 1–65535, or
+    0 for a free port chosen at bind time. grpc would take 99999 as 99999 − 65536."""
+    if unix and address.startswith(("unix:", "unix-abstract:")):
+        return
+    _, sep, port = address.rpartition(":")
+    if not sep or not port:
+        raise SettingsError(f"{name}: expected HOST:PORT, got {address!r}")
+    if not port.isdigit() or int(port) > 65535:
+        raise SettingsError(
+            f"{name}: port {port!r} of {address!r} is not in 1-65535 (or 0 for any free port)"
+        )
+
+
 def is_loopback(address: str) -> bool:
     """Whether a gRPC listen address (``HOST:PORT``, ``[V6]:PORT``, ``unix:PATH``) can only
     be reached from this machine."""
@@ -206,6 +234,11 @@ def _coerce(name: str, kind: Any, raw: Any) -> Any:
         raise SettingsError(f"{name}: cannot use {raw!r} (expected {kinds})") from None
 
 
+def _did_you_mean(name: str, candidates: Any) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def load_settings(
     path: str | Path | None = None,
     env: Mapping[str, str] | None = None,
@@ -226,8 +259,15 @@ def load_settings(
         table = data.get("riskgate", data)
         for key, raw in table.items():
             if key not in known:
-                raise SettingsError(f"{key}: unknown setting in {path}")
+                raise SettingsError(f"{key}: unknown setting in {path}{_did_you_mean(key, known)}")
             values[key] = _coerce(key, known[key], raw)
+    variables = {f"RISKGATE_{key.upper()}" for key in known}
+    for var in sorted(env):
+        if var.startswith("RISKGATE_") and var not in variables and var not in OTHER_VARIABLES:
+            raise SettingsError(
+                f"{var}: unknown setting in the environment"
+                f"{_did_you_mean(var, variables | OTHER_VARIABLES)}"
+            )
     for key, kind in known.items():
         var = f"RISKGATE_{key.upper()}"
         if var in env:

@@ -16,8 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from riskgate.engine.journal.store import JOURNAL_DIR, SNAPSHOT_DIR
-from riskgate.models.base import MODEL_NAMES
+from riskgate.config import MODEL_NAMES
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -59,6 +58,8 @@ def add_parser(sub: Any) -> None:
 
 
 def _journal_dir(data_dir: str) -> Path:
+    from riskgate.engine.journal.store import JOURNAL_DIR
+
     d = Path(data_dir)
     if not d.is_dir():
         raise FileNotFoundError(f"{data_dir}: no such directory")
@@ -148,6 +149,7 @@ def _verify(args: argparse.Namespace) -> int:
     from riskgate.engine.journal.file import read_journal, scan_journal
     from riskgate.engine.journal.recovery import RecoveryError, replay
     from riskgate.engine.journal.snapshots import latest_snapshot, list_snapshots
+    from riskgate.engine.journal.store import SNAPSHOT_DIR
     from riskgate.engine.types import EngineConfig
     from riskgate.models import load_model
     from riskgate.models.rules import load_rules_params

@@ -14,6 +14,7 @@ import numpy as np
 
 from riskgate.domain.instruments import Instrument
 from riskgate.domain.portfolio import Portfolio, portfolio_from_dict
+from riskgate.domain.units import plain
 from riskgate.engine.state import PoolMargin, PoolState, PortfolioState, build_tables
 from riskgate.kernels import margin as mk
 from riskgate.models import load_model
@@ -254,7 +255,9 @@ def render_text(report: Mapping[str, Any]) -> str:
         if strategies:
             lines.append("  strategies recognised:")
             for s in strategies:
-                legs = " + ".join(f"{q:+g} {sym}" for sym, q in s["legs"])
+                legs = " + ".join(
+                    f"{'-' if q < 0 else '+'}{plain(abs(q), 10)} {sym}" for sym, q in s["legs"]
+                )
                 lines.append(f"    {s['name']:<16} {legs}  IM {_fmt(s['initial_margin'], ccy)}")
         if pool["rules"]["strategy"]["capped_at_per_leg"]:
             lines.append("  (strategy-based IM capped at the per-leg standard sum)")

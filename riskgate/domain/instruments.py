@@ -102,6 +102,12 @@ class Instrument:
         return units / self.units_per_quantity(price) if self.sized_in_usd else units
 
     @property
+    def quote_currency(self) -> str:
+        """Currency of its price: the coin for an inverse option (BTC-27DEC26-70000-C is
+        quoted in BTC per BTC of notional), USD per coin for everything else."""
+        return self.underlying if self.is_inverse and self.is_option else "USD"
+
+    @property
     def settle_currency(self) -> str:
         """Pool currency of a segregated account: the coin for inverse, else USD."""
         return self.underlying if self.is_inverse else "USD"

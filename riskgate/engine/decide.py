@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from riskgate.domain.instruments import Instrument, InstrumentError, parse_symbol
+from riskgate.domain.units import money, plain
 from riskgate.engine.apply import AcceptHint, order_unit
 from riskgate.engine.book import (
     Account,
@@ -258,7 +259,7 @@ def check_static(
         if dev > lim.price_band_fraction:
             raise Reject(
                 Reason.PRICE_BAND,
-                f"price {order.price:g} is {dev:.1%} away from mark {mark:g}",
+                f"price {plain(order.price)} is {dev:.1%} away from mark {plain(mark)}",
                 "price", lim.price_band_fraction, dev, "fraction",
             )  # fmt: skip
     if lim.max_open_orders is not None and acc.open_orders >= lim.max_open_orders:
@@ -318,7 +319,8 @@ def margin_step(
     if not (side_im <= equity and other_im <= equity and equity < _INF) and not d.risk_reducing:
         raise Reject(
             Reason.INSUFFICIENT_MARGIN,
-            f"initial margin after {im_after:.6g} exceeds equity {equity:.6g} {pool.currency}",
+            f"initial margin after {money(im_after, pool.currency)} exceeds equity "
+            f"{money(equity, pool.currency)}",
             "initial_margin", equity, im_after, pool.currency,
         )  # fmt: skip
     return side_im, side_mm, key

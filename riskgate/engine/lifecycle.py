@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+from riskgate.domain.units import plain
 from riskgate.engine.book import WorkingOrder
 from riskgate.engine.types import (
     Acknowledged,
@@ -88,7 +89,7 @@ def check(order: WorkingOrder, body: OrderEventBody, coid: str) -> bool:
                 raise InvalidReport("amended.new_quantity: must be finite and positive")
             if body.new_quantity < order.filled - _EPS:
                 raise InvalidTransition(
-                    f"amended.new_quantity: below the filled quantity {order.filled:g}"
+                    f"amended.new_quantity: below the filled quantity {plain(order.filled, 10)}"
                 )
         if body.new_price is not None and not _finite_positive(body.new_price):
             raise InvalidReport("amended.new_price: must be finite and positive")
@@ -99,8 +100,8 @@ def check(order: WorkingOrder, body: OrderEventBody, coid: str) -> bool:
             raise InvalidReport("filled.fill_price: must be finite and positive")
         if body.fill_quantity > order.working + _EPS * max(1.0, order.quantity):
             raise InvalidTransition(
-                f"filled.fill_quantity: {body.fill_quantity:g} exceeds the working quantity "
-                f"{order.working:g}"
+                f"filled.fill_quantity: {plain(body.fill_quantity, 10)} exceeds the working quantity "
+                f"{plain(order.working, 10)}"
             )
     return False
 

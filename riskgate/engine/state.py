@@ -45,7 +45,7 @@ class UnderlyingMargin:
 
 @dataclass(frozen=True)
 class PoolMargin:
-    """Margin of one pool, in its currency, with the breakdown of DESIGN section 4."""
+    """Margin of one pool, in its currency, with the breakdown of docs/architecture.md §4."""
 
     currency: str
     model: str

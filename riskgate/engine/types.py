@@ -152,6 +152,9 @@ class ScenarioInfo(NamedTuple):
     pool_currency: str
     underlying: str
     loss: float
+    # (coin, price move) of every coin the scenario moves (a deribit pool's cell moves all
+    # of its coins at once), sorted by coin
+    price_moves: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(slots=True)

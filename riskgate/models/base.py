@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from riskgate.config import MODEL_NAMES as _MODEL_NAMES
+
 
 class ModelParamsError(ValueError):
     """A parameter file that is missing, malformed or inconsistent; names the key."""
@@ -92,6 +94,9 @@ class ScenarioModel(ABC):
     # per-underlying figures of the kernel's out block shown next to the add-ons in reports:
     # (report name, out column)
     breakdown_columns: tuple[tuple[str, int], ...] = ()
+    # True: a pool's coins are summed cell by cell, so its worst cell moves every coin at
+    # once (deribit); False: each coin's scan risk is taken at its own worst cell (span)
+    pool_shares_cells: bool = False
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         self.data = data
@@ -164,9 +169,8 @@ def register(name: str) -> Callable[[type[ScenarioModel]], type[ScenarioModel]]:
     return deco
 
 
-# the models riskgate ships (choices of --model; a test checks the registry agrees), known
-# without importing them
-MODEL_NAMES = ("deribit", "span", "tims")
+# the models riskgate ships (choices of --model; a test checks the registry agrees)
+MODEL_NAMES = _MODEL_NAMES
 
 
 def model_names() -> list[str]:

@@ -1,4 +1,4 @@
-"""Deribit portfolio margin: 9 x 3 grid plus extended moves (DESIGN section 4)."""
+"""Deribit portfolio margin: 9 x 3 grid plus extended moves (docs/architecture.md §4)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ class DeribitModel(ScenarioModel):
     whatif_kernel = staticmethod(mk.whatif_deribit)
     remargin_kernel = staticmethod(mk.remargin_deribit)
     look_ahead_years = 0.0
+    pool_shares_cells = True
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         super().__init__(data)

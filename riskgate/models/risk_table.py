@@ -56,8 +56,12 @@ class RiskTable:
     gparams: np.ndarray
     uparams: np.ndarray
     grids: Mapping[str, CoinGrid] = field(repr=False)
-    # [u][cell] -> (price move, vol move): scenario names without work on the hot path
-    labels: tuple[tuple[tuple[float, str], ...], ...] = field(default=(), repr=False)
+    # [u][cell] -> (price move, vol move, every coin's move): scenario names without work
+    # on the hot path. The coins' moves are ((coin, move), ...) of each coin the cell moves
+    # together: every coin of a USD pool when the model sums coins cell by cell, else u's.
+    labels: tuple[tuple[tuple[float, str, tuple[tuple[str, float], ...]], ...], ...] = field(
+        default=(), repr=False
+    )
 
     @property
     def usd_pool(self) -> bool:
@@ -80,6 +84,30 @@ def table_quantity(inst: Instrument, quantity: float, snapshot: MarketSnapshot) 
     if inst.sized_in_usd:
         return inst.to_units(quantity, snapshot.future_mark(inst))
     return quantity
+
+
+def _labels(
+    model: ScenarioModel,
+    grids: Mapping[str, CoinGrid],
+    coins: Sequence[str],
+    n_cells: int,
+    usd_pool: bool,
+) -> tuple:
+    # only a USD pool holds several coins (a coin pool holds its own coin's instruments)
+    shared = [
+        tuple((c, float(grids[c].moves[k])) for c in coins) for k in range(n_cells)
+    ] if model.pool_shares_cells and usd_pool else None  # fmt: skip
+    return tuple(
+        tuple(
+            (
+                float(grids[c].moves[k]),
+                _VOL_NAMES[int(grids[c].vol_dir[k])],
+                shared[k] if shared is not None else ((c, float(grids[c].moves[k])),),
+            )
+            for k in range(n_cells)
+        )
+        for c in coins
+    )
 
 
 def pool_currency_of(inst: Instrument, segregated: bool) -> str:
@@ -200,11 +228,5 @@ def build_table(
         gparams=gparams,
         uparams=uparams,
         grids=grids,
-        labels=tuple(
-            tuple(
-                (float(grids[c].moves[k]), _VOL_NAMES[int(grids[c].vol_dir[k])])
-                for k in range(n_cells)
-            )
-            for c in coin_list
-        ),
+        labels=_labels(model, grids, coin_list, n_cells, usd_pool),
     )

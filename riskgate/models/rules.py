@@ -1,4 +1,4 @@
-"""Rules-based margin (DESIGN §5): per-leg standard and strategy-based, for one margin pool.
+"""Rules-based margin (docs/architecture.md §5): per-leg standard and strategy-based, for one margin pool.
 
 Both flavours price the legs of ONE margin pool the same way and work in USD; when the pool
 currency is a coin (e.g. ``"BTC"``) every amount is divided by that coin's index price

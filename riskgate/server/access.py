@@ -124,6 +124,8 @@ RULES: dict[str, Rule] = {
     "SetTradingState": _rule("risk_officer", _trading_state, True),
     "UpdateMarket": _rule("market", _none, True, extra=_override),
     "GetAccount": _rule("gateway viewer", _account, False),
+    # market data is about no account: any role may read what is listed
+    "ListInstruments": _rule("gateway viewer market account_admin risk_officer", _none, False),
     "StreamMarginStatus": _rule("gateway viewer", _stream, False),
 }
 

@@ -1,10 +1,10 @@
 """Start-up and shutdown: engine from settings, demo data, warm-up, the gRPC server.
 
-Start-up order (DESIGN §7): bind and start the gRPC server with the health service saying
-NOT_SERVING (for "" and ``riskgate.v1.RiskGate``), load the demo market and accounts,
-compile (numba on-disk cache) and warm the decision path, then SERVING. SIGTERM / SIGINT:
-health NOT_SERVING, open margin-status streams end, in-flight calls drain for
-``shutdown_grace_s``, exit 0.
+Start-up order (docs/architecture.md §7): bind and start the gRPC server with the health
+service saying NOT_SERVING (for "" and ``riskgate.v1.RiskGate``), recover from the data
+directory or load the demo market and accounts, compile (numba on-disk cache) and warm the
+decision path, then SERVING. SIGTERM / SIGINT: health NOT_SERVING, open margin-status
+streams end, in-flight calls drain for ``shutdown_grace_s``, exit 0.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ from typing import Any, TextIO
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
-from prometheus_client import start_http_server
+from grpc_reflection.v1alpha import reflection
 
 from riskgate.config import Settings, is_loopback
 from riskgate.demo import DemoMarket, demo_market
@@ -49,7 +48,8 @@ from riskgate.server.auth import load_auth_file
 from riskgate.server.durability import DataDirError, Durability
 from riskgate.server.health import HealthService
 from riskgate.server.logging import configure_logging, get_logger
-from riskgate.server.metrics import registry_for
+from riskgate.server.metrics import registry_for, start_metrics_server
+from riskgate.server.reflection import SERVICE_NAME_V1, SERVICE_NAME_V1ALPHA, add_reflection
 from riskgate.server.servicer import SERVICE_NAME, RiskGateServicer
 from riskgate.server.tls import TLSFileError, check_tls_files, read_pem
 from riskgate.v1 import riskgate_pb2_grpc
@@ -70,7 +70,12 @@ __all__ = [
 ]
 
 HEALTH_SERVICE_NAME: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-SERVICE_NAMES: tuple[str, ...] = (SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME)
+SERVICE_NAMES: tuple[str, ...] = (
+    SERVICE_NAME,
+    HEALTH_SERVICE_NAME,
+    SERVICE_NAME_V1ALPHA,
+    SERVICE_NAME_V1,
+)
 EXPIRY_INTERVAL_S = 0.1
 _WATCHER_NOTICE_S = 2.0  # longest a stop waits to tell health watchers it is going
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # full market snapshots can be large
@@ -370,9 +375,11 @@ def load_demo(
     engine: RiskEngine, settings: Settings, valuation_time: datetime | None = None
 ) -> list[str]:
     """Load the embedded demo market (valued at the current hour) and
-    ``settings.demo_accounts`` accounts ``demo-1``, ``demo-2``...; returns their ids."""
+    ``settings.demo_accounts`` accounts ``demo-1``, ``demo-2``...; returns their ids.
+    Positions are entered at their mark (their average price)."""
     dm = demo_market(valuation_time=valuation_time or _now_hour())
     engine.load_snapshot(dm.snapshot)
+    quotes = engine.market.quotes if engine.market is not None else {}
     templates = _demo_templates(dm)
     ids = []
     for k in range(settings.demo_accounts):
@@ -381,7 +388,10 @@ def load_demo(
         engine.upsert_account(
             account_id, collateral=collateral, pool_mode=pool_mode, margin_method=method
         )
-        engine.set_positions(account_id, [(sym, qty, None) for sym, qty in positions])
+        engine.set_positions(
+            account_id,
+            [(sym, qty, quotes[sym].mark if sym in quotes else None) for sym, qty in positions],
+        )
         ids.append(account_id)
     return ids
 
@@ -639,7 +649,7 @@ class RiskGateServer:
         riskgate_pb2_grpc.add_RiskGateServicer_to_server(self.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
-        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflector, server)
+        add_reflection(server, reflector)  # as grpc.reflection.v1alpha and v1
 
     def _tell_watchers(self) -> None:
         """Health watchers see NOT_SERVING, then their stream ends. Each send waits for
@@ -675,8 +685,8 @@ class RiskGateServer:
             raise ServeError(f"metrics_address: expected HOST:PORT, got {address!r}")
         host = host.removeprefix("[").removesuffix("]") or "0.0.0.0"  # [::1]:P, :P
         try:
-            httpd, _thread = start_http_server(
-                int(port), addr=host, registry=registry_for(self.servicer.metrics, self.engine)
+            httpd, _thread = start_metrics_server(
+                host, int(port), registry_for(self.servicer.metrics, self.engine)
             )
         except OSError as exc:
             reason = exc.strerror or str(exc)

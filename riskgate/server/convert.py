@@ -14,7 +14,9 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from riskgate.domain.instruments import Instrument, Kind
 from riskgate.engine import types as et
+from riskgate.engine.market import MarketState
 from riskgate.engine.types import invalid
 from riskgate.server.validate import clip_message
 from riskgate.v1 import riskgate_pb2 as pb
@@ -24,6 +26,7 @@ __all__ = [
     "decision_to_proto",
     "event_ack_to_proto",
     "fill_decision",
+    "instruments_to_proto",
     "internal_error_decision",
     "limits_from_proto",
     "limits_to_proto",
@@ -65,6 +68,51 @@ def orders_from_proto(orders: Any) -> list[et.OrderRequest]:
     return [order_from_proto(o) for o in orders]
 
 
+# ---- instruments ---------------------------------------------------------------------------
+
+# the proto's InstrumentKind numbers are the engine's Kind numbers + 1 (0 = any kind)
+_KIND_TO_PROTO = {k: k.value + 1 for k in Kind}
+
+
+def instruments_to_proto(
+    market: MarketState, underlying: str, kind: int
+) -> pb.ListInstrumentsResponse:
+    """The market's instruments, filtered by coin (``""``: any) and proto kind (0: any)."""
+    coin = underlying.strip().upper()
+
+    def order(inst: Instrument) -> tuple:
+        expiry = inst.expiry.timestamp() if inst.expiry is not None else 0.0
+        return (inst.underlying, inst.kind, expiry, inst.strike_usd, inst.symbol)
+
+    listed = sorted(
+        (
+            inst
+            for inst in market.instruments.values()
+            if (not coin or inst.underlying == coin)
+            and (not kind or _KIND_TO_PROTO[inst.kind] == kind)
+        ),
+        key=order,
+    )
+    resp = pb.ListInstrumentsResponse(market_version=market.version)
+    resp.valuation_time.FromDatetime(market.valuation_time)
+    for inst in listed:
+        msg = resp.instruments.add(
+            symbol=inst.symbol,
+            kind=_KIND_TO_PROTO[inst.kind],
+            underlying=inst.underlying,
+            settlement=pb.SETTLEMENT_INVERSE if inst.is_inverse else pb.SETTLEMENT_LINEAR,
+            strike_usd=inst.strike_usd if inst.is_option else 0.0,
+            multiplier=inst.multiplier,
+            mark_price=market.quotes[inst.symbol].mark,
+            quote_currency=inst.quote_currency,
+        )
+        if inst.expiry is not None:
+            msg.expiry.FromDatetime(inst.expiry)
+        if inst.is_option:
+            msg.implied_vol = market.snapshot.implied_vol(inst)
+    return resp
+
+
 def _scenario(s: et.ScenarioInfo) -> pb.Scenario:
     return pb.Scenario(
         index=s.index if s.index > 0 else 0,
@@ -73,6 +121,7 @@ def _scenario(s: et.ScenarioInfo) -> pb.Scenario:
         pool_currency=s.pool_currency,
         underlying=s.underlying,
         loss=s.loss,
+        price_moves=dict(s.price_moves),
     )
 
 
@@ -114,6 +163,8 @@ def fill_decision(msg: pb.Decision, d: et.Decision) -> pb.Decision:
         ws.pool_currency = s.pool_currency
         ws.underlying = s.underlying
         ws.loss = s.loss
+        if s.price_moves:
+            ws.price_moves.update(s.price_moves)
     if d.detail:
         msg.detail = clip_message(d.detail)  # quotes at most a short prefix of a bad value
     if not d.accepted:

@@ -23,6 +23,7 @@ from typing import Any
 
 from riskgate.domain.instruments import InstrumentError, parse_symbol
 from riskgate.domain.market import MarketSnapshot
+from riskgate.domain.units import plain
 from riskgate.server.validate import clip
 from riskgate.v1 import riskgate_pb2 as pb
 
@@ -95,7 +96,7 @@ def check_update(
             move = px / old - 1.0
             if abs(move) > limits.max_index_move:
                 soft.append(Problem(field, (
-                    f"{field}: {px:g} moves {move:+.1%} from {old:g} "
+                    f"{field}: {plain(px)} moves {move:+.1%} from {plain(old)} "
                     f"(max_index_move {limits.max_index_move:g})"
                 ), True))  # fmt: skip
     for symbol, px in req.marks_usd.items():
@@ -110,7 +111,7 @@ def check_update(
             dev = px / ref - 1.0
             if abs(dev) > limits.max_mark_deviation:
                 soft.append(Problem(field, (
-                    f"{field}: {px:g} is {dev:+.1%} from the {coin} index {ref:g} "
+                    f"{field}: {plain(px)} is {dev:+.1%} from the {coin} index {plain(ref)} "
                     f"(max_mark_deviation {limits.max_mark_deviation:g})"
                 ), True))  # fmt: skip
     for symbol, iv in req.ivs.items():

@@ -15,23 +15,28 @@ Exposed (``metrics_address``, e.g. ``127.0.0.1:9464``, path ``/metrics``):
   ``riskgate_market_age_seconds``;
 - ``riskgate_reservations_expired_total``;
 - ``riskgate_accounts{margin_status}``, ``riskgate_working_orders``.
+
+Any other path answers 404 (:func:`start_metrics_server`).
 """
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 
 from riskgate.engine.types import Decision, MarginStatus, Reason
@@ -202,3 +207,49 @@ def registry_for(metrics: ServiceMetrics, engine: RiskEngine) -> CollectorRegist
     registry = CollectorRegistry(auto_describe=False)
     registry.register(MetricsCollector(metrics, engine))
     return registry
+
+
+METRICS_PATH = "/metrics"
+_NOT_FOUND = b"not found: riskgate serves its metrics at /metrics\n"
+
+
+def metrics_only(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """The WSGI ``app`` at ``/metrics``, 404 everywhere else (prometheus_client's own app
+    answers every path, which makes a mistyped scrape target look healthy)."""
+
+    def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "") != METRICS_PATH:
+            start_response(
+                "404 Not Found",
+                [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(_NOT_FOUND))),
+                ],
+            )
+            return [_NOT_FOUND]
+        return app(environ, start_response)
+
+    return serve
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes are not logged."""
+
+
+def start_metrics_server(
+    host: str, port: int, registry: CollectorRegistry
+) -> tuple[WSGIServer, threading.Thread]:
+    """Serve ``registry`` at ``http://host:port/metrics`` on a daemon thread. Raises
+    ``OSError`` if the address cannot be bound."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+
+    class Server(ThreadingWSGIServer):
+        address_family = family
+
+    httpd = make_server(
+        host, port, metrics_only(make_wsgi_app(registry)), Server, handler_class=_QuietHandler
+    )
+    thread = threading.Thread(target=httpd.serve_forever, name="riskgate-metrics", daemon=True)
+    thread.start()
+    return httpd, thread

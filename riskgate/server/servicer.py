@@ -23,7 +23,7 @@ import grpc
 
 from riskgate.config import Settings
 from riskgate.engine.engine import RiskEngine
-from riskgate.engine.types import Decision, EngineError, OrderRequest, Reason
+from riskgate.engine.types import Decision, EngineError, OrderRequest, Reason, precondition
 from riskgate.server import convert, market_guard
 from riskgate.server.access import current_principal
 from riskgate.server.logging import get_logger, log_level
@@ -322,6 +322,17 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
     ) -> pb.AccountView:
         view = self._call(context, "GetAccount", self.engine.account_view, request.account_id)
         return convert.account_view_to_proto(view)
+
+    def ListInstruments(
+        self, request: pb.ListInstrumentsRequest, context: grpc.ServicerContext
+    ) -> pb.ListInstrumentsResponse:
+        def run() -> pb.ListInstrumentsResponse:
+            market = self.engine.market  # immutable; swapped whole by a market update
+            if market is None:
+                raise precondition("market: no market data loaded yet (UpdateMarket first)")
+            return convert.instruments_to_proto(market, request.underlying, request.kind)
+
+        return self._call(context, "ListInstruments", run)
 
     def StreamMarginStatus(
         self, request: pb.StreamMarginStatusRequest, context: grpc.ServicerContext

@@ -89,6 +89,21 @@ class OrderStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ORDER_STATUS_EXPIRED: _ClassVar[OrderStatus]
     ORDER_STATUS_VENUE_REJECTED: _ClassVar[OrderStatus]
     ORDER_STATUS_RESERVATION_EXPIRED: _ClassVar[OrderStatus]
+
+class InstrumentKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INSTRUMENT_KIND_UNSPECIFIED: _ClassVar[InstrumentKind]
+    INSTRUMENT_KIND_SPOT: _ClassVar[InstrumentKind]
+    INSTRUMENT_KIND_PERPETUAL: _ClassVar[InstrumentKind]
+    INSTRUMENT_KIND_FUTURE: _ClassVar[InstrumentKind]
+    INSTRUMENT_KIND_CALL: _ClassVar[InstrumentKind]
+    INSTRUMENT_KIND_PUT: _ClassVar[InstrumentKind]
+
+class Settlement(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SETTLEMENT_UNSPECIFIED: _ClassVar[Settlement]
+    SETTLEMENT_LINEAR: _ClassVar[Settlement]
+    SETTLEMENT_INVERSE: _ClassVar[Settlement]
 REJECT_REASON_UNSPECIFIED: RejectReason
 REJECT_REASON_INVALID_ORDER: RejectReason
 REJECT_REASON_UNKNOWN_ACCOUNT: RejectReason
@@ -142,6 +157,15 @@ ORDER_STATUS_CANCELLED: OrderStatus
 ORDER_STATUS_EXPIRED: OrderStatus
 ORDER_STATUS_VENUE_REJECTED: OrderStatus
 ORDER_STATUS_RESERVATION_EXPIRED: OrderStatus
+INSTRUMENT_KIND_UNSPECIFIED: InstrumentKind
+INSTRUMENT_KIND_SPOT: InstrumentKind
+INSTRUMENT_KIND_PERPETUAL: InstrumentKind
+INSTRUMENT_KIND_FUTURE: InstrumentKind
+INSTRUMENT_KIND_CALL: InstrumentKind
+INSTRUMENT_KIND_PUT: InstrumentKind
+SETTLEMENT_UNSPECIFIED: Settlement
+SETTLEMENT_LINEAR: Settlement
+SETTLEMENT_INVERSE: Settlement
 
 class Order(_message.Message):
     __slots__ = ("account_id", "client_order_id", "symbol", "side", "order_type", "quantity", "price", "reduce_only", "time_in_force")
@@ -196,20 +220,29 @@ class RejectContext(_message.Message):
     def __init__(self, field: _Optional[str] = ..., limit_value: _Optional[float] = ..., actual_value: _Optional[float] = ..., unit: _Optional[str] = ...) -> None: ...
 
 class Scenario(_message.Message):
-    __slots__ = ("index", "price_move_fraction", "vol_move", "pool_currency", "underlying", "loss")
+    __slots__ = ("index", "price_move_fraction", "vol_move", "pool_currency", "underlying", "loss", "price_moves")
+    class PriceMovesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     INDEX_FIELD_NUMBER: _ClassVar[int]
     PRICE_MOVE_FRACTION_FIELD_NUMBER: _ClassVar[int]
     VOL_MOVE_FIELD_NUMBER: _ClassVar[int]
     POOL_CURRENCY_FIELD_NUMBER: _ClassVar[int]
     UNDERLYING_FIELD_NUMBER: _ClassVar[int]
     LOSS_FIELD_NUMBER: _ClassVar[int]
+    PRICE_MOVES_FIELD_NUMBER: _ClassVar[int]
     index: int
     price_move_fraction: float
     vol_move: str
     pool_currency: str
     underlying: str
     loss: float
-    def __init__(self, index: _Optional[int] = ..., price_move_fraction: _Optional[float] = ..., vol_move: _Optional[str] = ..., pool_currency: _Optional[str] = ..., underlying: _Optional[str] = ..., loss: _Optional[float] = ...) -> None: ...
+    price_moves: _containers.ScalarMap[str, float]
+    def __init__(self, index: _Optional[int] = ..., price_move_fraction: _Optional[float] = ..., vol_move: _Optional[str] = ..., pool_currency: _Optional[str] = ..., underlying: _Optional[str] = ..., loss: _Optional[float] = ..., price_moves: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class Decision(_message.Message):
     __slots__ = ("account_id", "client_order_id", "accepted", "reason", "detail", "context", "initial_margin_before", "initial_margin_after", "maintenance_margin_before", "maintenance_margin_after", "equity_before", "equity_after", "worst_scenario", "pool_currency", "risk_reducing", "duplicate", "margin_method", "compute_ns", "market_version")
@@ -501,6 +534,48 @@ class UpdateMarketResponse(_message.Message):
     accounts_remargined: int
     compute_ns: int
     def __init__(self, market_version: _Optional[int] = ..., accounts_remargined: _Optional[int] = ..., compute_ns: _Optional[int] = ...) -> None: ...
+
+class ListInstrumentsRequest(_message.Message):
+    __slots__ = ("underlying", "kind")
+    UNDERLYING_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    underlying: str
+    kind: InstrumentKind
+    def __init__(self, underlying: _Optional[str] = ..., kind: _Optional[_Union[InstrumentKind, str]] = ...) -> None: ...
+
+class InstrumentInfo(_message.Message):
+    __slots__ = ("symbol", "kind", "underlying", "settlement", "expiry", "strike_usd", "multiplier", "mark_price", "quote_currency", "implied_vol")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    UNDERLYING_FIELD_NUMBER: _ClassVar[int]
+    SETTLEMENT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRY_FIELD_NUMBER: _ClassVar[int]
+    STRIKE_USD_FIELD_NUMBER: _ClassVar[int]
+    MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
+    MARK_PRICE_FIELD_NUMBER: _ClassVar[int]
+    QUOTE_CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    IMPLIED_VOL_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    kind: InstrumentKind
+    underlying: str
+    settlement: Settlement
+    expiry: _timestamp_pb2.Timestamp
+    strike_usd: float
+    multiplier: float
+    mark_price: float
+    quote_currency: str
+    implied_vol: float
+    def __init__(self, symbol: _Optional[str] = ..., kind: _Optional[_Union[InstrumentKind, str]] = ..., underlying: _Optional[str] = ..., settlement: _Optional[_Union[Settlement, str]] = ..., expiry: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., strike_usd: _Optional[float] = ..., multiplier: _Optional[float] = ..., mark_price: _Optional[float] = ..., quote_currency: _Optional[str] = ..., implied_vol: _Optional[float] = ...) -> None: ...
+
+class ListInstrumentsResponse(_message.Message):
+    __slots__ = ("instruments", "market_version", "valuation_time")
+    INSTRUMENTS_FIELD_NUMBER: _ClassVar[int]
+    MARKET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    VALUATION_TIME_FIELD_NUMBER: _ClassVar[int]
+    instruments: _containers.RepeatedCompositeFieldContainer[InstrumentInfo]
+    market_version: int
+    valuation_time: _timestamp_pb2.Timestamp
+    def __init__(self, instruments: _Optional[_Iterable[_Union[InstrumentInfo, _Mapping]]] = ..., market_version: _Optional[int] = ..., valuation_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetAccountRequest(_message.Message):
     __slots__ = ("account_id",)

@@ -29,7 +29,7 @@ class RiskGateStub:
     """The pre-trade risk service. RPCs in four groups: the order path (CheckOrder, CheckOrders,
     WhatIf, MaxQuantity), the order lifecycle reported by the gateway (ReportOrderEvent),
     administration (UpsertAccount, SetPositions, SetTradingState, UpdateMarket), and queries
-    and monitoring (GetAccount, StreamMarginStatus).
+    and monitoring (GetAccount, ListInstruments, StreamMarginStatus).
     """
 
     def __init__(self, channel):
@@ -88,6 +88,11 @@ class RiskGateStub:
                 request_serializer=riskgate_dot_v1_dot_riskgate__pb2.GetAccountRequest.SerializeToString,
                 response_deserializer=riskgate_dot_v1_dot_riskgate__pb2.AccountView.FromString,
                 _registered_method=True)
+        self.ListInstruments = channel.unary_unary(
+                '/riskgate.v1.RiskGate/ListInstruments',
+                request_serializer=riskgate_dot_v1_dot_riskgate__pb2.ListInstrumentsRequest.SerializeToString,
+                response_deserializer=riskgate_dot_v1_dot_riskgate__pb2.ListInstrumentsResponse.FromString,
+                _registered_method=True)
         self.StreamMarginStatus = channel.unary_stream(
                 '/riskgate.v1.RiskGate/StreamMarginStatus',
                 request_serializer=riskgate_dot_v1_dot_riskgate__pb2.StreamMarginStatusRequest.SerializeToString,
@@ -99,15 +104,15 @@ class RiskGateServicer:
     """The pre-trade risk service. RPCs in four groups: the order path (CheckOrder, CheckOrders,
     WhatIf, MaxQuantity), the order lifecycle reported by the gateway (ReportOrderEvent),
     administration (UpsertAccount, SetPositions, SetTradingState, UpdateMarket), and queries
-    and monitoring (GetAccount, StreamMarginStatus).
+    and monitoring (GetAccount, ListInstruments, StreamMarginStatus).
     """
 
     def CheckOrder(self, request, context):
-        """Decides one order (DESIGN §6: validation, idempotency, trading state, static limits,
-        margin, latency budget; the first failure wins). An accepted order becomes a working
-        order and reserves margin until the gateway reports it ended. Retrying the same
-        client_order_id with the same content returns the original decision (duplicate = true)
-        and reserves nothing again; with different content it is rejected with
+        """Decides one order (docs/architecture.md §6: validation, idempotency, trading state,
+        static limits, margin, latency budget; the first failure wins). An accepted order
+        becomes a working order and reserves margin until the gateway reports it ended. Retrying
+        the same client_order_id with the same content returns the original decision
+        (duplicate = true) and reserves nothing again; with different content it is rejected with
         DUPLICATE_ORDER_ID_MISMATCH and the original order is untouched.
         Problems with the order's content (unknown account or symbol, expired instrument,
         NaN/inf/non-positive quantity, missing limit price, ...) are rejects, not errors.
@@ -230,6 +235,16 @@ class RiskGateServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListInstruments(self, request, context):
+        """The instruments of the market data in use, with their marks: the symbols orders and
+        positions may name now. Optional filters, all of which must match.
+        Status codes: INVALID_ARGUMENT for an unknown kind number; FAILED_PRECONDITION before
+        any market data is loaded.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def StreamMarginStatus(self, request, context):
         """A server stream of margin status changes: one event each time an account moves between
         OK, MARGIN_CALL (equity < initial margin) and LIQUIDATION (equity < maintenance margin),
@@ -293,6 +308,11 @@ def add_RiskGateServicer_to_server(servicer, server):
                     request_deserializer=riskgate_dot_v1_dot_riskgate__pb2.GetAccountRequest.FromString,
                     response_serializer=riskgate_dot_v1_dot_riskgate__pb2.AccountView.SerializeToString,
             ),
+            'ListInstruments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInstruments,
+                    request_deserializer=riskgate_dot_v1_dot_riskgate__pb2.ListInstrumentsRequest.FromString,
+                    response_serializer=riskgate_dot_v1_dot_riskgate__pb2.ListInstrumentsResponse.SerializeToString,
+            ),
             'StreamMarginStatus': grpc.unary_stream_rpc_method_handler(
                     servicer.StreamMarginStatus,
                     request_deserializer=riskgate_dot_v1_dot_riskgate__pb2.StreamMarginStatusRequest.FromString,
@@ -310,7 +330,7 @@ class RiskGate:
     """The pre-trade risk service. RPCs in four groups: the order path (CheckOrder, CheckOrders,
     WhatIf, MaxQuantity), the order lifecycle reported by the gateway (ReportOrderEvent),
     administration (UpsertAccount, SetPositions, SetTradingState, UpdateMarket), and queries
-    and monitoring (GetAccount, StreamMarginStatus).
+    and monitoring (GetAccount, ListInstruments, StreamMarginStatus).
     """
 
     @staticmethod
@@ -573,6 +593,33 @@ class RiskGate:
             '/riskgate.v1.RiskGate/GetAccount',
             riskgate_dot_v1_dot_riskgate__pb2.GetAccountRequest.SerializeToString,
             riskgate_dot_v1_dot_riskgate__pb2.AccountView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInstruments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/riskgate.v1.RiskGate/ListInstruments',
+            riskgate_dot_v1_dot_riskgate__pb2.ListInstrumentsRequest.SerializeToString,
+            riskgate_dot_v1_dot_riskgate__pb2.ListInstrumentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -53,8 +53,10 @@ MAY_CALL = {
     "SetTradingState": {"risk_officer"},
     "UpdateMarket": {"market"},
     "GetAccount": {"gateway", "viewer"},
+    "ListInstruments": {"gateway", "viewer", "market", "account_admin", "risk_officer"},
     "StreamMarginStatus": {"gateway", "viewer"},
 }
+NOT_ABOUT_ACCOUNTS = {"UpdateMarket", "ListInstruments"}
 _seq = iter(range(10**9))
 
 
@@ -83,6 +85,7 @@ REQUESTS: dict[str, Callable[[str], Any]] = {
     ),
     "UpdateMarket": lambda a: pb.UpdateMarketRequest(index_usd={"BTC": 70_000.0}),
     "GetAccount": lambda a: pb.GetAccountRequest(account_id=a),
+    "ListInstruments": lambda a: pb.ListInstrumentsRequest(underlying="BTC"),
     "StreamMarginStatus": lambda a: pb.StreamMarginStatusRequest(
         account_ids=[a], include_current=True
     ),
@@ -181,7 +184,7 @@ def _cases() -> list[Any]:
 @pytest.mark.parametrize(("rpc", "who", "account"), _cases())
 def test_every_rpc_every_role_in_and_out_of_scope(env: Env, rpc: str, who: str, account: str):
     allowed_role = ROLE_OF[who] in MAY_CALL[rpc]
-    about_accounts = rpc != "UpdateMarket"
+    about_accounts = rpc not in NOT_ABOUT_ACCOUNTS
     request = REQUESTS[rpc](account)
     if allowed_role and (account == IN or not about_accounts):
         result = env.call(rpc, request, who)
@@ -234,6 +237,13 @@ def test_health_and_reflection_stay_open(env: Env) -> None:
     )
     names = {s.name for s in next(answer).list_services_response.service}
     assert "riskgate.v1.RiskGate" in names
+    v1 = env.channel.stream_stream(
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+    )
+    answer = v1(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=T)
+    assert "riskgate.v1.RiskGate" in {s.name for s in next(answer).list_services_response.service}
 
 
 def test_only_a_risk_officer_with_scope_star_flips_the_kill_switch(env: Env) -> None:

@@ -5,7 +5,7 @@ RPCs (UpdateMarket, UpsertAccount, SetPositions). Margin figures are checked aga
 :func:`~riskgate.engine.revaluation.full_revaluation` fed with the test's own copy of the
 market and its own bookkeeping of positions, working orders and cash: initial margin with
 open orders is the worse of (positions + all working buys) and (positions - all working
-sells), DESIGN §6.
+sells), docs/architecture.md §6.
 
 Covered: check -> ack -> partial fill -> fill; check -> cancel / venue reject / venue
 expiry; a never-acknowledged order's reservation expiring; the kill switch; REDUCING;

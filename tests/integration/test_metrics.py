@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
@@ -12,6 +13,7 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from riskgate.config import SettingsError
 from riskgate.server.app import RiskGateServer, ServeError
 from riskgate.v1 import riskgate_pb2 as pb
 from riskgate.v1 import riskgate_pb2_grpc
@@ -114,12 +116,9 @@ def test_bad_metrics_address_is_a_clear_error_and_binds_nothing() -> None:
         probe.bind(("127.0.0.1", 0))
         grpc_port = probe.getsockname()[1]
     for address in ("nonsense", "127.0.0.1:notaport", "127.0.0.1:99999"):
-        srv = RiskGateServer(
+        # refused with the settings, before anything is bound
+        with pytest.raises(SettingsError, match="metrics_address"):
             _settings(demo=False, metrics_address=address, listen_address=f"127.0.0.1:{grpc_port}")
-        )
-        with pytest.raises(ServeError, match="metrics_address"):
-            srv.start()
-        srv.stop(grace=0)
     # nothing was left listening: a server can take the same gRPC port at once
     with serving(_settings(demo=False, listen_address=f"127.0.0.1:{grpc_port}"), grace_s=0) as srv:
         assert srv.port == grpc_port
@@ -146,3 +145,15 @@ def test_metrics_address_forms() -> None:
             if "::1" in address and "ddress" in str(exc):
                 continue  # no IPv6 loopback on this machine
             raise
+
+
+def test_only_the_metrics_path_answers() -> None:
+    with serving(_settings(demo=False, metrics_address="127.0.0.1:0"), grace_s=0) as srv:
+        base = f"http://127.0.0.1:{srv.metrics_port}"
+        with urllib.request.urlopen(base + "/metrics", timeout=T) as resp:
+            assert resp.status == 200 and b"riskgate_market_version" in resp.read()
+        for path in ("/", "/foo", "/metrics/", "/metricsfoo", "/favicon.ico"):
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(base + path, timeout=T)
+            assert err.value.code == 404, path
+            assert b"/metrics" in err.value.read()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -92,6 +93,43 @@ def test_reflection_lists_the_service(channel: grpc.Channel) -> None:
     names = {s.name for s in listed.list_services_response.service}
     assert {SERVICE, "grpc.health.v1.Health"} <= names
     assert described.file_descriptor_response.file_descriptor_proto  # the .proto is served
+
+
+@pytest.mark.parametrize("package", ["grpc.reflection.v1", "grpc.reflection.v1alpha"])
+def test_reflection_under_both_names(channel: grpc.Channel, package: str) -> None:
+    # grpcurl and other current clients ask grpc.reflection.v1 first; the messages of the
+    # two are the same field for field, so v1alpha's classes can write v1 requests here
+    call = channel.stream_stream(
+        f"/{package}.ServerReflection/ServerReflectionInfo",
+        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+    )
+    requests = [
+        reflection_pb2.ServerReflectionRequest(list_services=""),
+        reflection_pb2.ServerReflectionRequest(file_containing_symbol=SERVICE),
+        reflection_pb2.ServerReflectionRequest(
+            file_containing_symbol="grpc.reflection.v1.ServerReflection"
+        ),
+    ]
+    listed, described, v1 = list(call(iter(requests), timeout=5))
+    names = {s.name for s in listed.list_services_response.service}
+    assert names == {
+        SERVICE, "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    }  # fmt: skip
+    files = [
+        descriptor_pb2.FileDescriptorProto.FromString(b)
+        for b in described.file_descriptor_response.file_descriptor_proto
+    ]
+    assert any(f.package == "riskgate.v1" and f.service[0].name == "RiskGate" for f in files)
+    (v1_file,) = (
+        descriptor_pb2.FileDescriptorProto.FromString(b)
+        for b in v1.file_descriptor_response.file_descriptor_proto
+    )
+    assert v1_file.package == "grpc.reflection.v1"
+    method = v1_file.service[0].method[0]
+    assert method.input_type == ".grpc.reflection.v1.ServerReflectionRequest"
+    assert method.client_streaming and method.server_streaming
 
 
 def test_demo_accounts_exist(server: RiskGateServer, stub: riskgate_pb2_grpc.RiskGateStub) -> None:
@@ -308,7 +346,7 @@ def test_cli_check_and_account(server: RiskGateServer, capsys: pytest.CaptureFix
     target = ["--target", server.address]
     assert main(["check", "demo-2", "BTC-PERPETUAL", "buy", "0.1", "70000", *target]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("ACCEPTED  demo-2  BUY 0.1 BTC-PERPETUAL @ 70000")
+    assert out.startswith("ACCEPTED  demo-2  BUY BTC-PERPETUAL 0.1 BTC @ 70,000.00 USD")
     for label in ("initial margin", "equity", "worst scenario", "compute", "client order id cli-"):
         assert label in out
 

@@ -82,7 +82,7 @@ def _state(combo: tuple[str, str], positions, collateral: dict[str, float]) -> P
 
 
 def _pool_ccy(inst, mode: str) -> str:
-    """DESIGN §4: segregated -> inverse instruments in their coin's pool, the rest in USD."""
+    """docs/architecture.md §2: segregated -> inverse instruments in their coin's pool, the rest in USD."""
     return inst.underlying if mode == "segregated" and inst.is_inverse else "USD"
 
 

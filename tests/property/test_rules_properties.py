@@ -1,4 +1,4 @@
-"""Property tests of rules-based margin (DESIGN §5) on random portfolios.
+"""Property tests of rules-based margin (docs/architecture.md §5) on random portfolios.
 
 The per-leg standard is compared with a naive reference written here from the published
 formulas (pricing with the plain-Python Black-76 twin); the strategy flavour is checked for

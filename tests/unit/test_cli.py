@@ -34,7 +34,7 @@ def _load_example(path: Path) -> dict:
 
 
 def _expected_pools(data: dict) -> set[str]:
-    """Pool currencies worked out from the file by the rules of DESIGN §4 (not by riskgate):
+    """Pool currencies worked out from the file by the rules of docs/architecture.md §2 (not by riskgate):
     cross -> USD only; segregated -> the coin of every inverse instrument and of coin
     collateral, plus USD for linear instruments, spot and USD-like collateral."""
     usd_like = {"USD", "USDC", "USDT"}

@@ -1,4 +1,4 @@
-"""The packaged ``deribit`` model against hand-worked numbers (DESIGN §4).
+"""The packaged ``deribit`` model against hand-worked numbers (docs/architecture.md §4).
 
 Grid layout, term-scaled vol shocks, option risk rows against a Black-76 written here with
 scipy, delta-one books whose worst case, roll shock and margin can be worked out on paper,

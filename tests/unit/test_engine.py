@@ -1,4 +1,4 @@
-"""RiskEngine pre-trade decisions (DESIGN section 6, issue 3 "Engine" and "Bad input").
+"""RiskEngine pre-trade decisions (docs/architecture.md §6: the decision flow and bad input).
 
 References are independent of the engine's incremental path:
 - ``full_revaluation`` (dense matrix product over the positions, rebuilt from scratch) of

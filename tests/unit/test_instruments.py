@@ -1,4 +1,4 @@
-"""Deribit symbol grammar (DESIGN §2): every form, expiry at 08:00 UTC, time to expiry in
+"""Deribit symbol grammar (docs/architecture.md §2): every form, expiry at 08:00 UTC, time to expiry in
 years of 365 days, settlement currency, and bad symbols with a message that says what is
 wrong.
 

@@ -39,12 +39,12 @@ def test_plausible_updates_have_no_problems() -> None:
 
 
 SOFT = [
-    ({"index_usd": {"BTC": 70_000 * 1.26}}, "index_usd[BTC]", "+26.0% from 70000"),
+    ({"index_usd": {"BTC": 70_000 * 1.26}}, "index_usd[BTC]", "+26.0% from 70,000"),
     ({"index_usd": {"ETH": 3_500 * 0.7}}, "index_usd[ETH]", "-30.0%"),
-    ({"marks_usd": {"BTC-PERPETUAL": 140_000.0}}, "marks_usd[BTC-PERPETUAL]", "BTC index 70000"),
+    ({"marks_usd": {"BTC-PERPETUAL": 140_000.0}}, "marks_usd[BTC-PERPETUAL]", "BTC index 70,000"),
     # the mark is judged against the index of the same update
     ({"index_usd": {"ETH": 3_000.0}, "marks_usd": {"ETH-PERPETUAL": 5_000.0}},
-     "marks_usd[ETH-PERPETUAL]", "ETH index 3000"),
+     "marks_usd[ETH-PERPETUAL]", "ETH index 3,000"),
     ({"ivs": {"BTC-27DEC26-70000-C": 7.0}}, "ivs[BTC-27DEC26-70000-C]", "max_iv 5"),
     ({"ivs": {"BTC-27DEC26-70000-C": 0.001}}, "ivs[BTC-27DEC26-70000-C]", "min_iv 0.01"),
     ({"rate": 1.5}, "rate", "max_rate 1"),

@@ -174,6 +174,7 @@ RPCS = {
     "SetTradingState": ("SetTradingStateRequest", "SetTradingStateResponse", False),
     "UpdateMarket": ("UpdateMarketRequest", "UpdateMarketResponse", False),
     "GetAccount": ("GetAccountRequest", "AccountView", False),
+    "ListInstruments": ("ListInstrumentsRequest", "ListInstrumentsResponse", False),
     "StreamMarginStatus": ("StreamMarginStatusRequest", "MarginStatusEvent", True),
 }
 

@@ -1,4 +1,4 @@
-"""Rules-based margin (DESIGN §5): hand-worked examples.
+"""Rules-based margin (docs/architecture.md §5): hand-worked examples.
 
 Every expected number is worked out by hand in the comments (S = BTC index = 10,000 USD
 unless stated). Option marks are given through ``option_marks_usd`` so the premia are round

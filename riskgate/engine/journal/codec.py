@@ -86,7 +86,8 @@ def _decision_from_proto(m: pb.Decision) -> et.Decision:
         m.initial_margin_before, m.initial_margin_after, m.maintenance_margin_before,
         m.maintenance_margin_after, m.equity_before, m.equity_after,
         None if s is None else et.ScenarioInfo(
-            s.index, s.price_move_fraction, s.vol_move, s.pool_currency, s.underlying, s.loss
+            s.index, s.price_move_fraction, s.vol_move, s.pool_currency, s.underlying, s.loss,
+            tuple(sorted(s.price_moves.items())),
         ),
         m.pool_currency, m.risk_reducing, m.duplicate, et.MarginMethod(m.margin_method),
         m.compute_ns, m.market_version,
