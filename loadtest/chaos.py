@@ -252,6 +252,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 checker.check(client, n)
             record["kill"] = "paused" if paused else "traffic"
             restarts.append(record)
+            crashed = [w.crash for w in workers if w.crash]
+            if crashed:
+                raise RuntimeError(f"worker thread failed: {crashed[0]}")
             if not findings.ok:
                 break
         control.stop()

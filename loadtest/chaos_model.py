@@ -12,9 +12,8 @@ UpsertAccount last set them (to rounding, for an inverse future closed: see _sam
 
 from __future__ import annotations
 
-import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import grpc
@@ -36,6 +35,8 @@ __all__ = [
     "SetCollateral",
     "SetState",
     "compare",
+    "decision_key",
+    "get_views",
     "pick_instruments",
 ]
 
@@ -45,7 +46,7 @@ PENDING, OPEN, PARTIAL = (
 FILLED, CANCELLED = pb.ORDER_STATUS_FILLED, pb.ORDER_STATUS_CANCELLED
 ACTIVE, HALTED = pb.TRADING_STATE_ACTIVE, pb.TRADING_STATE_HALTED
 
-# (pool mode, margin method, collateral, positions in units of each instrument's lot)
+# (pool mode, margin method, collateral, whether SetPositions gives it positions)
 ACCOUNT_PLANS: list[tuple[int, int, dict[str, float], bool]] = [
     (pb.MARGIN_POOL_MODE_CROSS, pb.MARGIN_METHOD_PORTFOLIO,
      {"USD": 5e6, "USDC": 1e6, "BTC": 10.0, "ETH": 100.0}, True),
@@ -71,9 +72,9 @@ class Instrument:
 
 
 def pick_instruments(market: DemoMarket) -> list[Instrument]:
-    """Perpetuals and the nearest dated future of each coin (inverse and linear), its spot,
-    and a few options near the money: those are decided, acknowledged and cancelled but
-    never filled."""
+    """Per coin: the perpetuals (inverse and linear) and the nearest dated future, which
+    are filled; the spot and three options near the money, which are decided, acknowledged
+    and cancelled but never filled."""
     snap, out = market.snapshot, []
     for coin, lot in (("BTC", 1.0), ("ETH", 8.0)):
         insts = [i for i in market.instruments if i.underlying == coin]
@@ -120,7 +121,10 @@ class AccountModel:
     trading_state: int = ACTIVE
 
     def copy(self) -> AccountModel:
-        return copy.deepcopy(self)
+        return AccountModel(
+            self.account_id, dict(self.collateral), dict(self.positions),
+            {k: replace(o) for k, o in self.orders.items()}, dict(self.ended), self.trading_state,
+        )  # fmt: skip
 
 
 @dataclass
@@ -149,10 +153,10 @@ class Findings:
 
 def decision_key(d: pb.Decision) -> bytes:
     """A decision as its retries must repeat it: every field but ``duplicate``."""
-    copy_ = pb.Decision()
-    copy_.CopyFrom(d)
-    copy_.duplicate = False
-    return copy_.SerializeToString(deterministic=True)
+    same = pb.Decision()
+    same.CopyFrom(d)
+    same.duplicate = False
+    return same.SerializeToString(deterministic=True)
 
 
 @dataclass
@@ -239,7 +243,7 @@ class OrderStep:
                 check="event reply", account=self.account_id, order=self.client_order_id,
                 event=self.what, expected=list(expected), actual=list(got),
             )  # fmt: skip
-        model.__dict__.update(new.__dict__)
+        model.positions, model.orders, model.ended = new.positions, new.orders, new.ended
 
 
 @dataclass

@@ -130,6 +130,7 @@ class Worker(threading.Thread):
         self.resolved: Counter[str] = Counter()  # how unknown operations turned out
         self.decisions: list[tuple[pb.Order, bytes]] = []  # acknowledged, kept for retries
         self.n = 0
+        self.crash: str | None = None  # what ended the thread, if not the stop
         self._client: RiskGateClient | None = None
         self._epoch = -1
         self._next = 0.0
@@ -151,6 +152,8 @@ class Worker(threading.Thread):
                         self._send(self._next_op())
                 finally:
                     self.control.leave()
+        except Exception as exc:  # reported as the run's error
+            self.crash = f"{self.name}: {type(exc).__name__}: {exc}"
         finally:
             if self._client is not None:
                 self._client.close()

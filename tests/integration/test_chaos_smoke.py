@@ -34,6 +34,7 @@ def test_three_kills_lose_nothing(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "TMPDIR": str(tmp_path),  # the server logs of a failed run stay with the test's files
     }
     # ~15 s with the numba cache warm; the time limit leaves room for a cold compile on a
     # loaded machine. The crash test's servers die with it (parent-death signal).
@@ -43,9 +44,13 @@ def test_three_kills_lose_nothing(tmp_path: Path) -> None:
     try:
         stdout, _ = proc.communicate(timeout=360)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        if proc.poll() is None:  # SIGTERM first: the crash test then stops its server itself
+            proc.terminate()
+            try:
+                proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
     assert proc.returncode == 0, stdout
     report = json.loads(out.read_text())
     assert report["passed"] is True, stdout
