@@ -147,7 +147,12 @@ def test_bench_recovery_smoke(tmp_path, capsys) -> None:
     assert sb["tail_events"] == snap["tail_events"]
     assert sb["state_hash_check_s"] > 0.0 and sb["snapshot_decode_s"] > 0.0
     restart = res["restart"]
-    assert set(restart) == {"empty", "journal", "snapshot"}
+    clean = res["replay"]["clean"]  # the snapshot of a clean shutdown: nothing to replay
+    assert clean["events_replayed"] == 0 and clean["runs"][0]["last_seq"] == b["events"]
+    assert all(x["state_hash"] == b["state_hash"] for x in clean["runs"])
+    for r in (journal, snapshot, clean):
+        assert r["recover_s"] >= r["recovery_seconds"] > 0.0
+    assert set(restart) == {"empty", "journal", "snapshot", "clean"}
     for case, r in restart.items():
         (run,) = r["runs"]
         assert run["exit_code"] == 0
