@@ -373,3 +373,29 @@ def test_health_not_serving_and_unreachable(capsys: pytest.CaptureFixture) -> No
         address = srv.address
     code, out, err = _run(capsys, "health", "--target", address, "--timeout", "1")
     assert code == 2 and out == "" and len(err) == 1
+
+
+def test_the_readme_lifecycle_as_written(
+    server: RiskGateServer, target: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    # README: check, then ack, a 0.4 fill at 70,010 and a cancel of the rest
+    with RiskGateClient(server.address) as c:
+        before_notional = {p.symbol: p.notional_usd for p in c.get_account("demo-1").positions}
+    code, out, _ = _run(capsys, "check", "demo-1", PERP, "buy", "1", "70000", *target)
+    assert code == 0
+    coid = re.search(r"riskgate cancel demo-1 (\S+)", out).group(1)  # type: ignore[union-attr]
+    steps = [
+        (["ack", "demo-1", coid], "OPEN"),
+        (["fill", "demo-1", coid, "0.4", "70010"], "PARTIALLY_FILLED"),
+        (["cancel", "demo-1", coid], "CANCELLED"),
+    ]
+    for argv, status in steps:
+        code, out, err = _run(capsys, *argv, *target)
+        assert (code, err) == (0, []) and out.startswith(f"{status}  demo-1  {coid}"), out
+    with RiskGateClient(server.address) as c:
+        view = c.get_account("demo-1")
+    after = {p.symbol: p.notional_usd for p in view.positions}
+    # BTC-PERPETUAL is inverse: a fill of 0.4 BTC at 70,010 adds 0.4 x 70,010 USD of notional
+    # (the coin quantity shown is that notional at the mark)
+    assert after[PERP] == pytest.approx(before_notional[PERP] + 0.4 * 70_010.0)
+    assert coid not in {o.client_order_id for o in view.working_orders}

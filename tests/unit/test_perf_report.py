@@ -1,0 +1,71 @@
+"""docs/performance.md's tables are what scripts/perf_report.py writes from the kept result
+files, so the report cannot drift from its runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("perf_report", ROOT / "scripts/perf_report.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tables_match_the_result_files(capsys: pytest.CaptureFixture) -> None:
+    assert _script().main(["check"]) == 0, capsys.readouterr().err
+
+
+def test_every_kept_run_is_a_headline_run_of_one_clean_commit() -> None:
+    pr = _script()
+    runs = pr.load_results()
+    assert all(runs[k] for k, _ in pr.KINDS), "a headline load without a run"
+    every = [r for rs in runs.values() for r in rs]
+    assert len({r["riskgate_source"]["commit"] for r in every}) == 1
+    assert not any(r["riskgate_source"]["dirty"] for r in every)
+    text = (ROOT / "docs/performance.md").read_text()
+    commit = every[0]["riskgate_source"]["commit"][:7]
+    assert f"Measured at riskgate commit `{commit}`" in text
+
+
+def test_the_instrument_count_is_the_runs_own() -> None:
+    counts = {
+        json.loads(p.read_text())["config"]["instruments"]
+        for p in (ROOT / "docs/performance/results").glob("*.json")
+    }
+    text = (ROOT / "docs/performance.md").read_text()
+    stated = {int(n.replace(",", "")) for n in re.findall(r"([\d,]+) live instruments", text)}
+    assert stated and stated <= counts
+
+
+def test_render_refuses_unknown_or_missing_blocks() -> None:
+    pr = _script()
+    doc = "a\n<!-- generated: summary -->\nold\n<!-- end generated: summary -->\nb\n"
+    assert pr.render(doc, {"summary": "new"}) == doc.replace("old", "new")
+    with pytest.raises(KeyError):
+        pr.render(doc, {"summary": "new", "runs": "x"})
+    with pytest.raises(KeyError):
+        pr.render(doc.replace("summary", "other"), {"summary": "new"})
+
+
+def test_kept_results_carry_no_machine_paths() -> None:
+    for path in (ROOT / "docs/performance/results").glob("*.json"):
+        text = path.read_text()
+        assert not re.search(r'"/|\s/(home|root|tmp|work|usr)/', text), path.name
+
+
+def test_portable_paths() -> None:
+    pr = _script()
+    cmd = f"/x/venv/bin/python3.11 -m riskgate.cli serve --data-dir {pr.ROOT}/data --log /var/log/a"
+    assert pr._portable({"c": [cmd]}) == {
+        "c": ["python -m riskgate.cli serve --data-dir data --log …"]
+    }
