@@ -167,7 +167,12 @@ def _rpc(target: str, call: Any) -> Any:
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             raise _ServiceError(f"no answer from riskgate at {target} in time") from None
         name = code.name if code is not None else "UNKNOWN"
-        raise _ServiceError(f"{name}: {details}") from None
+        hint = (
+            " (give the caller's token: --token TOKEN or $RISKGATE_TOKEN)"
+            if code == grpc.StatusCode.UNAUTHENTICATED
+            else ""
+        )
+        raise _ServiceError(f"{name}: {details}{hint}") from None
 
 
 def _to_json(msg: Any) -> str:
@@ -365,9 +370,8 @@ def _reservation_note(args: argparse.Namespace, d: Any) -> str:
     flags = _client_flags(args)
     return (
         f"reserved — release with: riskgate cancel {d.account_id} {d.client_order_id}{flags}\n"
-        f"  (the venue's answers: riskgate ack / riskgate fill {d.account_id} "
-        f"{d.client_order_id} …; never acknowledged, it expires after the service's "
-        "reservation_ttl_s)"
+        "  (or report the venue's answer: riskgate ack / riskgate fill; never acknowledged,\n"
+        "  the reservation expires after the service's reservation_ttl_s)"
     )
 
 

@@ -246,16 +246,21 @@ def render_text(report: Mapping[str, Any]) -> str:
             if e["rules_over_portfolio"] is None:
                 lines.append(f"  capital efficiency vs {label}: portfolio IM is zero")
             else:
+                saving, fraction = e["saving"], e["saving_fraction"] or 0.0
+                effect = (
+                    f"portfolio margin saves {_fmt(saving, ccy)} {ccy}, {fraction:.0%}"
+                    if saving >= 0
+                    else f"portfolio margin costs {_fmt(-saving, ccy)} {ccy} more, "
+                    f"{-fraction:.0%} of the {label} margin"
+                )
                 lines.append(
-                    f"  capital efficiency vs {label}: {e['rules_over_portfolio']:.2f}x "
-                    f"(portfolio margin saves {_fmt(e['saving'], ccy)} {ccy}, "
-                    f"{(e['saving_fraction'] or 0.0):.0%})"
+                    f"  capital efficiency vs {label}: {e['rules_over_portfolio']:.2f}x ({effect})"
                 )
         strategies = pool["rules"]["strategy"]["strategies"]
         if strategies:
             lines.append("  strategies recognised:")
             for s in strategies:
-                legs = " + ".join(
+                legs = ", ".join(
                     f"{'-' if q < 0 else '+'}{plain(abs(q), 10)} {sym}" for sym, q in s["legs"]
                 )
                 lines.append(f"    {s['name']:<16} {legs}  IM {_fmt(s['initial_margin'], ccy)}")

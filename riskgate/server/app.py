@@ -743,11 +743,14 @@ def _describe(server: RiskGateServer) -> str:
         parts.append(f"market v{market.version}, {len(market.instruments)} instruments")
     else:
         parts.append("no market data (load it with UpdateMarket)")
+    d = server.durability
+    recovered = d is not None and d.recovery is not None and not d.recovery.empty
     if server.demo_accounts:
         parts.append("demo accounts: " + ", ".join(server.demo_accounts))
+    elif recovered:
+        parts.append(f"{len(server.engine.accounts)} accounts recovered")
     else:
-        parts.append("no demo accounts")
-    d = server.durability
+        parts.append("no accounts (create them with UpsertAccount)")
     if d is not None and d.recovery is not None:
         rec = d.recovery
         parts.append(

@@ -399,3 +399,23 @@ def test_the_readme_lifecycle_as_written(
     # (the coin quantity shown is that notional at the mark)
     assert after[PERP] == pytest.approx(before_notional[PERP] + 0.4 * 70_010.0)
     assert coid not in {o.client_order_id for o in view.working_orders}
+
+
+# ---- a data directory: what the start-up line says after a restart --------------------------
+
+
+def test_restart_from_a_data_directory(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from riskgate.server.app import _describe
+
+    settings = server_settings(
+        demo_accounts=2, data_dir=str(tmp_path / "data"), decision_budget_us=2_000_000.0
+    )
+    with serving(settings) as srv:
+        assert "demo accounts: demo-1, demo-2" in _describe(srv)
+        argv = ["check", "demo-1", PERP, "buy", "0.5", "70000", "--client-order-id", "keep-1"]
+        assert _run(capsys, *argv, "--target", srv.address)[0] == 0
+    with serving(settings) as srv:
+        line = _describe(srv)
+        assert "2 accounts recovered" in line and "recovered to event" in line, line
+        assert "no accounts" not in line and "demo accounts" not in line
+        assert _working(srv, "demo-1") == {"keep-1": 0.5}  # the reservation survived

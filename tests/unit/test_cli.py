@@ -11,6 +11,7 @@ import copy
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -403,3 +404,14 @@ def test_module_entry_point_subprocess() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Pool USD" in proc.stdout
     assert "per-leg" in proc.stdout and "strategy" in proc.stdout
+
+
+def test_capital_efficiency_wording(capsys: pytest.CaptureFixture) -> None:
+    # mixed_book: portfolio margin is below the per-leg sum and above the strategy margin
+    assert main(["margin", str(EXAMPLES / "mixed_book.json")]) == 0
+    out = capsys.readouterr().out
+    assert "vs per-leg: " in out and "(portfolio margin saves " in out
+    assert "saves -" not in out
+    assert re.search(r"vs strategy: [\d.]+x \(portfolio margin costs [\d,.]+ USD more, \d+%", out)
+    # a strategy's legs are listed one after the other, each with its sign
+    assert "+1 BTC_USDC, -1 BTC_USDC-21DEC26-75000-C" in out
