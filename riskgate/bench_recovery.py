@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -215,9 +216,26 @@ def _replay_once(data_dir: Path, model: str) -> dict[str, Any]:
     return out
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """As ``DataStore.recover`` runs: without the cyclic garbage collector."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def _journal_breakdown(data_dir: Path, model: str) -> dict[str, Any]:
     """One pass of what ``recover`` does from the journal alone, timed per record: reading
     it, decoding it, applying it (``replay`` of that one event), summed per event type."""
+    with _collector_paused():
+        return _journal_breakdown_pass(data_dir, model)
+
+
+def _journal_breakdown_pass(data_dir: Path, model: str) -> dict[str, Any]:
     book = _engine(model, None).new_book()
     store = DataStore(data_dir, fsync="none")
     clock = time.perf_counter_ns
@@ -271,6 +289,11 @@ def _kind(event: Any) -> str:
 def _snapshot_breakdown(data_dir: Path, model: str) -> dict[str, Any]:
     """What ``recover`` does from a snapshot, step by step: decoding the snapshot (which
     rebuilds the book and checks its state hash), then replaying the tail onto it."""
+    with _collector_paused():
+        return _snapshot_breakdown_steps(data_dir, model)
+
+
+def _snapshot_breakdown_steps(data_dir: Path, model: str) -> dict[str, Any]:
     book = _engine(model, None).new_book()
     store = DataStore(data_dir, fsync="none")
     try:
