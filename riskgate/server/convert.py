@@ -9,6 +9,7 @@ the engine does not define); they raise :class:`~riskgate.engine.types.EngineErr
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -126,8 +127,26 @@ def _scenario(s: et.ScenarioInfo) -> pb.Scenario:
 
 
 def decision_to_proto(d: et.Decision) -> pb.Decision:
-    """Hot path: engine ``Decision`` -> proto ``Decision`` (context only on rejects)."""
+    """Hot path: engine ``Decision`` -> proto ``Decision`` (context only on rejects).
+
+    When this thread just journaled ``d`` (see :func:`share_decision`), the message built
+    for the journal record is the reply: it was filled from ``d`` by :func:`fill_decision`
+    as this would fill it."""
+    shared = _shared.__dict__
+    if shared.get("d") is d:
+        shared["d"] = None  # one reply per journaled decision
+        return shared["msg"]
     return fill_decision(pb.Decision(), d)
+
+
+_shared = threading.local()
+
+
+def share_decision(d: et.Decision, msg: pb.Decision) -> None:
+    """The journal filled ``msg`` from ``d`` (which no one changes any more) on this
+    thread: the reply that follows may send it instead of building its own."""
+    shared = _shared.__dict__
+    shared["d"], shared["msg"] = d, msg
 
 
 def fill_decision(msg: pb.Decision, d: et.Decision) -> pb.Decision:

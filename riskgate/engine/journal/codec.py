@@ -128,6 +128,7 @@ def event_to_proto(stamped: ev.Stamped) -> epb.Event:
         m = msg.order_accepted
         _order_to_proto(m.order, e.request)
         convert.fill_decision(m.decision, e.decision)
+        convert.share_decision(e.decision, m.decision)  # the reply sends it as it is
         m.symbol, m.pool = e.symbol, e.pool
         m.accepted_ns, m.reserve_until_ns = e.accepted_ns, e.reserve_until_ns
     elif isinstance(e, ev.DecisionRemembered):
