@@ -47,6 +47,7 @@ import numpy as np
 import structlog
 
 from riskgate.bench import BENCH_TIME, add_bench_account, emit
+from riskgate.bench_snapshot import pause_bench, render_pause
 from riskgate.demo import demo_market, random_portfolio
 from riskgate.engine.engine import EngineConfig, RiskEngine
 from riskgate.engine.journal import codec
@@ -304,7 +305,7 @@ def _snapshot_breakdown_steps(data_dir: Path, model: str) -> dict[str, Any]:
         codec.decode_snapshot(payload, book)
         decode_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        codec.state_hash(book)  # the check decode_snapshot made, once more on its own
+        codec.payload_hash(payload)  # the check decode_snapshot made, once more on its own
         hash_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         events = (codec.decode_event_checked(*r) for r in store.journal.records(snap_seq + 1))
@@ -312,13 +313,16 @@ def _snapshot_breakdown_steps(data_dir: Path, model: str) -> dict[str, Any]:
         tail_s = time.perf_counter() - t0
     finally:
         store.close()
-    state = codec.state_hash(book)
+    t0 = time.perf_counter()
+    state = codec.state_hash(book)  # what recover reports after a tail
+    book_hash_s = time.perf_counter() - t0
     del book
     gc.collect()
     return {
         "snapshot_bytes": len(payload),
         "snapshot_decode_s": decode_s,
         "state_hash_check_s": hash_s,
+        "book_state_hash_s": book_hash_s,
         "tail_events": done.events,
         "tail_s": tail_s,
         "tail_events_per_s": done.events / tail_s if tail_s > 0 else None,
@@ -549,6 +553,7 @@ def run(
             "warm_starts": warm_starts,
         }
         results["replay"] = replay_bench(root, model, repeats, built["state_hash"])
+        results["snapshot_pause"] = pause_bench(root / CASE_DIRS["clean"], model, repeats)
         if restart_count:
             expect = dict.fromkeys(CASE_DIRS, built["state_hash"])
             results["restart"] = restarts(
@@ -602,10 +607,14 @@ def render(results: dict[str, Any]) -> str:
     sb = results["replay"]["snapshot"]["breakdown"]
     lines.append(
         f"snapshot + tail, step by step: snapshot decode {sb['snapshot_decode_s']:.2f} s (of "
-        f"which ≈ {sb['state_hash_check_s']:.2f} s re-encoding the book for its state-hash "
-        f"check), tail of {sb['tail_events']:,} events {sb['tail_s']:.2f} s "
-        f"({_rate(sb['tail_events_per_s'])} events/s)"
+        f"which ≈ {sb['state_hash_check_s']:.2f} s its state-hash check), tail of "
+        f"{sb['tail_events']:,} events {sb['tail_s']:.2f} s "
+        f"({_rate(sb['tail_events_per_s'])} events/s), the book's state hash after it "
+        f"{sb.get('book_state_hash_s', float('nan')):.2f} s"
     )
+    sp = results.get("snapshot_pause")
+    if sp:
+        lines += ["", *render_pause(sp)]
     rs = results.get("restart")
     if rs:
         lines += [

@@ -65,6 +65,48 @@ class EventSink(Protocol):
     def wait_durable(self, seq: int) -> None: ...
 
 
+class SnapshotCapture:
+    """The accounts of a snapshot's cut, copied (``copy(account)``) once each: by the
+    snapshot, or by the first commit that would change one (:meth:`before`)."""
+
+    def __init__(self, accounts: Sequence[Account], copy: Callable[[Account], Any]) -> None:
+        self._todo = {id(a): a for a in accounts}
+        self._done: dict[int, Any] = {}
+        self._copy = copy
+
+    def take(self, acc: Account) -> None:
+        if self._todo.pop(id(acc), None) is not None:
+            self._done[id(acc)] = self._copy(acc)
+
+    def before(self, book: Book, event: Event) -> None:
+        """Copy what ``event`` is about to change (commit lock held)."""
+        targets = event_accounts(event)
+        if targets is None:
+            for acc in list(self._todo.values()):
+                self.take(acc)
+            return
+        for aid in targets:
+            acc = book.accounts.get(aid)
+            if acc is not None:
+                self.take(acc)
+
+    def states(self, accounts: Sequence[Account]) -> list[Any]:
+        return [self._done[id(a)] for a in accounts]
+
+
+def event_accounts(event: Event) -> tuple[str, ...] | None:
+    """The accounts an event changes; None: possibly every account."""
+    if isinstance(event, Audited):
+        return ()
+    if getattr(event, "all_accounts", False):
+        return None
+    aid = getattr(event, "account_id", None)
+    if aid is None:
+        req = getattr(event, "request", None)
+        aid = getattr(req, "account_id", None)
+    return None if aid is None else (aid,)
+
+
 class RiskEngine(OrderPath):
     def __init__(
         self,
@@ -97,6 +139,7 @@ class RiskEngine(OrderPath):
         self._sub_lock = threading.Lock()
         self.counters: dict[str, int] = {"latency_rejects": 0, "decisions": 0}
         self._dropping: frozenset[str] = frozenset()  # symbols a market update is removing
+        self._capture: SnapshotCapture | None = None  # while a snapshot is being taken
 
     @property
     def market(self) -> MarketState | None:
@@ -134,6 +177,8 @@ class RiskEngine(OrderPath):
     def _commit(self, event: Event, hint: Any = None, defer: bool = False) -> int:
         """Sequence, journal (unless ``defer``: the caller flushes) and apply one event."""
         with self._commit_lock:
+            if self._capture is not None:
+                self._capture.before(self.book, event)  # a snapshot is being taken
             self.seq = seq = self.seq + 1
             if self.sink is not None:
                 self._pending.append(Stamped(seq, self.wall_ns(), event, ACTOR.get()))
@@ -191,25 +236,45 @@ class RiskEngine(OrderPath):
         book.status_changes.clear()
 
     def snapshot(self) -> tuple[int, bytes]:
-        """The whole book and the sequence number of the last event in it. Every writer is
-        held off while the book is copied into the snapshot message (it is serialised after
-        they resume)."""
+        """The whole book and the sequence number of the last event in it.
+
+        Copy on write: the cut is taken under the commit lock alone (the accounts listed,
+        the market and the halt copied); then each account is copied into the snapshot
+        under the commit lock, one at a time, unless a commit touching it comes first: that
+        commit copies it before applying its event (an event of every account copies all
+        that are left). Writers wait at most one account's copy. Market updates wait for
+        the whole snapshot (they would rebind accounts outside a commit)."""
         from riskgate.engine.journal import codec
 
-        with self._market_lock, self._decision_gate, self._accounts_lock:
-            accounts = list(self.accounts.values())
-            with contextlib.ExitStack() as held:
+        with self._market_lock:
+            with self._accounts_lock:
+                accounts = list(self.accounts.values())
+            for acc in accounts:  # a no-op unless a market update has just ended
+                with acc.lock:
+                    self._bind(acc)
+            with self._commit_lock:
+                if self._pending:
+                    self._write_pending()
+                seq, halt = self.seq, self.book.halt_all
+                self._capture = capture = SnapshotCapture(accounts, codec.account_state_bytes)
+            head = codec.book_head_to_proto(self.book, seq)  # the market cannot change
+            head.halt_all, head.halt_all_reason = halt
+            try:
                 for acc in accounts:
-                    held.enter_context(acc.lock)
+                    self._capture_one(capture, acc)
+            finally:
                 with self._commit_lock:
-                    for acc in accounts:
-                        self._bind(acc)
-                    if self._pending:
-                        self._write_pending()
-                    seq = self.seq
-                    msg = codec.book_to_proto(self.book, seq)
+                    self._capture = None
         self._publish_changes()
-        return seq, codec.snapshot_bytes(msg)
+        return seq, codec.snapshot_payload(head, capture.states(accounts))
+
+    def _capture_one(self, capture: SnapshotCapture, acc: Account) -> None:
+        with self._commit_lock:
+            capture.take(acc)
+        # a writer woken by that release gets the GIL, and then the lock, before the next
+        # account: without this the copying thread took the lock straight back and held
+        # a waiting writer off for most of the snapshot (a lock is not fair)
+        time.sleep(0)
 
     # ================================================================ market data ==========
 

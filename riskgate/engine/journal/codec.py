@@ -266,14 +266,63 @@ def decode_event_checked(seq: int, payload: bytes) -> ev.Stamped:
 
 def book_to_proto(book: Book, seq: int) -> epb.BookSnapshot:
     """The whole book (every account bound to ``book.market``)."""
+    msg = book_head_to_proto(book, seq)
+    for acc in book.accounts.values():
+        _account_to_proto(msg.accounts.add(), acc)
+    return msg
+
+
+def book_head_to_proto(book: Book, seq: int) -> epb.BookSnapshot:
+    """The book's snapshot message without its accounts (the market, the halt)."""
     msg = epb.BookSnapshot(seq=seq, model=book.model.name, state_format=STATE_FORMAT)
     if book.market is not None:
         m = book.market
         _market_to_proto(msg.market, m.version, m.snapshot, m.received_ns)
     msg.halt_all, msg.halt_all_reason = book.halt_all
-    for acc in book.accounts.values():
-        _account_to_proto(msg.accounts.add(), acc)
     return msg
+
+
+def account_state_bytes(acc: Account) -> bytes:
+    """One account's part of the snapshot, serialised (bound to the book's market)."""
+    m = epb.AccountState()
+    _account_to_proto(m, acc)
+    return m.SerializeToString(deterministic=True)
+
+
+def snapshot_payload(head: epb.BookSnapshot, accounts: Iterable[bytes]) -> bytes:
+    """:func:`snapshot_bytes` of ``head`` (no accounts) with the serialised accounts added,
+    assembled from pieces: the bytes are those of the whole message serialised at once
+    (fields in number order), but no single step holds the GIL for the whole book."""
+    seq = epb.BookSnapshot(seq=head.seq).SerializeToString()
+    before = epb.BookSnapshot(halt_all=head.halt_all, halt_all_reason=head.halt_all_reason)
+    if head.HasField("market"):
+        before.market.CopyFrom(head.market)
+    after = epb.BookSnapshot(model=head.model, state_format=head.state_format)
+    parts = [before.SerializeToString(deterministic=True)]
+    for b in accounts:
+        n = len(b)
+        parts.append(_ACCOUNT_TAG + (bytes((n,)) if n < 0x80 else _varint_bytes(n)))
+        parts.append(b)
+    parts.append(after.SerializeToString(deterministic=True))
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part)
+    digest = h.hexdigest()
+    parts.insert(0, seq)
+    parts.append(epb.BookSnapshot(state_hash=digest).SerializeToString())
+    return b"".join(parts)
+
+
+_ACCOUNT_TAG = bytes(((epb.BookSnapshot.ACCOUNTS_FIELD_NUMBER << 3) | 2,))
+
+
+def _varint_bytes(v: int) -> bytes:
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
 
 
 def _account_to_proto(m: epb.AccountState, a: Account) -> None:
@@ -326,9 +375,15 @@ def encode_snapshot(book: Book, seq: int) -> bytes:
 
 
 def snapshot_bytes(msg: epb.BookSnapshot) -> bytes:
-    """The snapshot file's payload: the message with its state hash filled in."""
-    msg.state_hash = _hash(msg)
-    return msg.SerializeToString(deterministic=True)
+    """The snapshot file's payload: the message with its state hash filled in.
+
+    Serialised once: the message without a hash, whose bytes but ``seq`` are what the hash
+    covers (:func:`payload_hash`), then the hash field after them (a reader takes fields in
+    any order; the message parsed is the one with its hash set)."""
+    msg.ClearField("state_hash")
+    body = msg.SerializeToString(deterministic=True)
+    msg.state_hash = digest = payload_hash(body)
+    return body + epb.BookSnapshot(state_hash=digest).SerializeToString()
 
 
 def _hash(msg: epb.BookSnapshot) -> str:
@@ -344,11 +399,71 @@ def state_hash(book: Book) -> str:
     return _hash(book_to_proto(book, 0))
 
 
+def payload_hash(payload: bytes) -> str:
+    """The state hash of a snapshot file's payload read from its bytes: sha256 of every
+    top-level field but ``seq`` and ``state_hash``. For a payload written by
+    :func:`snapshot_bytes` (deterministic serialisation, fields in number order) that is
+    the hash of the message as read, without parsing and serialising it again."""
+    h = hashlib.sha256()
+    view = memoryview(payload)
+    pos, end, kept = 0, len(payload), 0
+    try:
+        while pos < end:
+            start = pos
+            tag, pos = _read_varint(payload, pos)
+            wire = tag & 7
+            if wire == 0:
+                _, pos = _read_varint(payload, pos)
+            elif wire == 2:
+                n, pos = _read_varint(payload, pos)
+                pos += n
+            elif wire == 1:
+                pos += 8
+            elif wire == 5:
+                pos += 4
+            else:
+                return ""
+            if tag >> 3 in (_SEQ_FIELD, _HASH_FIELD):
+                if kept < start:
+                    h.update(view[kept:start])
+                kept = pos
+        if pos != end:
+            return ""
+    except IndexError:
+        return ""
+    h.update(view[kept:end])
+    return h.hexdigest()
+
+
+_SEQ_FIELD = epb.BookSnapshot.SEQ_FIELD_NUMBER
+_HASH_FIELD = epb.BookSnapshot.STATE_HASH_FIELD_NUMBER
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    b = data[pos]
+    if b < 0x80:
+        return b, pos + 1
+    v, shift = b & 0x7F, 7
+    while True:
+        pos += 1
+        b = data[pos]
+        v |= (b & 0x7F) << shift
+        if b < 0x80:
+            return v, pos + 1
+        shift += 7
+
+
 def decode_snapshot(payload: bytes, book: Book) -> int:
     """Fill the empty ``book`` from a snapshot; returns the sequence number it covers.
     Raises :class:`CodecError` if it does not decode or its state hash (of the message as
     read) does not match. That decoding is faithful, that ``state_hash(book)`` then gives
     the hash back, is what the replay property test checks."""
+    return decode_snapshot_hashed(payload, book)[0]
+
+
+def decode_snapshot_hashed(payload: bytes, book: Book) -> tuple[int, str]:
+    """:func:`decode_snapshot`, also returning the state hash it checked: the book's
+    (``state_hash(book)``) until the book changes."""
     msg = epb.BookSnapshot()
     try:
         msg.ParseFromString(payload)
@@ -371,10 +486,12 @@ def decode_snapshot(payload: bytes, book: Book) -> int:
         book.accounts[acc.account_id] = acc
         if acc.pending:
             book.pending_accounts.add(acc)
-    got = _hash(msg)
+    got = payload_hash(payload)
+    if got != msg.state_hash:  # written otherwise than snapshot_bytes does: the message's
+        got = _hash(msg)
     if got != msg.state_hash:
         raise CodecError(f"snapshot {msg.seq}: state hash {got} does not match {msg.state_hash}")
-    return msg.seq
+    return msg.seq, got
 
 
 def _account_from_proto(m: epb.AccountState, book: Book) -> Account:

@@ -104,12 +104,12 @@ class DataStore:
         invalid = tuple(
             f"{s.path.name}: {s.error}" for s in list_snapshots(self.snapshot_dir) if not s.valid
         )
-        snap_seq, snap_path = 0, ""
+        snap_seq, snap_path, snap_hash = 0, "", ""
         found = latest_snapshot(self.snapshot_dir)
         if found is not None:
             snap_seq, payload, path = found
             try:
-                codec.decode_snapshot(payload, book)
+                _, snap_hash = codec.decode_snapshot_hashed(payload, book)
             except codec.CodecError as exc:
                 raise RecoveryError(f"{path}: {exc}") from None
             snap_path = str(path)
@@ -128,9 +128,11 @@ class DataStore:
             for seq, payload in self.journal.records(snap_seq + 1)
         )
         done = replay(book, events, after_seq=snap_seq)
+        # nothing after the snapshot (a clean shutdown's): the hash it was checked against
+        state = snap_hash if snap_hash and not done.events else codec.state_hash(book)
         return Recovery(
             snap_seq, snap_path, done.events, done.seq, self.journal.truncated_bytes, invalid,
-            time.perf_counter() - t0, codec.state_hash(book),
+            time.perf_counter() - t0, state,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ snapshots
