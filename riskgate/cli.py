@@ -23,6 +23,10 @@ EXIT_BAD_INPUT = 2
 DEFAULT_TARGET = "127.0.0.1:50051"
 SERVICE = "riskgate.v1.RiskGate"
 _TARGET_HELP = "address of the riskgate service, HOST:PORT"
+_STRESS_HELP = (
+    "stress scenarios (TOML or .csv) appended to the model's cells (format: README, "
+    "'Stress scenarios'; example: examples/stress/illustrative.toml)"
+)
 
 
 def _input_errors() -> tuple[type[Exception], ...]:
@@ -44,7 +48,7 @@ def _cmd_margin(args: argparse.Namespace) -> int:
     from riskgate.report import compute_report, render_text
 
     portfolio = load_portfolio(args.file)
-    report = compute_report(portfolio, args.model, args.params, args.rules_params)
+    report = compute_report(portfolio, args.model, args.params, args.rules_params, args.stress)
     if args.json:
         json.dump(report, sys.stdout, indent=2, sort_keys=False)
         sys.stdout.write("\n")
@@ -137,6 +141,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             args.config,
             listen_address=args.listen,
             model=args.model,
+            stress_file=args.stress,
             demo=False if args.no_demo else None,
             metrics_address=args.metrics,
             data_dir=args.data_dir,
@@ -674,6 +679,7 @@ def _add_service_commands(sub: Any) -> None:
         "--listen", metavar="ADDR", help="listen address, HOST:PORT (default 127.0.0.1:50051)"
     )
     serve.add_argument("--model", choices=MODEL_NAMES, help="margin model")
+    serve.add_argument("--stress", metavar="FILE", help=_STRESS_HELP + "; setting stress_file")
     serve.add_argument(
         "--no-demo", action="store_true", help="start empty: no demo market, no demo accounts"
     )
@@ -911,6 +917,7 @@ def build_parser() -> argparse.ArgumentParser:
     margin.add_argument(
         "--params", metavar="FILE.toml", help="model parameters (default: packaged)"
     )
+    margin.add_argument("--stress", metavar="FILE", help=_STRESS_HELP)
     margin.add_argument(
         "--rules-params",
         metavar="FILE.toml",
@@ -993,6 +1000,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", choices=MODEL_NAMES, default="deribit", help="margin model"
     )
     bench_update.add_argument("--seed", type=int, default=7, help="seed of the random accounts")
+    bench_update.add_argument("--stress", metavar="FILE", help=_STRESS_HELP)
     bench_update.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_update.set_defaults(func=_cmd_bench_update)
 

@@ -144,11 +144,13 @@ def compute_report(
     model: str = "deribit",
     params_path: str | Path | None = None,
     rules_params_path: str | Path | None = None,
+    stress_path: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Portfolio margin and both rules-based flavours for every pool of ``portfolio``."""
+    """Portfolio margin and both rules-based flavours for every pool of ``portfolio``
+    (with ``stress_path``, the stress file's scenarios as extra cells of the model)."""
     if not isinstance(portfolio, Portfolio):
         portfolio = portfolio_from_dict(portfolio)
-    scenario_model = load_model(model, params_path)
+    scenario_model = load_model(model, params_path, stress_path)
     rules_params = load_rules_params(rules_params_path)
     state = portfolio_state(portfolio, scenario_model)
     pools: dict[str, Any] = {}
@@ -159,8 +161,12 @@ def compute_report(
             if not s.startswith(COLLATERAL_PREFIX)
         ]
         pools[ccy] = _pool_block(pool.margin(), _breakdown(pool), legs, portfolio, rules_params)
+    stress = scenario_model.stress
     return {
         "model": scenario_model.name,
+        "stress": None
+        if stress is None
+        else {"file": stress.source, "digest": stress.digest, "scenarios": list(stress.names)},
         "pool_mode": portfolio.pool_mode,
         "valuation_time": portfolio.market.valuation_time.isoformat().replace("+00:00", "Z"),
         "pools": pools,
@@ -198,13 +204,16 @@ def _scenario_text(ws: Mapping[str, Any]) -> str:
         moves = ", ".join(f"{c} {m:+.1%}" for c, m in pm.items())
     else:
         moves = f"{ws.get('underlying', '')} {pm:+.1%}".strip()
-    return f"cell {ws['cell'] + 1}: {moves}, vol {ws.get('vol_move')}"
+    name = f"stress scenario {ws['name']!r}, " if ws.get("name") else ""
+    return f"{name}cell {ws['cell'] + 1}: {moves}, vol {ws.get('vol_move')}"
 
 
 def render_text(report: Mapping[str, Any]) -> str:
     lines: list[str] = []
+    stress = report.get("stress")
+    with_stress = f" + {len(stress['scenarios'])} stress scenarios" if stress else ""
     lines.append(
-        f"riskgate margin · model {report['model']} · pools {report['pool_mode']} · "
+        f"riskgate margin · model {report['model']}{with_stress} · pools {report['pool_mode']} · "
         f"valuation {report['valuation_time']}"
     )
     for ccy, pool in report["pools"].items():

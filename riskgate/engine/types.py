@@ -155,6 +155,8 @@ class ScenarioInfo(NamedTuple):
     # (coin, price move) of every coin the scenario moves (a deribit pool's cell moves all
     # of its coins at once), sorted by coin
     price_moves: tuple[tuple[str, float], ...] = ()
+    # the stress scenario's name when the cell is one (riskgate.models.stress), else ""
+    name: str = ""
 
 
 @dataclass(slots=True)

@@ -220,7 +220,7 @@ class RejectContext(_message.Message):
     def __init__(self, field: _Optional[str] = ..., limit_value: _Optional[float] = ..., actual_value: _Optional[float] = ..., unit: _Optional[str] = ...) -> None: ...
 
 class Scenario(_message.Message):
-    __slots__ = ("index", "price_move_fraction", "vol_move", "pool_currency", "underlying", "loss", "price_moves")
+    __slots__ = ("index", "price_move_fraction", "vol_move", "pool_currency", "underlying", "loss", "price_moves", "name")
     class PriceMovesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -235,6 +235,7 @@ class Scenario(_message.Message):
     UNDERLYING_FIELD_NUMBER: _ClassVar[int]
     LOSS_FIELD_NUMBER: _ClassVar[int]
     PRICE_MOVES_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
     index: int
     price_move_fraction: float
     vol_move: str
@@ -242,7 +243,8 @@ class Scenario(_message.Message):
     underlying: str
     loss: float
     price_moves: _containers.ScalarMap[str, float]
-    def __init__(self, index: _Optional[int] = ..., price_move_fraction: _Optional[float] = ..., vol_move: _Optional[str] = ..., pool_currency: _Optional[str] = ..., underlying: _Optional[str] = ..., loss: _Optional[float] = ..., price_moves: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    name: str
+    def __init__(self, index: _Optional[int] = ..., price_move_fraction: _Optional[float] = ..., vol_move: _Optional[str] = ..., pool_currency: _Optional[str] = ..., underlying: _Optional[str] = ..., loss: _Optional[float] = ..., price_moves: _Optional[_Mapping[str, float]] = ..., name: _Optional[str] = ...) -> None: ...
 
 class Decision(_message.Message):
     __slots__ = ("account_id", "client_order_id", "accepted", "reason", "detail", "context", "initial_margin_before", "initial_margin_after", "maintenance_margin_before", "maintenance_margin_after", "equity_before", "equity_after", "worst_scenario", "pool_currency", "risk_reducing", "duplicate", "margin_method", "compute_ns", "market_version")
