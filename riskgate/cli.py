@@ -216,7 +216,11 @@ def _scenario_text(s: Any) -> str:
         moves = ", ".join(f"{c} {m:+.1%}" for c, m in sorted(s.price_moves.items()))
     else:
         moves = f"{s.underlying} {s.price_move_fraction:+.1%}".strip()
-    return f"cell {s.index + 1}: {moves}, vol {s.vol_move}; loss {_money(s.loss, s.pool_currency)}"
+    name = f"stress scenario {s.name!r}, " if s.name else ""
+    return (
+        f"{name}cell {s.index + 1}: {moves}, vol {s.vol_move}; "
+        f"loss {_money(s.loss, s.pool_currency)}"
+    )
 
 
 def _context_value(x: float, c: Any, coin: str) -> str:
@@ -286,6 +290,10 @@ def _render_decision(d: Any, order: Any) -> str:
         # rejected before the order reached a margin pool (bad order, unknown account or
         # instrument ...): the decision carries no margin numbers, only zeros
         rows.append(("margin", "not computed: rejected before the margin check"))
+    for k, a in enumerate(d.attribution):  # the legs behind the worst scenario
+        qty = f"  ({a.quantity:+,.6g})" if a.quantity else ""
+        label = "P&L by leg" if k == 0 else ""
+        rows.append((label, f"{_money(a.pnl, ccy):>18}  {a.symbol}{qty}"))
     market = f" (market v{d.market_version})" if d.market_version else ""
     rows.append(("compute", f"{d.compute_ns / 1000:.1f} µs{market}"))
     lines += [f"  {k:<15} {v}" for k, v in rows]
@@ -394,11 +402,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
         args.target, timeout_s=args.timeout, credentials=_credentials(args), token=args.token
     ) as client:
         method = client.stub.WhatIf if args.whatif else client.stub.CheckOrder
+        request = pb.CheckOrderRequest(order=order, explain=args.whatif and args.explain)
         decision = _rpc(
             args.target,
-            lambda: method(
-                pb.CheckOrderRequest(order=order), timeout=args.timeout, metadata=client.metadata
-            ),
+            lambda: method(request, timeout=args.timeout, metadata=client.metadata),
         )
     if args.json:
         print(_to_json(decision))
@@ -774,6 +781,12 @@ def _add_service_commands(sub: Any) -> None:
     check.add_argument("--client-order-id", metavar="ID", help="default: a generated cli-… id")
     check.add_argument(
         "--whatif", action="store_true", help="WhatIf instead of CheckOrder (reserves nothing)"
+    )
+    check.add_argument(
+        "--explain",
+        action="store_true",
+        help="with --whatif: the P&L of each leg in the worst scenario, accepted or not "
+        "(a margin reject always carries it)",
     )
     check.add_argument("--target", default=DEFAULT_TARGET, metavar="ADDR", help=_TARGET_HELP)
     _add_tls_client_args(check)

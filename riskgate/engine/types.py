@@ -183,6 +183,9 @@ class Decision:
     margin_method: MarginMethod = MarginMethod.PORTFOLIO
     compute_ns: int = 0
     market_version: int = 0
+    # margin rejects and WhatIf(explain): the legs behind the worst scenario, largest loss
+    # first ((symbol, quantity, pnl) of riskgate.engine.attribution.LegPnl), summing to -loss
+    attribution: tuple = ()
 
 
 @dataclass(frozen=True, slots=True)

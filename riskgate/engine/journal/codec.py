@@ -18,6 +18,7 @@ import numpy as np
 from riskgate.domain.market import MarketSnapshot
 from riskgate.engine import events as ev
 from riskgate.engine import types as et
+from riskgate.engine.attribution import LegPnl
 from riskgate.engine.book import Account, AccountPool, Book, RulesTotals, WorkingOrder
 from riskgate.engine.market import build_market_state
 from riskgate.engine.state import PoolState
@@ -91,6 +92,7 @@ def _decision_from_proto(m: pb.Decision) -> et.Decision:
         ),
         m.pool_currency, m.risk_reducing, m.duplicate, et.MarginMethod(m.margin_method),
         m.compute_ns, m.market_version,
+        tuple(LegPnl(a.symbol, a.quantity, a.pnl) for a in m.attribution),
     )  # fmt: skip
 
 
