@@ -169,9 +169,11 @@ def compute_report(
     state = portfolio_state(portfolio, scenario_model)
     pools: dict[str, Any] = {}
     for ccy, pool in sorted(state.pools.items()):
+        # the rules take coin quantities: the portfolio's, not the state's units (an
+        # inverse future's state holds its USD notional)
         legs = [
-            (portfolio.instruments[s], q)
-            for s, q in pool.qty.items()
+            (portfolio.instruments[s], portfolio.positions[s])
+            for s in pool.qty
             if not s.startswith(COLLATERAL_PREFIX)
         ]
         pools[ccy] = _pool_block(
