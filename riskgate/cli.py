@@ -23,6 +23,10 @@ EXIT_BAD_INPUT = 2
 DEFAULT_TARGET = "127.0.0.1:50051"
 SERVICE = "riskgate.v1.RiskGate"
 _TARGET_HELP = "address of the riskgate service, HOST:PORT"
+_STRESS_HELP = (
+    "stress scenarios (TOML or .csv) appended to the model's cells (format: README, "
+    "'Stress scenarios'; example: examples/stress/illustrative.toml)"
+)
 
 
 def _input_errors() -> tuple[type[Exception], ...]:
@@ -44,7 +48,7 @@ def _cmd_margin(args: argparse.Namespace) -> int:
     from riskgate.report import compute_report, render_text
 
     portfolio = load_portfolio(args.file)
-    report = compute_report(portfolio, args.model, args.params, args.rules_params)
+    report = compute_report(portfolio, args.model, args.params, args.rules_params, args.stress)
     if args.json:
         json.dump(report, sys.stdout, indent=2, sort_keys=False)
         sys.stdout.write("\n")
@@ -137,6 +141,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             args.config,
             listen_address=args.listen,
             model=args.model,
+            stress_file=args.stress,
             demo=False if args.no_demo else None,
             metrics_address=args.metrics,
             data_dir=args.data_dir,
@@ -211,7 +216,11 @@ def _scenario_text(s: Any) -> str:
         moves = ", ".join(f"{c} {m:+.1%}" for c, m in sorted(s.price_moves.items()))
     else:
         moves = f"{s.underlying} {s.price_move_fraction:+.1%}".strip()
-    return f"cell {s.index + 1}: {moves}, vol {s.vol_move}; loss {_money(s.loss, s.pool_currency)}"
+    name = f"stress scenario {s.name!r}, " if s.name else ""
+    return (
+        f"{name}cell {s.index + 1}: {moves}, vol {s.vol_move}; "
+        f"loss {_money(s.loss, s.pool_currency)}"
+    )
 
 
 def _context_value(x: float, c: Any, coin: str) -> str:
@@ -281,6 +290,10 @@ def _render_decision(d: Any, order: Any) -> str:
         # rejected before the order reached a margin pool (bad order, unknown account or
         # instrument ...): the decision carries no margin numbers, only zeros
         rows.append(("margin", "not computed: rejected before the margin check"))
+    for k, a in enumerate(d.attribution):  # the legs behind the worst scenario
+        qty = f"  ({a.quantity:+,.6g})" if a.quantity else ""
+        label = "P&L by leg" if k == 0 else ""
+        rows.append((label, f"{_money(a.pnl, ccy):>18}  {a.symbol}{qty}"))
     market = f" (market v{d.market_version})" if d.market_version else ""
     rows.append(("compute", f"{d.compute_ns / 1000:.1f} µs{market}"))
     lines += [f"  {k:<15} {v}" for k, v in rows]
@@ -389,11 +402,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
         args.target, timeout_s=args.timeout, credentials=_credentials(args), token=args.token
     ) as client:
         method = client.stub.WhatIf if args.whatif else client.stub.CheckOrder
+        request = pb.CheckOrderRequest(order=order, explain=args.whatif and args.explain)
         decision = _rpc(
             args.target,
-            lambda: method(
-                pb.CheckOrderRequest(order=order), timeout=args.timeout, metadata=client.metadata
-            ),
+            lambda: method(request, timeout=args.timeout, metadata=client.metadata),
         )
     if args.json:
         print(_to_json(decision))
@@ -674,6 +686,7 @@ def _add_service_commands(sub: Any) -> None:
         "--listen", metavar="ADDR", help="listen address, HOST:PORT (default 127.0.0.1:50051)"
     )
     serve.add_argument("--model", choices=MODEL_NAMES, help="margin model")
+    serve.add_argument("--stress", metavar="FILE", help=_STRESS_HELP + "; setting stress_file")
     serve.add_argument(
         "--no-demo", action="store_true", help="start empty: no demo market, no demo accounts"
     )
@@ -768,6 +781,12 @@ def _add_service_commands(sub: Any) -> None:
     check.add_argument("--client-order-id", metavar="ID", help="default: a generated cli-… id")
     check.add_argument(
         "--whatif", action="store_true", help="WhatIf instead of CheckOrder (reserves nothing)"
+    )
+    check.add_argument(
+        "--explain",
+        action="store_true",
+        help="with --whatif: the P&L of each leg in the worst scenario, accepted or not "
+        "(a margin reject always carries it)",
     )
     check.add_argument("--target", default=DEFAULT_TARGET, metavar="ADDR", help=_TARGET_HELP)
     _add_tls_client_args(check)
@@ -911,6 +930,7 @@ def build_parser() -> argparse.ArgumentParser:
     margin.add_argument(
         "--params", metavar="FILE.toml", help="model parameters (default: packaged)"
     )
+    margin.add_argument("--stress", metavar="FILE", help=_STRESS_HELP)
     margin.add_argument(
         "--rules-params",
         metavar="FILE.toml",
@@ -993,6 +1013,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", choices=MODEL_NAMES, default="deribit", help="margin model"
     )
     bench_update.add_argument("--seed", type=int, default=7, help="seed of the random accounts")
+    bench_update.add_argument("--stress", metavar="FILE", help=_STRESS_HELP)
     bench_update.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_update.set_defaults(func=_cmd_bench_update)
 

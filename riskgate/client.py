@@ -221,13 +221,15 @@ class RiskGateClient:
         *,
         client_order_id: str = "",
         timeout_s: float | None = None,
+        explain: bool = False,
     ) -> pb.Decision:
-        """The decision CheckOrder would give now, reserving nothing."""
+        """The decision CheckOrder would give now, reserving nothing; ``explain``: with the
+        legs' P&L in the worst scenario (``Decision.attribution``) even when accepted."""
         order = make_order(
             account_id, client_order_id, symbol, side, quantity, price, order_type, reduce_only
         )
         return self.stub.WhatIf(
-            pb.CheckOrderRequest(order=order),
+            pb.CheckOrderRequest(order=order, explain=explain),
             timeout=self._order_timeout(timeout_s),
             metadata=self.metadata,
         )

@@ -100,6 +100,9 @@ class Settings:
     max_iv: float = 5.0
     min_rate: float = -0.5
     max_rate: float = 1.0
+    # stress scenarios (riskgate/models/stress.py): a TOML or CSV file of named joint moves
+    # appended to the model's cells; None = none. Snapshots record their digest.
+    stress_file: str | None = None
 
     def __post_init__(self) -> None:
         check_address("listen_address", self.listen_address)
@@ -165,6 +168,18 @@ class Settings:
             self.min_rate < self.max_rate
         ):
             raise SettingsError("min_rate, max_rate: must be finite, min_rate below max_rate")
+        self._check_stress_file()
+
+    def _check_stress_file(self) -> None:
+        if self.stress_file == "":
+            object.__setattr__(self, "stress_file", None)
+        if self.stress_file is not None:
+            from riskgate.models.stress import StressFileError, load_stress
+
+            try:
+                load_stress(self.stress_file)
+            except StressFileError as exc:
+                raise SettingsError(f"stress_file: {exc}") from None
 
     @property
     def tls(self) -> bool:

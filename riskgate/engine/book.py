@@ -103,8 +103,8 @@ def side_figures(out: np.ndarray) -> tuple[float, float, tuple[int, int, float]]
 def scenario_info(table: RiskTable, key: tuple[int, int, float]) -> ScenarioInfo:
     """The scenario a (cell, underlying row, worst loss) key names in ``table``."""
     cell, u, loss = key
-    move, vol, moves = table.labels[u][cell]
-    return ScenarioInfo(cell, move, vol, table.currency, table.coins[u], loss, moves)
+    move, vol, moves, name = table.labels[u][cell]
+    return ScenarioInfo(cell, move, vol, table.currency, table.coins[u], loss, moves, name)
 
 
 class RulesTotals:

@@ -21,6 +21,7 @@ from typing import NamedTuple
 from riskgate.domain.instruments import Instrument, InstrumentError, parse_symbol
 from riskgate.domain.units import money, plain
 from riskgate.engine.apply import AcceptHint, order_unit
+from riskgate.engine.attribution import explain_side, explain_state
 from riskgate.engine.book import (
     Account,
     AccountPool,
@@ -295,7 +296,8 @@ def margin_step(
     equity = pool.equity
     im_before = pool.im
     side_im_before = pool.im_B if buy else pool.im_S
-    side_im, side_mm, key = side_figures(state.whatif_out(symbol, signed))
+    out = state.whatif_out(symbol, signed)
+    side_im, side_mm, key = side_figures(out)
     if acc.method_in_use is _RULES:
         coef = market.rules_coefficients(pool.currency, symbol)
         r = pool.rules["B" if buy else "S"]
@@ -317,6 +319,13 @@ def margin_step(
     d.risk_reducing = side_im < side_im_before - _EPS * max(1.0, side_im_before)
     # written so that a NaN margin on either side, or an infinite equity, fails closed
     if not (side_im <= equity and other_im <= equity and equity < _INF) and not d.risk_reducing:
+        if acc.method_in_use is not _RULES:  # the legs behind the binding scenario
+            other = pool.S if buy else pool.B
+            d.attribution = (
+                explain_side(state, out, symbol, signed)
+                if other_im <= side_im
+                else explain_state(other)
+            )
         raise Reject(
             Reason.INSUFFICIENT_MARGIN,
             f"initial margin after {money(im_after, pool.currency)} exceeds equity "

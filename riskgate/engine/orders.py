@@ -228,8 +228,21 @@ class OrderPath:
         self._durable(self.seq)
         return out
 
-    def whatif(self: RiskEngine, order: OrderRequest, deadline_ns: int | None = None) -> Decision:
-        return self.check_order(order, deadline_ns, reserve=False)
+    def whatif(
+        self: RiskEngine,
+        order: OrderRequest,
+        deadline_ns: int | None = None,
+        explain: bool = False,
+    ) -> Decision:
+        """``check_order`` reserving nothing; ``explain``: also the attribution of the
+        scenario that sets the margin after the order (accepted or not), computed after the
+        decision (its compute time is not the decision's)."""
+        d = self.check_order(order, deadline_ns, reserve=False)
+        if explain and not d.attribution and d.pool_currency:
+            from riskgate.engine.attribution import explain_order
+
+            d.attribution = explain_order(self, order, d)
+        return d
 
     def max_quantity(
         self: RiskEngine, account_id: str, symbol: str, price: float | None

@@ -155,6 +155,8 @@ class ScenarioInfo(NamedTuple):
     # (coin, price move) of every coin the scenario moves (a deribit pool's cell moves all
     # of its coins at once), sorted by coin
     price_moves: tuple[tuple[str, float], ...] = ()
+    # the stress scenario's name when the cell is one (riskgate.models.stress), else ""
+    name: str = ""
 
 
 @dataclass(slots=True)
@@ -181,6 +183,9 @@ class Decision:
     margin_method: MarginMethod = MarginMethod.PORTFOLIO
     compute_ns: int = 0
     market_version: int = 0
+    # margin rejects and WhatIf(explain): the legs behind the worst scenario, largest loss
+    # first ((symbol, quantity, pnl) of riskgate.engine.attribution.LegPnl), summing to -loss
+    attribution: tuple = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -253,7 +253,7 @@ def engine_config(settings: Settings) -> EngineConfig:
 
 def create_engine(settings: Settings) -> RiskEngine:
     """An engine with the configured model and rules parameters and no data."""
-    model = load_model(settings.model, settings.model_params)
+    model = load_model(settings.model, settings.model_params, settings.stress_file)
     rules = load_rules_params(settings.rules_params)
     return RiskEngine(model, rules, engine_config(settings))
 
@@ -601,7 +601,7 @@ class RiskGateServer:
         _log.info(
             "serving",
             address=self.address,
-            model=s.model,
+            model=self.engine.model.identity,
             market_version=market.version if market else None,
             instruments=len(market.instruments) if market else 0,
             accounts=len(self.engine.accounts),
@@ -739,6 +739,9 @@ class RiskGateServer:
 def _describe(server: RiskGateServer) -> str:
     market = server.engine.market
     parts = [f"model {server.settings.model}"]
+    stress = server.engine.model.stress
+    if stress is not None:
+        parts[0] += f" + {len(stress.scenarios)} stress scenarios ({stress.source})"
     if market is not None:
         parts.append(f"market v{market.version}, {len(market.instruments)} instruments")
     else:

@@ -123,6 +123,7 @@ def _scenario(s: et.ScenarioInfo) -> pb.Scenario:
         underlying=s.underlying,
         loss=s.loss,
         price_moves=dict(s.price_moves),
+        name=s.name,
     )
 
 
@@ -184,6 +185,12 @@ def fill_decision(msg: pb.Decision, d: et.Decision) -> pb.Decision:
         ws.loss = s.loss
         if s.price_moves:
             ws.price_moves.update(s.price_moves)
+        if s.name:
+            ws.name = s.name
+    if d.attribution:
+        add = msg.attribution.add
+        for symbol, quantity, pnl in d.attribution:
+            add(symbol=symbol, quantity=quantity, pnl=pnl)
     if d.detail:
         msg.detail = clip_message(d.detail)  # quotes at most a short prefix of a bad value
     if not d.accepted:

@@ -104,8 +104,12 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
         context.abort(code, message)
         raise AssertionError("unreachable")  # context.abort raises
 
-    def _decide(self, order: OrderRequest, deadline_ns: int | None, reserve: bool) -> Decision:
+    def _decide(
+        self, order: OrderRequest, deadline_ns: int | None, reserve: bool, explain: bool = False
+    ) -> Decision:
         try:
+            if explain:  # WhatIf with explain: the attribution too
+                return self.engine.whatif(order, deadline_ns, explain=True)
             return self.engine.check_order(order, deadline_ns, reserve=reserve)
         except Exception as exc:  # fail closed: a reject, never an accept or a crash
             self._log.exception(
@@ -185,7 +189,7 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
         if not request.HasField("order"):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "order: missing")
         order = convert.order_from_proto(request.order)
-        d = self._decide(order, self._deadline_ns(context), False)
+        d = self._decide(order, self._deadline_ns(context), False, request.explain)
         self.metrics.decision("WhatIf", d)
         self._log_decision(order, d, whatif=True)
         return convert.decision_to_proto(d)

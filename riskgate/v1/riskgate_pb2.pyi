@@ -190,10 +190,12 @@ class Order(_message.Message):
     def __init__(self, account_id: _Optional[str] = ..., client_order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[Side, str]] = ..., order_type: _Optional[_Union[OrderType, str]] = ..., quantity: _Optional[float] = ..., price: _Optional[float] = ..., reduce_only: _Optional[bool] = ..., time_in_force: _Optional[_Union[TimeInForce, str]] = ...) -> None: ...
 
 class CheckOrderRequest(_message.Message):
-    __slots__ = ("order",)
+    __slots__ = ("order", "explain")
     ORDER_FIELD_NUMBER: _ClassVar[int]
+    EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     order: Order
-    def __init__(self, order: _Optional[_Union[Order, _Mapping]] = ...) -> None: ...
+    explain: bool
+    def __init__(self, order: _Optional[_Union[Order, _Mapping]] = ..., explain: _Optional[bool] = ...) -> None: ...
 
 class CheckOrdersRequest(_message.Message):
     __slots__ = ("orders",)
@@ -220,7 +222,7 @@ class RejectContext(_message.Message):
     def __init__(self, field: _Optional[str] = ..., limit_value: _Optional[float] = ..., actual_value: _Optional[float] = ..., unit: _Optional[str] = ...) -> None: ...
 
 class Scenario(_message.Message):
-    __slots__ = ("index", "price_move_fraction", "vol_move", "pool_currency", "underlying", "loss", "price_moves")
+    __slots__ = ("index", "price_move_fraction", "vol_move", "pool_currency", "underlying", "loss", "price_moves", "name")
     class PriceMovesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -235,6 +237,7 @@ class Scenario(_message.Message):
     UNDERLYING_FIELD_NUMBER: _ClassVar[int]
     LOSS_FIELD_NUMBER: _ClassVar[int]
     PRICE_MOVES_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
     index: int
     price_move_fraction: float
     vol_move: str
@@ -242,10 +245,11 @@ class Scenario(_message.Message):
     underlying: str
     loss: float
     price_moves: _containers.ScalarMap[str, float]
-    def __init__(self, index: _Optional[int] = ..., price_move_fraction: _Optional[float] = ..., vol_move: _Optional[str] = ..., pool_currency: _Optional[str] = ..., underlying: _Optional[str] = ..., loss: _Optional[float] = ..., price_moves: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    name: str
+    def __init__(self, index: _Optional[int] = ..., price_move_fraction: _Optional[float] = ..., vol_move: _Optional[str] = ..., pool_currency: _Optional[str] = ..., underlying: _Optional[str] = ..., loss: _Optional[float] = ..., price_moves: _Optional[_Mapping[str, float]] = ..., name: _Optional[str] = ...) -> None: ...
 
 class Decision(_message.Message):
-    __slots__ = ("account_id", "client_order_id", "accepted", "reason", "detail", "context", "initial_margin_before", "initial_margin_after", "maintenance_margin_before", "maintenance_margin_after", "equity_before", "equity_after", "worst_scenario", "pool_currency", "risk_reducing", "duplicate", "margin_method", "compute_ns", "market_version")
+    __slots__ = ("account_id", "client_order_id", "accepted", "reason", "detail", "context", "initial_margin_before", "initial_margin_after", "maintenance_margin_before", "maintenance_margin_after", "equity_before", "equity_after", "worst_scenario", "pool_currency", "risk_reducing", "duplicate", "margin_method", "compute_ns", "market_version", "attribution")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
@@ -265,6 +269,7 @@ class Decision(_message.Message):
     MARGIN_METHOD_FIELD_NUMBER: _ClassVar[int]
     COMPUTE_NS_FIELD_NUMBER: _ClassVar[int]
     MARKET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTION_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     client_order_id: str
     accepted: bool
@@ -284,7 +289,18 @@ class Decision(_message.Message):
     margin_method: MarginMethod
     compute_ns: int
     market_version: int
-    def __init__(self, account_id: _Optional[str] = ..., client_order_id: _Optional[str] = ..., accepted: _Optional[bool] = ..., reason: _Optional[_Union[RejectReason, str]] = ..., detail: _Optional[str] = ..., context: _Optional[_Union[RejectContext, _Mapping]] = ..., initial_margin_before: _Optional[float] = ..., initial_margin_after: _Optional[float] = ..., maintenance_margin_before: _Optional[float] = ..., maintenance_margin_after: _Optional[float] = ..., equity_before: _Optional[float] = ..., equity_after: _Optional[float] = ..., worst_scenario: _Optional[_Union[Scenario, _Mapping]] = ..., pool_currency: _Optional[str] = ..., risk_reducing: _Optional[bool] = ..., duplicate: _Optional[bool] = ..., margin_method: _Optional[_Union[MarginMethod, str]] = ..., compute_ns: _Optional[int] = ..., market_version: _Optional[int] = ...) -> None: ...
+    attribution: _containers.RepeatedCompositeFieldContainer[LegAttribution]
+    def __init__(self, account_id: _Optional[str] = ..., client_order_id: _Optional[str] = ..., accepted: _Optional[bool] = ..., reason: _Optional[_Union[RejectReason, str]] = ..., detail: _Optional[str] = ..., context: _Optional[_Union[RejectContext, _Mapping]] = ..., initial_margin_before: _Optional[float] = ..., initial_margin_after: _Optional[float] = ..., maintenance_margin_before: _Optional[float] = ..., maintenance_margin_after: _Optional[float] = ..., equity_before: _Optional[float] = ..., equity_after: _Optional[float] = ..., worst_scenario: _Optional[_Union[Scenario, _Mapping]] = ..., pool_currency: _Optional[str] = ..., risk_reducing: _Optional[bool] = ..., duplicate: _Optional[bool] = ..., margin_method: _Optional[_Union[MarginMethod, str]] = ..., compute_ns: _Optional[int] = ..., market_version: _Optional[int] = ..., attribution: _Optional[_Iterable[_Union[LegAttribution, _Mapping]]] = ...) -> None: ...
+
+class LegAttribution(_message.Message):
+    __slots__ = ("symbol", "quantity", "pnl")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    PNL_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    quantity: float
+    pnl: float
+    def __init__(self, symbol: _Optional[str] = ..., quantity: _Optional[float] = ..., pnl: _Optional[float] = ...) -> None: ...
 
 class MaxQuantityRequest(_message.Message):
     __slots__ = ("account_id", "symbol", "price")

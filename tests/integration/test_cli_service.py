@@ -238,6 +238,30 @@ def test_large_reject_amounts_are_not_in_scientific_notation(
     assert re.search(rf"values +limit {money}, actual {money}", out), out
 
 
+def test_reject_prints_the_legs_behind_it_and_whatif_explains_on_request(
+    target: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    code, out, _ = _run(
+        capsys, "check", "demo-1", PERP, "buy", "1000", "70000", "--whatif", "--json", *target
+    )
+    d = json.loads(out)
+    assert code == 1 and d["reason"] == "REJECT_REASON_INSUFFICIENT_MARGIN"
+    legs = d["attribution"]
+    assert legs[0]["symbol"] == PERP and legs[-1]["symbol"] == "aggregation"
+    assert sum(a["pnl"] for a in legs) == pytest.approx(-d["worst_scenario"]["loss"], rel=1e-9)
+    code, out, _ = _run(
+        capsys, "check", "demo-1", PERP, "buy", "1000", "70000", "--whatif", *target
+    )
+    assert re.search(r"P&L by leg +-[\d,]+\.\d\d USD  BTC-PERPETUAL  \(\+[\d,.]+\)", out), out
+    assert "aggregation" in out
+    # an accept carries none, unless asked
+    argv = ["check", "demo-1", PERP, "buy", "0.01", "70000", "--whatif", *target]
+    code, out, _ = _run(capsys, *argv)
+    assert code == 0 and "P&L by leg" not in out
+    code, out, _ = _run(capsys, *argv, "--explain", "--json")
+    assert code == 0 and json.loads(out)["attribution"][-1]["symbol"] == "aggregation"
+
+
 # ---- the worst scenario names every coin its cell moves --------------------------------------
 
 

@@ -92,9 +92,9 @@ def test_changed_proto_is_reported_naming_the_generated_file(tmp_path: Path) -> 
     protos = _copy_protos(tmp_path)
     proto = protos / "riskgate" / "v1" / "riskgate.proto"
     text = proto.read_text()
-    anchor = "  uint64 market_version = 19;\n}"
+    anchor = "  uint64 market_version = 19;\n"  # inside Decision, whatever follows it
     assert anchor in text
-    proto.write_text(text.replace(anchor, anchor[:-1] + "  string drift_probe = 99;\n}", 1))
+    proto.write_text(text.replace(anchor, anchor + "  string drift_probe = 99;\n", 1))
 
     report = gen.find_drift(REPO_ROOT, protos)
     assert not report.ok

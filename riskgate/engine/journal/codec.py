@@ -18,6 +18,7 @@ import numpy as np
 from riskgate.domain.market import MarketSnapshot
 from riskgate.engine import events as ev
 from riskgate.engine import types as et
+from riskgate.engine.attribution import LegPnl
 from riskgate.engine.book import Account, AccountPool, Book, RulesTotals, WorkingOrder
 from riskgate.engine.market import build_market_state
 from riskgate.engine.state import PoolState
@@ -87,10 +88,11 @@ def _decision_from_proto(m: pb.Decision) -> et.Decision:
         m.maintenance_margin_after, m.equity_before, m.equity_after,
         None if s is None else et.ScenarioInfo(
             s.index, s.price_move_fraction, s.vol_move, s.pool_currency, s.underlying, s.loss,
-            tuple(sorted(s.price_moves.items())),
+            tuple(sorted(s.price_moves.items())), s.name,
         ),
         m.pool_currency, m.risk_reducing, m.duplicate, et.MarginMethod(m.margin_method),
         m.compute_ns, m.market_version,
+        tuple(LegPnl(a.symbol, a.quantity, a.pnl) for a in m.attribution),
     )  # fmt: skip
 
 
@@ -274,7 +276,8 @@ def book_to_proto(book: Book, seq: int) -> epb.BookSnapshot:
 
 def book_head_to_proto(book: Book, seq: int) -> epb.BookSnapshot:
     """The book's snapshot message without its accounts (the market, the halt)."""
-    msg = epb.BookSnapshot(seq=seq, model=book.model.name, state_format=STATE_FORMAT)
+    # the model's identity: its name, and its stress scenarios' digest if it has any
+    msg = epb.BookSnapshot(seq=seq, model=book.model.identity, state_format=STATE_FORMAT)
     if book.market is not None:
         m = book.market
         _market_to_proto(msg.market, m.version, m.snapshot, m.received_ns)
@@ -469,8 +472,12 @@ def decode_snapshot_hashed(payload: bytes, book: Book) -> tuple[int, str]:
         msg.ParseFromString(payload)
     except Exception as exc:
         raise CodecError(f"undecodable snapshot: {exc}") from None
-    if msg.model and msg.model != book.model.name:
-        raise CodecError(f"snapshot: made with model {msg.model!r}, not {book.model.name!r}")
+    if msg.model and msg.model != book.model.identity:
+        raise CodecError(
+            f"snapshot: made with model {msg.model!r}, not {book.model.identity!r} (a model "
+            "with stress scenarios is named <model>+stress:<digest of the scenarios>: start "
+            "with the same model and stress file)"
+        )
     if msg.state_format != STATE_FORMAT:
         raise CodecError(
             f"snapshot: state format {msg.state_format}, not {STATE_FORMAT} (written by another "
