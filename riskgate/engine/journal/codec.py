@@ -164,6 +164,8 @@ def event_to_proto(stamped: ev.Stamped) -> epb.Event:
         m.state, m.reason = int(e.state), e.reason
     elif isinstance(e, ev.MarketApplied):
         _market_to_proto(msg.market_applied, e.version, e.snapshot, e.received_ns)
+    elif isinstance(e, ev.MarketSourced):
+        msg.market_sourced.market_seq, msg.market_sourced.refused = e.market_seq, e.refused
     elif isinstance(e, ev.Audited):
         m = msg.audited
         m.principal, m.method, m.outcome, m.detail = e.principal, e.method, e.outcome, e.detail
@@ -232,6 +234,8 @@ def event_from_proto(msg: epb.Event) -> ev.Stamped:
         e = ev.TradingStateSet(m.account_id, m.all_accounts, et.TradingState(m.state), m.reason)
     elif which == "market_applied":
         e = _market_from_proto(msg.market_applied)
+    elif which == "market_sourced":
+        e = ev.MarketSourced(msg.market_sourced.market_seq, msg.market_sourced.refused)
     elif which == "audited":
         m = msg.audited
         e = ev.Audited(m.principal, m.method, tuple(m.accounts), m.outcome, m.detail)
@@ -270,6 +274,7 @@ def book_to_proto(book: Book, seq: int) -> epb.BookSnapshot:
         m = book.market
         _market_to_proto(msg.market, m.version, m.snapshot, m.received_ns)
     msg.halt_all, msg.halt_all_reason = book.halt_all
+    msg.market_seq = book.market_seq
     for acc in book.accounts.values():
         _account_to_proto(msg.accounts.add(), acc)
     return msg
@@ -365,6 +370,7 @@ def decode_snapshot(payload: bytes, book: Book) -> int:
         book.market = build_market_state(m.version, m.snapshot, book.model, book.rules_params)
         book.market.received_ns = m.received_ns
     book.halt_all = (msg.halt_all, msg.halt_all_reason)
+    book.market_seq = msg.market_seq
     for am in msg.accounts:
         acc = _account_from_proto(am, book)
         book.accounts[acc.account_id] = acc
