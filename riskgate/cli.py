@@ -145,6 +145,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             tls_key_file=args.tls_key,
             tls_client_ca_file=args.tls_client_ca,
             auth_file=args.auth,
+            journal_url=args.nats,
+            shard=args.shard,
+            shards=args.shards,
+            replication_ack=args.replication_ack,
+            advertise_address=args.advertise,
         )
         return serve(settings)
     except (ServeError, RulesParamsError) as exc:
@@ -706,6 +711,27 @@ def _add_service_commands(sub: Any) -> None:
         "--metrics",
         metavar="ADDR",
         help="serve Prometheus metrics on ADDR (HOST:PORT, path /metrics; default off)",
+    )
+    cluster = serve.add_argument_group(
+        "cluster mode (NATS JetStream; README: Cluster mode)",
+        "Started twice with the same --shard, the first process is the shard's owner and "
+        "the second its hot standby, which takes over when the owner's lease lapses.",
+    )
+    cluster.add_argument(
+        "--nats",
+        metavar="URLS",
+        help="journal to the NATS JetStream cluster at URLS (nats://HOST:PORT, several "
+        "comma-separated) instead of --data-dir",
+    )
+    cluster.add_argument("--shard", type=_non_negative_int, metavar="K", help="this shard")
+    cluster.add_argument("--shards", type=_positive_int, metavar="N", help="shards in all")
+    cluster.add_argument(
+        "--replication-ack",
+        choices=["sync", "async"],
+        help="sync: reply once JetStream has the events; async: at once (default sync)",
+    )
+    cluster.add_argument(
+        "--advertise", metavar="ADDR", help="HOST:PORT clients reach this process at"
     )
     serve.set_defaults(func=_cmd_serve)
 
