@@ -307,6 +307,12 @@ def _non_negative_int(text: str) -> int:
 
 
 def _add_tls_client_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--nats",
+        metavar="URLS",
+        help="a cluster's NATS URLs instead of --target: the call goes to the owner of the "
+        "account's shard (from the shard map)",
+    )
     p.add_argument("--tls-ca", metavar="PEM", help="connect over TLS, trusting this CA")
     p.add_argument("--tls-cert", metavar="PEM", help="mutual TLS: client certificate chain")
     p.add_argument("--tls-key", metavar="PEM", help="mutual TLS: client private key")
@@ -316,6 +322,24 @@ def _add_tls_client_args(p: argparse.ArgumentParser) -> None:
         metavar="TOKEN",
         help="bearer token (default: $RISKGATE_TOKEN; the variable keeps it out of ps)",
     )
+
+
+def _route(args: argparse.Namespace, account_id: str) -> None:
+    """With --nats: --target becomes the owner of the account's shard (the shard map)."""
+    if not getattr(args, "nats", None):
+        return
+    from riskgate.cluster.sharding import read_shard_map, shard_of
+
+    urls = [u.strip() for u in args.nats.split(",") if u.strip()]
+    try:
+        shards, entries = read_shard_map(urls)
+    except Exception as exc:
+        raise _ServiceError(f"cannot read the shard map from NATS at {args.nats}: {exc}") from None
+    shard = shard_of(account_id, shards)
+    address = str(entries.get(shard, {}).get("address", ""))
+    if not address:
+        raise _ServiceError(f"shard {shard} of {shards} has no owner in the shard map")
+    args.target = address
 
 
 def _cmd_token(args: argparse.Namespace) -> int:
@@ -381,6 +405,7 @@ def _reservation_note(args: argparse.Namespace, d: Any) -> str:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    _route(args, args.account)
     from riskgate.client import RiskGateClient, make_order
     from riskgate.v1 import riskgate_pb2 as pb
 
@@ -467,6 +492,7 @@ def _render_event_ack(command: str, ack: Any, order: Any) -> str:
 
 
 def _cmd_order_event(args: argparse.Namespace) -> int:
+    _route(args, args.account)
     from riskgate.client import RiskGateClient
 
     with RiskGateClient(
@@ -583,6 +609,7 @@ def _render_account(v: Any) -> str:
 
 
 def _cmd_account(args: argparse.Namespace) -> int:
+    _route(args, args.account)
     from riskgate.client import RiskGateClient
 
     with RiskGateClient(
@@ -629,6 +656,7 @@ def _render_instruments(resp: Any, shown: Sequence[Any]) -> str:
 
 
 def _cmd_instruments(args: argparse.Namespace) -> int:
+    _route(args, "")
     from riskgate.client import RiskGateClient
 
     kinds = _KINDS[args.kind] if args.kind else ("",)

@@ -84,7 +84,7 @@ class Settings:
     replication_max_inflight: int = 10_000  # async: unacknowledged events, at most
     nats_replicas: int = 3  # copies of each stream and bucket (3 on a 3-node cluster)
     nats_sync_interval: str = "always"  # what `riskgate nats-local` writes into nats-server
-    lease_ttl_s: float = 2.0  # a silent owner is replaced after this
+    lease_ttl_s: float = 1.5  # a silent owner is replaced after this
     advertise_address: str = ""  # HOST:PORT clients reach this process at (default: listen)
     nats_creds_file: str | None = None  # NATS credentials (JWT + nkey seed) file
     nats_token: str | None = None
