@@ -60,6 +60,7 @@ class Load:
     threads: int = 2
     pause_s: float = 0.0
     seen: list[tuple[str, str, str, tuple, float]] = field(default_factory=list)
+    sent: list[float] = field(default_factory=list)  # when each of ``seen`` was sent
     errors: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -80,6 +81,7 @@ class Load:
                 i += 1
                 account = self.accounts[(i + t) % len(self.accounts)]
                 coid, side = f"t{t}-{i}", "buy" if i % 2 else "sell"
+                sent = time.monotonic()
                 try:
                     d = client.check_order(account, coid, SYMBOL, side, QTY, None, "market")
                 except Exception as exc:  # the failover wait ran out: report, go on
@@ -88,14 +90,17 @@ class Load:
                     continue
                 with self._lock:
                     self.seen.append((account, coid, side, decision_key(d), time.monotonic()))
+                    self.sent.append(sent)
                 if self.pause_s:
                     time.sleep(self.pause_s)
         finally:
             client.close()
 
     def first_after(self, t: float) -> float | None:
+        """When the first decision sent after ``t`` was received (a reply received after
+        ``t`` may have left the killed process just before it died)."""
         with self._lock:
-            after = [s[4] for s in self.seen if s[4] > t]
+            after = [s[4] for s, sent in zip(self.seen, self.sent, strict=True) if sent > t]
         return min(after) if after else None
 
     def stop(self) -> None:

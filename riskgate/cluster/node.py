@@ -108,6 +108,9 @@ class ClusterNode:
         process while it does not own the shard)."""
         m = self.shard_map
         addr = m.owner(shard) if m is not None else ""
+        if not addr and m is not None:  # not known yet: read the map now (refusals are rare)
+            m.refresh(min_age_s=0.05)
+            addr = m.owner(shard)
         if shard == self.shard and addr == self.address and not self.is_owner():
             return ""
         return addr

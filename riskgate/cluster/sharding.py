@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -77,6 +78,7 @@ class ShardMap:
     ) -> None:
         self.refresh_s = refresh_s
         self.entries: dict[int, dict[str, Any]] = {}
+        self._read_at = 0.0
         self._stop = threading.Event()
         self._lt = LoopThread("riskgate-shard-map")
         try:
@@ -116,7 +118,13 @@ class ShardMap:
         self._lt.run(retrying(lambda: self._kv.put(map_key(shard), data), 20.0, "shard map"), 30.0)
         self.entries[shard] = dict(entry)
 
-    def refresh(self) -> dict[int, dict[str, Any]]:
+    def refresh(self, min_age_s: float = 0.0) -> dict[int, dict[str, Any]]:
+        """Read the map again (unless it was read less than ``min_age_s`` ago)."""
+        now = time.monotonic()
+        if min_age_s and now - self._read_at < min_age_s:
+            return self.entries
+        self._read_at = now
+
         async def read() -> dict[int, dict[str, Any]]:
             out: dict[int, dict[str, Any]] = {}
             try:
