@@ -77,6 +77,12 @@ def _cmd_bench_recovery(args: argparse.Namespace) -> int:
     return bench_recovery_main(args)
 
 
+def _cmd_bench_cluster(args: argparse.Namespace) -> int:
+    from riskgate.cluster.bench import main as bench_cluster_main
+
+    return bench_cluster_main(args)
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from riskgate.bench import main as bench_main
 
@@ -1064,6 +1070,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_auth.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_auth.set_defaults(func=_cmd_bench_auth)
+
+    bench_cluster = sub.add_parser(
+        "bench-cluster",
+        help="benchmark: the replicated journal per decision, and throughput by shard count",
+        description="On a throwaway 3-node nats-server cluster on 127.0.0.1: the latency "
+        "of a decision with no journal, the file journal and the replicated journal (sync, "
+        "async), in the same run; then decisions/s of 1, 2 and 4 shard owner processes.",
+    )
+    from riskgate.cluster.bench import add_arguments as _bench_cluster_args
+
+    _bench_cluster_args(bench_cluster)
+    bench_cluster.set_defaults(func=_cmd_bench_cluster)
 
     bench_recovery = sub.add_parser(
         "bench-recovery",
