@@ -185,12 +185,14 @@ def main(args: argparse.Namespace) -> int:
             for name, r in result["per_decision"].items():
                 print(f"{name:<20} p50 {r['p50_us']:8.1f} us  p99 {r['p99_us']:8.1f} us  "
                       f"(n={r['n']})", flush=True)  # fmt: skip
-            result["throughput"] = []
-            for k in [int(x) for x in args.shards.split(",") if x]:
+        # one cluster per shard count: the shard map records the count
+        result["throughput"] = []
+        for k in [int(x) for x in args.shards.split(",") if x]:
+            with NatsCluster(Path(tmp) / f"nats{k}", sync_interval=sync) as nats:
                 r = throughput(nats.urls, k, args.seconds, args.batch, tmp)
-                result["throughput"].append(r)
-                print(f"{k} shard(s): {r['decisions_per_s']:,.0f} decisions/s "
-                      f"(per shard {r['per_shard']})", flush=True)  # fmt: skip
+            result["throughput"].append(r)
+            print(f"{k} shard(s): {r['decisions_per_s']:,.0f} decisions/s "
+                  f"(per shard {r['per_shard']})", flush=True)  # fmt: skip
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
