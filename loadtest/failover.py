@@ -144,7 +144,7 @@ def setup_accounts(urls: list[str], accounts: list[str]) -> None:
 
 
 def run(failovers: int, threads: int, shards: int, lease_ttl_s: float, log_dir: str) -> dict:
-    from tests.reference.nats_cluster import NatsCluster
+    from riskgate.cluster.local import NatsCluster
 
     with NatsCluster(f"{log_dir}/nats") as nats:
         urls = nats.urls

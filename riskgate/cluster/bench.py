@@ -163,18 +163,18 @@ def throughput(urls: list[str], shards: int, seconds: float, batch: int, tmp: st
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--orders", type=int, default=1000, help="decisions per mode and round")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3, help="rounds, the modes alternating")
     ap.add_argument("--shards", default="1,2,4", help="shard counts for the throughput part")
-    ap.add_argument("--seconds", type=float, default=5.0)
-    ap.add_argument("--batch", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=5.0, help="measured per shard count")
+    ap.add_argument("--batch", type=int, default=50, help="orders per CheckOrders call")
     ap.add_argument("--sync-interval", default="always", help="nats-server jetstream sync_interval")
-    ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
 
 
 def main(args: argparse.Namespace) -> int:
     repo = Path(__file__).resolve().parents[2]
-    sys.path.insert(0, str(repo))  # tests.reference.nats_cluster, loadtest
-    from tests.reference.nats_cluster import NatsCluster
+    sys.path.insert(0, str(repo))  # loadtest (the process helper)
+    from riskgate.cluster.local import NatsCluster
 
     tmp = tempfile.mkdtemp(prefix="riskgate-bench-cluster-")
     result: dict[str, Any] = {"sync_interval": args.sync_interval, "load": os.getloadavg()}
