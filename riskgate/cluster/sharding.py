@@ -15,6 +15,7 @@ another ``--shards`` refuses to start.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -99,14 +100,21 @@ class ShardMap:
         """Record the cluster's shard count, or refuse if it was recorded as another."""
 
         async def check() -> int:
-            try:
-                await self._kv.create("config", json.dumps({"shards": shards}).encode())
-                return shards
-            except Exception:  # it exists (KeyWrongLastSequenceError): read it
-                entry = await self._kv.get("config")
-                return int(json.loads(entry.value)["shards"])
+            # several processes may start at once on a new cluster: one creates the key,
+            # the others read it (a create can also fail while the bucket is being set up)
+            deadline = time.monotonic() + 20.0
+            while True:
+                with contextlib.suppress(Exception):
+                    await self._kv.create("config", json.dumps({"shards": shards}).encode())
+                    return shards
+                with contextlib.suppress(Exception):
+                    entry = await self._kv.get("config")
+                    return int(json.loads(entry.value)["shards"])
+                if time.monotonic() > deadline:
+                    raise ShardMapError(f"{MAP_BUCKET}: cannot read or write the shard count")
+                await asyncio.sleep(0.1)
 
-        have = self._lt.run(retrying(check, 20.0, "shard map config"), 30.0)
+        have = self._lt.run(check(), 30.0)
         if have != shards:
             raise ShardMapError(
                 f"shards: the cluster has {have} shards (shard map {MAP_BUCKET}), this process "
