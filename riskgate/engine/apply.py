@@ -44,6 +44,7 @@ from riskgate.engine.events import (
     DecisionRemembered,
     Event,
     MarketApplied,
+    MarketSourced,
     OrderAccepted,
     OrderStep,
     PositionsSet,
@@ -562,8 +563,13 @@ def _audited(book: Book, ev: Audited, hint: Any) -> None:
     pass  # the audit trail only: nothing changes
 
 
+def _market_sourced(book: Book, ev: MarketSourced, hint: Any) -> None:
+    book.market_seq = ev.market_seq
+
+
 _HANDLERS = {
     Audited: _audited,
+    MarketSourced: _market_sourced,
     MarketApplied: _market_applied,
     AccountUpserted: _account_upserted,
     PositionsSet: _positions_set,

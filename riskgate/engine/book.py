@@ -384,6 +384,7 @@ class Book:
     market: MarketState | None = None
     accounts: dict[str, Account] = field(default_factory=dict)
     halt_all: tuple[bool, str] = (False, "")
+    market_seq: int = 0  # cluster mode: the last market-stream message taken (MarketSourced)
     # accounts with PENDING_ACK orders (their reservations may expire)
     pending_accounts: set[Account] = field(default_factory=set)
     # margin status changes made by apply, for the engine to publish (apply does no I/O)

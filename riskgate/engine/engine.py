@@ -30,7 +30,7 @@ from riskgate.domain.market import MarketSnapshot
 from riskgate.engine import admin, decide, market_update, views
 from riskgate.engine.apply import apply, bind
 from riskgate.engine.book import Account, AccountPool, Book
-from riskgate.engine.events import ACTOR, Audited, Event, Stamped
+from riskgate.engine.events import ACTOR, Audited, Event, MarketSourced, Stamped
 from riskgate.engine.market import MarketState
 from riskgate.engine.orders import OrderPath
 from riskgate.engine.state import StateError
@@ -287,14 +287,20 @@ class RiskEngine(OrderPath):
         marks_usd: Mapping[str, float],
         ivs: Mapping[str, float],
         rate: float | None = None,
+        market_seq: int = 0,
+        received_ns: int | None = None,
     ) -> MarketUpdateResult:
+        """``market_seq`` (cluster mode): the update is that message of the market stream,
+        journaled with it (``MarketSourced``) so a new owner knows where to go on from;
+        ``received_ns``: its arrival time (default now)."""
         t0 = time.perf_counter_ns()
         with self._market_lock:
             old = self.book.market
             event, new = market_update.prepare(
                 old, self.model, self.rules_params, full_snapshot=full_snapshot,
                 valuation_time=valuation_time, index_usd=index_usd, marks_usd=marks_usd,
-                ivs=ivs, rate=rate, received_ns=self.wall_ns(),
+                ivs=ivs, rate=rate,
+                received_ns=self.wall_ns() if received_ns is None else received_ns,
             )  # fmt: skip
             # instruments this update drops take no new orders or positions from now on, so
             # once no account holds them (checked under each account's lock) none can
@@ -306,6 +312,8 @@ class RiskEngine(OrderPath):
                     market_update.held_symbols(list(self.accounts.values())), new
                 )
                 seq = self._commit(event, new)
+                if market_seq:
+                    seq = self._commit(MarketSourced(market_seq))
                 n = 0
                 for account in list(self.accounts.values()):
                     with account.lock:
@@ -315,6 +323,13 @@ class RiskEngine(OrderPath):
                 self._dropping = frozenset()
         self._durable(seq)
         return MarketUpdateResult(new.version, n, time.perf_counter_ns() - t0)
+
+    def skip_market(self, market_seq: int, refused: str) -> None:
+        """Cluster mode: journal that this shard refused message ``market_seq`` of the
+        market stream (it goes on with the next one)."""
+        with self._market_lock:
+            seq = self._commit(MarketSourced(market_seq, refused or "refused"))
+        self._durable(seq)
 
     def load_snapshot(self, snapshot: MarketSnapshot) -> MarketUpdateResult:
         """A full market update from a snapshot object (demo data, benchmarks, tests)."""

@@ -107,6 +107,14 @@ class MarketApplied(NamedTuple):
     received_ns: int = 0  # wall clock: when the update arrived (the market's age counts from it)
 
 
+class MarketSourced(NamedTuple):
+    """Cluster mode: the shard took message ``market_seq`` of the market stream (applied it,
+    or refused it: ``refused`` says why); it takes ``market_seq + 1`` next."""
+
+    market_seq: int
+    refused: str = ""
+
+
 Event = (
     AccountUpserted
     | PositionsSet
@@ -117,6 +125,7 @@ Event = (
     | ReservationsExpired
     | MarketApplied
     | Audited
+    | MarketSourced
 )
 
 # who is making the call being served (set by the server's access interceptor); the engine
@@ -137,7 +146,7 @@ def event_account(event: Event) -> str:
     """The account an event changes ("" for market data and all-account events)."""
     if isinstance(event, OrderAccepted | DecisionRemembered):
         return event.request.account_id
-    if isinstance(event, MarketApplied):
+    if isinstance(event, MarketApplied | MarketSourced):
         return ""
     if isinstance(event, Audited):
         return event.accounts[0] if len(event.accounts) == 1 else ""

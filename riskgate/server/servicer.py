@@ -76,6 +76,8 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
         self._closing = threading.Event()
         self.metrics = ServiceMetrics()
         self._guards = market_guard.GuardLimits.from_settings(settings)
+        # cluster mode: market updates go to every shard through this (riskgate/cluster)
+        self.market_source: Callable[[pb.UpdateMarketRequest], Any] | None = None
 
     def close(self) -> None:
         """End open margin-status streams (their callers see the stream complete)."""
@@ -299,6 +301,8 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
             )
 
         def run() -> Any:
+            if self.market_source is not None:
+                return self.market_source(request)
             return self.engine.update_market(
                 full_snapshot=request.full_snapshot,
                 valuation_time=convert.valuation_time_from_proto(request),

@@ -16,7 +16,7 @@ class Amounts(_message.Message):
     def __init__(self, keys: _Optional[_Iterable[str]] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("seq", "time_ns", "principal", "account_upserted", "positions_set", "trading_state_set", "order_accepted", "decision_remembered", "order_step", "reservations_expired", "market_applied", "audited")
+    __slots__ = ("seq", "time_ns", "principal", "account_upserted", "positions_set", "trading_state_set", "order_accepted", "decision_remembered", "order_step", "reservations_expired", "market_applied", "audited", "market_sourced")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     TIME_NS_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +29,7 @@ class Event(_message.Message):
     RESERVATIONS_EXPIRED_FIELD_NUMBER: _ClassVar[int]
     MARKET_APPLIED_FIELD_NUMBER: _ClassVar[int]
     AUDITED_FIELD_NUMBER: _ClassVar[int]
+    MARKET_SOURCED_FIELD_NUMBER: _ClassVar[int]
     seq: int
     time_ns: int
     principal: str
@@ -41,7 +42,16 @@ class Event(_message.Message):
     reservations_expired: ReservationsExpired
     market_applied: MarketApplied
     audited: Audited
-    def __init__(self, seq: _Optional[int] = ..., time_ns: _Optional[int] = ..., principal: _Optional[str] = ..., account_upserted: _Optional[_Union[AccountUpserted, _Mapping]] = ..., positions_set: _Optional[_Union[PositionsSet, _Mapping]] = ..., trading_state_set: _Optional[_Union[TradingStateSet, _Mapping]] = ..., order_accepted: _Optional[_Union[OrderAccepted, _Mapping]] = ..., decision_remembered: _Optional[_Union[DecisionRemembered, _Mapping]] = ..., order_step: _Optional[_Union[_riskgate_pb2.OrderEvent, _Mapping]] = ..., reservations_expired: _Optional[_Union[ReservationsExpired, _Mapping]] = ..., market_applied: _Optional[_Union[MarketApplied, _Mapping]] = ..., audited: _Optional[_Union[Audited, _Mapping]] = ...) -> None: ...
+    market_sourced: MarketSourced
+    def __init__(self, seq: _Optional[int] = ..., time_ns: _Optional[int] = ..., principal: _Optional[str] = ..., account_upserted: _Optional[_Union[AccountUpserted, _Mapping]] = ..., positions_set: _Optional[_Union[PositionsSet, _Mapping]] = ..., trading_state_set: _Optional[_Union[TradingStateSet, _Mapping]] = ..., order_accepted: _Optional[_Union[OrderAccepted, _Mapping]] = ..., decision_remembered: _Optional[_Union[DecisionRemembered, _Mapping]] = ..., order_step: _Optional[_Union[_riskgate_pb2.OrderEvent, _Mapping]] = ..., reservations_expired: _Optional[_Union[ReservationsExpired, _Mapping]] = ..., market_applied: _Optional[_Union[MarketApplied, _Mapping]] = ..., audited: _Optional[_Union[Audited, _Mapping]] = ..., market_sourced: _Optional[_Union[MarketSourced, _Mapping]] = ...) -> None: ...
+
+class MarketSourced(_message.Message):
+    __slots__ = ("market_seq", "refused")
+    MARKET_SEQ_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
+    market_seq: int
+    refused: str
+    def __init__(self, market_seq: _Optional[int] = ..., refused: _Optional[str] = ...) -> None: ...
 
 class Audited(_message.Message):
     __slots__ = ("principal", "method", "accounts", "outcome", "detail")
@@ -144,7 +154,7 @@ class MarketApplied(_message.Message):
     def __init__(self, version: _Optional[int] = ..., valuation_time_ns: _Optional[int] = ..., index_usd: _Optional[_Union[Amounts, _Mapping]] = ..., marks_usd: _Optional[_Union[Amounts, _Mapping]] = ..., ivs: _Optional[_Union[Amounts, _Mapping]] = ..., rate: _Optional[float] = ..., received_ns: _Optional[int] = ...) -> None: ...
 
 class BookSnapshot(_message.Message):
-    __slots__ = ("seq", "market", "halt_all", "halt_all_reason", "accounts", "state_hash", "model", "state_format")
+    __slots__ = ("seq", "market", "halt_all", "halt_all_reason", "accounts", "state_hash", "model", "state_format", "market_seq")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     MARKET_FIELD_NUMBER: _ClassVar[int]
     HALT_ALL_FIELD_NUMBER: _ClassVar[int]
@@ -153,6 +163,7 @@ class BookSnapshot(_message.Message):
     STATE_HASH_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     STATE_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    MARKET_SEQ_FIELD_NUMBER: _ClassVar[int]
     seq: int
     market: MarketApplied
     halt_all: bool
@@ -161,7 +172,8 @@ class BookSnapshot(_message.Message):
     state_hash: str
     model: str
     state_format: int
-    def __init__(self, seq: _Optional[int] = ..., market: _Optional[_Union[MarketApplied, _Mapping]] = ..., halt_all: _Optional[bool] = ..., halt_all_reason: _Optional[str] = ..., accounts: _Optional[_Iterable[_Union[AccountState, _Mapping]]] = ..., state_hash: _Optional[str] = ..., model: _Optional[str] = ..., state_format: _Optional[int] = ...) -> None: ...
+    market_seq: int
+    def __init__(self, seq: _Optional[int] = ..., market: _Optional[_Union[MarketApplied, _Mapping]] = ..., halt_all: _Optional[bool] = ..., halt_all_reason: _Optional[str] = ..., accounts: _Optional[_Iterable[_Union[AccountState, _Mapping]]] = ..., state_hash: _Optional[str] = ..., model: _Optional[str] = ..., state_format: _Optional[int] = ..., market_seq: _Optional[int] = ...) -> None: ...
 
 class AccountState(_message.Message):
     __slots__ = ("account_id", "pool_mode", "margin_method", "limits", "trading_state", "trading_state_reason", "collateral", "avg_price", "working_buy", "working_sell", "orders", "decisions", "open_orders", "pending", "ended", "status", "method_in_use", "pools", "futures_basis")

@@ -70,7 +70,8 @@ ops = st.one_of(
               st.sampled_from([0.1, 0.5, 1.0]), st.integers(0, 3)),
     st.tuples(st.just("state"), st.sampled_from([*ACCOUNTS, "*"]), st.sampled_from(list(TradingState))),
     st.tuples(st.just("market"), st.sampled_from([-0.05, 0.0, 0.03]), st.sampled_from([0.0, 0.02]),
-              st.integers(0, 30)),
+              st.integers(0, 30), st.booleans()),
+    st.tuples(st.just("market_skipped")),
     st.tuples(st.just("clock"), st.sampled_from([1_000_000_000, TTL_NS])),
     st.tuples(st.just("snapshot")),
 )  # fmt: skip
@@ -112,14 +113,18 @@ def _run(eng: RiskEngine, clock: Clock, op: tuple, snaps: list) -> None:
         _, a, state = op
         eng.set_trading_state("" if a == "*" else a, a == "*", state, f"set {state.name}")
     elif kind == "market":
-        _, move, iv_move, minutes = op
+        _, move, iv_move, minutes, sourced = op
         t = max(eng.market.valuation_time, VT + timedelta(minutes=minutes))
+        # cluster mode: the update came from the market stream (its seq is journaled too)
         eng.update_market(
+            market_seq=eng.book.market_seq + 1 if sourced else 0,
             full_snapshot=False, valuation_time=t,
             index_usd={"BTC": SNAP.index_usd["BTC"] * (1 + move)},
             marks_usd={s: SNAP.marks_usd[s] * (1 + move) for s in ("BTC-PERPETUAL", "BTC_USDC-PERPETUAL")},
             ivs={s: v * (1 + iv_move) for s, v in list(SNAP.ivs.items())[:5]},
         )  # fmt: skip
+    elif kind == "market_skipped":
+        eng.skip_market(eng.book.market_seq + 1, "refused by this shard")
     elif kind == "clock":
         clock.now += op[1]
         eng.expire_reservations()

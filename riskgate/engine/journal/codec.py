@@ -167,6 +167,8 @@ def event_to_proto(stamped: ev.Stamped) -> epb.Event:
         m.state, m.reason = int(e.state), e.reason
     elif isinstance(e, ev.MarketApplied):
         _market_to_proto(msg.market_applied, e.version, e.snapshot, e.received_ns)
+    elif isinstance(e, ev.MarketSourced):
+        msg.market_sourced.market_seq, msg.market_sourced.refused = e.market_seq, e.refused
     elif isinstance(e, ev.Audited):
         m = msg.audited
         m.principal, m.method, m.outcome, m.detail = e.principal, e.method, e.outcome, e.detail
@@ -235,6 +237,8 @@ def event_from_proto(msg: epb.Event) -> ev.Stamped:
         e = ev.TradingStateSet(m.account_id, m.all_accounts, et.TradingState(m.state), m.reason)
     elif which == "market_applied":
         e = _market_from_proto(msg.market_applied)
+    elif which == "market_sourced":
+        e = ev.MarketSourced(msg.market_sourced.market_seq, msg.market_sourced.refused)
     elif which == "audited":
         m = msg.audited
         e = ev.Audited(m.principal, m.method, tuple(m.accounts), m.outcome, m.detail)
@@ -282,6 +286,7 @@ def book_head_to_proto(book: Book, seq: int) -> epb.BookSnapshot:
         m = book.market
         _market_to_proto(msg.market, m.version, m.snapshot, m.received_ns)
     msg.halt_all, msg.halt_all_reason = book.halt_all
+    msg.market_seq = book.market_seq
     return msg
 
 
@@ -488,6 +493,7 @@ def decode_snapshot_hashed(payload: bytes, book: Book) -> tuple[int, str]:
         book.market = build_market_state(m.version, m.snapshot, book.model, book.rules_params)
         book.market.received_ns = m.received_ns
     book.halt_all = (msg.halt_all, msg.halt_all_reason)
+    book.market_seq = msg.market_seq
     for am in msg.accounts:
         acc = _account_from_proto(am, book)
         book.accounts[acc.account_id] = acc
