@@ -18,6 +18,7 @@ checks on other accounts keep flowing; an account touched before its turn binds 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import queue
 import threading
 import time
@@ -30,6 +31,8 @@ from riskgate.domain.market import MarketSnapshot
 from riskgate.engine import admin, decide, market_update, views
 from riskgate.engine.apply import apply, bind
 from riskgate.engine.book import Account, AccountPool, Book
+from riskgate.engine.controls import views as control_views
+from riskgate.engine.controls.engine_path import ControlsPath
 from riskgate.engine.events import ACTOR, Audited, Event, Stamped
 from riskgate.engine.market import MarketState
 from riskgate.engine.orders import OrderPath
@@ -65,7 +68,7 @@ class EventSink(Protocol):
     def wait_durable(self, seq: int) -> None: ...
 
 
-class RiskEngine(OrderPath):
+class RiskEngine(OrderPath, ControlsPath):
     def __init__(
         self,
         model: ScenarioModel,
@@ -97,6 +100,7 @@ class RiskEngine(OrderPath):
         self._sub_lock = threading.Lock()
         self.counters: dict[str, int] = {"latency_rejects": 0, "decisions": 0}
         self._dropping: frozenset[str] = frozenset()  # symbols a market update is removing
+        self._throttle = {}  # gateway principal -> its orders' window (not durable)
 
     @property
     def market(self) -> MarketState | None:
@@ -189,6 +193,9 @@ class RiskEngine(OrderPath):
         self.book = book
         self.seq = self._written = seq
         book.status_changes.clear()
+        # what replay queued was acted on when it happened (its trips are in the journal)
+        book.controls.alerts.clear()
+        book.controls.loss_candidates.clear()
 
     def snapshot(self) -> tuple[int, bytes]:
         """The whole book and the sequence number of the last event in it. Every writer is
@@ -224,6 +231,7 @@ class RiskEngine(OrderPath):
         rate: float | None = None,
     ) -> MarketUpdateResult:
         t0 = time.perf_counter_ns()
+        self.roll_trading_day()  # the loss limits' day, before the market moves
         with self._market_lock:
             old = self.book.market
             event, new = market_update.prepare(
@@ -359,7 +367,7 @@ class RiskEngine(OrderPath):
             try:
                 aid, prev, status, pool, eq, im, mm, version = changes.popleft()
             except IndexError:
-                return
+                break
             event = MarginStatusEvent(aid, prev, status, pool, eq, im, mm, time.time_ns(), version)
             with self._sub_lock:
                 subs = list(self._subscribers)
@@ -367,6 +375,9 @@ class RiskEngine(OrderPath):
                 # a subscriber that stopped reading loses events, not the engine
                 with contextlib.suppress(queue.Full):
                     q.put_nowait(event)
+        cb = self.book.controls
+        if cb.loss_candidates or cb.alerts:
+            self._enforce_controls()  # loss limits crossed trip; credit alerts go out
 
     def current_status_events(self, account_ids: Iterable[str]) -> list[MarginStatusEvent]:
         """The current status of each account, with the figures of its worst pool (the same
@@ -388,6 +399,9 @@ class RiskEngine(OrderPath):
         with acc.lock:
             self._bind(acc)
             view = views.account_view(acc)
+            if acc.controls is not None:
+                cv = control_views.account_controls_view(self.book, acc, self.wall_ns())
+                view = dataclasses.replace(view, controls=cv)
         self._publish_changes()
         return view
 

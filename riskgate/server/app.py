@@ -239,6 +239,9 @@ def engine_config(settings: Settings) -> EngineConfig:
         max_gate_hold_ns=int(settings.max_gate_hold_us * 1e3),
         pm_equity_minimum_usd=settings.pm_equity_minimum_usd,
         max_batch_orders=settings.max_batch_orders,
+        day_roll_offset_ns=settings.day_roll_offset_ns,
+        throttle_max_orders=settings.throttle_max_orders,
+        throttle_window_ns=settings.throttle_window_ms * 1_000_000,
         default_limits=Limits(
             max_order_quantity=_limit(settings.default_max_order_quantity),
             max_order_notional_usd=_limit(settings.default_max_order_notional_usd),
@@ -699,6 +702,7 @@ class RiskGateServer:
         while not self._stop_expiry.wait(EXPIRY_INTERVAL_S):
             try:
                 n = self.engine.expire_reservations()
+                self.engine.roll_trading_day()  # pre-trade controls: the loss limits' day
             except Exception:
                 _log.exception("reservation_expiry_failed")
                 continue

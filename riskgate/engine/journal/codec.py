@@ -19,6 +19,7 @@ from riskgate.domain.market import MarketSnapshot
 from riskgate.engine import events as ev
 from riskgate.engine import types as et
 from riskgate.engine.book import Account, AccountPool, Book, RulesTotals, WorkingOrder
+from riskgate.engine.controls import codec as control_codec
 from riskgate.engine.market import build_market_state
 from riskgate.engine.state import PoolState
 from riskgate.kernels import margin as mk
@@ -168,7 +169,7 @@ def event_to_proto(stamped: ev.Stamped) -> epb.Event:
         m = msg.audited
         m.principal, m.method, m.outcome, m.detail = e.principal, e.method, e.outcome, e.detail
         m.accounts.extend(e.accounts)
-    else:  # pragma: no cover - every event type is listed above
+    elif not control_codec.event_to_proto(msg, e):  # pragma: no cover - all are listed
         raise CodecError(f"cannot encode {type(e).__name__}")
     return msg
 
@@ -236,7 +237,9 @@ def event_from_proto(msg: epb.Event) -> ev.Stamped:
         m = msg.audited
         e = ev.Audited(m.principal, m.method, tuple(m.accounts), m.outcome, m.detail)
     else:
-        raise CodecError(f"event {msg.seq}: no body")
+        e = control_codec.event_from_proto(msg, which)  # type: ignore[assignment]
+        if e is None:
+            raise CodecError(f"event {msg.seq}: no body")
     return ev.Stamped(msg.seq, msg.time_ns, e, msg.principal)
 
 
@@ -272,6 +275,7 @@ def book_to_proto(book: Book, seq: int) -> epb.BookSnapshot:
     msg.halt_all, msg.halt_all_reason = book.halt_all
     for acc in book.accounts.values():
         _account_to_proto(msg.accounts.add(), acc)
+    control_codec.book_to_proto(msg, book)
     return msg
 
 
@@ -318,6 +322,7 @@ def _account_to_proto(m: epb.AccountState, a: Account) -> None:
         )
         pm.scenario_keys.extend((*pool.scen_B, *pool.scen_S))
     _kv(m.futures_basis, a.basis.items())
+    control_codec.account_to_proto(m, a)
 
 
 def encode_snapshot(book: Book, seq: int) -> bytes:
@@ -365,8 +370,13 @@ def decode_snapshot(payload: bytes, book: Book) -> int:
         book.market = build_market_state(m.version, m.snapshot, book.model, book.rules_params)
         book.market.received_ns = m.received_ns
     book.halt_all = (msg.halt_all, msg.halt_all_reason)
+    try:
+        control_codec.groups_from_proto(msg, book)
+    except (KeyError, ValueError) as exc:
+        raise CodecError(f"snapshot: bad group state: {exc}") from None
     for am in msg.accounts:
         acc = _account_from_proto(am, book)
+        control_codec.account_from_proto(am, acc, book)
         book.accounts[acc.account_id] = acc
         if acc.pending:
             book.pending_accounts.add(acc)

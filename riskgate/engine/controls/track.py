@@ -1,0 +1,160 @@
+"""What ``apply`` does for the controls: windows, exposure, loss candidates, alerts.
+
+Called only from :mod:`riskgate.engine.apply` (the one writer) and so deterministic: times
+come from events, sums of USD are integers of micro-USD, iteration is in insertion order.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from riskgate.engine.controls.model import MICRO, AccountControls, ControlBook, Group, Scope, micro
+from riskgate.models.risk_table import USD
+
+if TYPE_CHECKING:
+    from riskgate.domain.instruments import Instrument
+    from riskgate.engine.book import Account, Book
+    from riskgate.engine.market import MarketState, Quote
+
+
+def unit_usd(inst: Instrument, quote: Quote) -> float:
+    """USD notional of one unit: an inverse future's unit is a USD, else multiplier x index."""
+    return 1.0 if inst.sized_in_usd else quote.notional_usd
+
+
+def contrib(q: float, wb: float, ws: float, n: float) -> tuple[int, int, int]:
+    """(gross, net buy side, net sell side) micro-USD of one symbol: position ``q``,
+    working buys ``wb`` and sells ``ws`` (units), ``n`` USD per unit."""
+    b = q + wb
+    s = q - ws
+    return round(max(abs(b), abs(s)) * n * MICRO), round(b * n * MICRO), round(s * n * MICRO)
+
+
+def equity_usd(acc: Account, market: MarketState) -> float:
+    total = 0.0
+    for ccy, pool in acc.pools.items():
+        total += pool.P.equity * (1.0 if ccy == USD else market.snapshot.index(ccy))
+    return total
+
+
+def day_pnl_usd(acc: Account, st: AccountControls) -> float:
+    market = acc.market
+    return 0.0 if market is None else equity_usd(acc, market) - st.baseline_usd
+
+
+def _symbol_contrib(acc: Account, market: MarketState, sym: str) -> tuple[int, int, int]:
+    inst = market.instruments[sym]
+    ccy = acc.pool_currency(market, sym)
+    return contrib(
+        acc.position(ccy, sym), acc.working_buy.get(sym, 0.0), acc.working_sell.get(sym, 0.0),
+        unit_usd(inst, market.quotes[sym]),
+    )  # fmt: skip
+
+
+def exposure_changed(
+    acc: Account, market: MarketState, sym: str, q0: float, wb0: float, ws0: float
+) -> None:
+    """A symbol's position or working orders changed from (q0, wb0, ws0)."""
+    st = acc.controls
+    n = unit_usd(market.instruments[sym], market.quotes[sym])
+    g0, b0, s0 = contrib(q0, wb0, ws0, n)
+    g1, b1, s1 = _symbol_contrib(acc, market, sym)
+    _push(st.book, acc, st, g1 - g0, b1 - b0, s1 - s0)
+
+
+def recompute(book: Book, acc: Account) -> None:
+    """The account's whole exposure at its market (marks moved, positions reconciled)."""
+    st = acc.controls
+    market = acc.market
+    if st is None or market is None:
+        return
+    g = b = s = 0
+    syms = dict.fromkeys([*acc.positions, *acc.working_buy, *acc.working_sell])
+    for sym in syms:
+        dg, db, ds = _symbol_contrib(acc, market, sym)
+        g += dg
+        b += db
+        s += ds
+    e = st.exposure
+    _push(book.controls, acc, st, g - e.gross, b - e.net_buy, s - e.net_sell)
+
+
+def _push(cb: ControlBook, acc: Account, st: AccountControls, dg: int, db: int, ds: int) -> None:
+    if not (dg or db or ds):
+        return
+    st.exposure.add(dg, db, ds)
+    _alert(cb, st, acc.account_id, "")
+    for grp in st.groups:
+        grp.exposure.add(dg, db, ds)
+        _alert(cb, grp, "", grp.group_id)
+
+
+def move_exposure(cb: ControlBook, st: AccountControls, groups: tuple[Group, ...], sign: int):
+    """Add (sign 1) or remove (-1) the account's exposure to ``groups``."""
+    e = st.exposure
+    for grp in groups:
+        grp.exposure.add(sign * e.gross, sign * e.net_buy, sign * e.net_sell)
+        _alert(cb, grp, "", grp.group_id)
+
+
+def _alert(cb: ControlBook, sc: Scope, account_id: str, group_id: str) -> None:
+    """Alerted flags follow usage >= warning x limit; the alert is queued on the rise only
+    (so the flags depend on the usage alone, not on the path to it)."""
+    lim = sc.limits
+    if lim is None or lim.credit_warning_fraction is None:
+        return
+    f = lim.credit_warning_fraction
+    for k, (limit, used) in enumerate(
+        ((lim.max_gross_usd, sc.exposure.gross), (lim.max_net_usd, sc.exposure.net))
+    ):
+        if limit is None:
+            continue
+        above = used >= f * limit * MICRO
+        if above and not sc.alerted[k]:
+            name = ("gross_notional", "net_notional")[k]
+            cb.alerts.append((account_id, group_id, name, limit, used / MICRO, f))
+        sc.alerted[k] = above
+
+
+def order_accepted(acc: Account, accepted_ns: int, notional_usd: float) -> None:
+    """An accepted order counts in the account's and every enclosing group's windows."""
+    st = acc.controls
+    amount = micro(notional_usd)
+    for sc in (st, *st.groups):
+        if sc.orders_window is not None:
+            sc.orders_window.add(accepted_ns, amount)
+        if sc.notional_window is not None:
+            sc.notional_window.add(accepted_ns, amount)
+
+
+def after_refresh(book: Book, acc: Account) -> None:
+    """The account was re-margined: its (or a group's) loss may have crossed its limit."""
+    st = acc.controls
+    cands = book.controls.loss_candidates
+    lim = st.limits
+    if (
+        lim is not None
+        and lim.max_loss_usd is not None
+        and not st.tripped
+        and day_pnl_usd(acc, st) < -lim.max_loss_usd
+    ):
+        cands[(False, acc.account_id)] = None
+    for grp in st.groups:
+        gl = grp.limits
+        if gl is not None and gl.max_loss_usd is not None and not grp.tripped:
+            cands[(True, grp.group_id)] = None
+
+
+def group_accounts(book: Book, grp: Group) -> list[Account]:
+    """Every account of the group and of the groups inside it, in a fixed order."""
+    out = [book.accounts[a] for a in grp.members]
+    for child in grp.children:
+        out.extend(group_accounts(book, child))
+    return out
+
+
+def group_pnl_usd(book: Book, grp: Group) -> float:
+    total = 0.0
+    for acc in group_accounts(book, grp):
+        total += day_pnl_usd(acc, acc.controls)
+    return total
