@@ -18,8 +18,13 @@ if TYPE_CHECKING:
 
 
 def unit_usd(inst: Instrument, quote: Quote) -> float:
-    """USD notional of one unit: an inverse future's unit is a USD, else multiplier x index."""
-    return 1.0 if inst.sized_in_usd else quote.notional_usd
+    """USD notional of one unit at mark: an inverse future's unit is a USD (its face); an
+    option counts its underlying (multiplier x index); the others multiplier x mark."""
+    if inst.sized_in_usd:
+        return 1.0
+    if inst.is_option:
+        return quote.notional_usd
+    return quote.mark * quote.usd_per_quote * inst.multiplier
 
 
 def contrib(q: float, wb: float, ws: float, n: float) -> tuple[int, int, int]:
