@@ -574,6 +574,10 @@ def _render_account(v: Any) -> str:
              "status"),
             rows,
         )  # fmt: skip
+    if v.HasField("controls"):
+        from riskgate.controls_cmd import render_controls
+
+        lines += render_controls(v.controls)
     return "\n".join(lines)
 
 
@@ -1064,9 +1068,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench_recovery.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_recovery.set_defaults(func=_cmd_bench_recovery)
 
-    from riskgate import journal_cmd
+    from riskgate import controls_cmd, journal_cmd
 
     journal_cmd.add_parser(sub)
+    controls_cmd.add_parser(sub)
     for command in sub.choices.values():
         command.formatter_class = _HelpFormatter
     return parser
