@@ -981,6 +981,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where the temporary data directories go (default: the system's temp dir)",
     )
+    bench_service.add_argument(
+        "--controls",
+        action="store_true",
+        help="no pre-trade controls vs every control configured, same run, rounds "
+        "interleaved (--rounds), and what the controls add",
+    )
     bench_service.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_service.set_defaults(func=_cmd_bench_service)
 

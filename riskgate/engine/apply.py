@@ -112,7 +112,7 @@ def bind(book: Book, acc: Account) -> None:
     # holdings (collateral rows included) are rebuilt on the new tables; cash is kept
     margins = {ccy: pool.rebind(new, new.tables[ccy]) for ccy, pool in acc.pools.items()}
     acc.market = new
-    if acc.controls is not None:
+    if acc.controls is not None and acc.controls.track:
         control_track.recompute(book, acc)  # credit usage at the new marks
     refresh_account(book, acc, margins)
 
@@ -268,9 +268,9 @@ def _order_accepted(book: Book, ev: OrderAccepted, hint: AcceptHint | None) -> N
         unit=unit,
     )  # fmt: skip
     acc.open_orders += 1
-    if acc.controls is not None:  # the velocity windows count it at its decision time
-        inst = market.instruments[ev.symbol]
-        n = control_track.unit_usd(inst, market.quotes[ev.symbol])
+    if acc.controls is not None and acc.controls.plan_windows:
+        # the velocity windows count it at its decision time
+        n = control_track.usd_per_unit(book.controls, market, ev.symbol)
         control_track.order_accepted(acc, ev.accepted_ns, qty * unit * n)
     acc.pending[coid] = ev.reserve_until_ns
     book.pending_accounts.add(acc)
@@ -411,6 +411,8 @@ def _work(
     side's state and the account's working total of that side move together (in units)."""
     buy = side is _BUY
     st = acc.controls
+    if st is not None and not st.track:
+        st = None
     if st is not None:  # credit usage follows the symbol's position and working orders
         before = (
             pool.P.qty.get(symbol, 0.0), acc.working_buy.get(symbol, 0.0),
@@ -431,7 +433,8 @@ def _work(
     else:
         working[symbol] = v
     if st is not None:
-        control_track.exposure_changed(acc, market, symbol, *before)
+        q1 = pool.P.qty.get(symbol, 0.0)
+        control_track.exposure_changed(acc, market, q1, symbol, *before)
 
 
 def _pool_of_collateral(acc: Account, market: MarketState, ccy: str) -> AccountPool:

@@ -160,7 +160,7 @@ def decide(
         # 3. static limits
         if acc.limits.active:
             check_static(acc, market, order, inst, qty, units, signed, pos)
-        if acc.controls is not None:  # velocity, credit, loss, groups, class limits
+        if acc.controls is not None and acc.controls.active:  # velocity, credit, loss, groups
             controls_check.check(
                 acc, market, inst, qty, units, buy, pos, order.price, reduces_position, now_ns
             )

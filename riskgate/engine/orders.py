@@ -126,7 +126,7 @@ class OrderPath:
                         "client_order_id",
                     )
                 if self.config.throttle_max_orders:
-                    self._throttle_order()  # the message throttle per gateway principal
+                    self._throttle_order(start)  # the message throttle per gateway principal
             # uncontended: no timeout bookkeeping (a timed acquire costs ~4x)
             if not acc.lock.acquire(False):
                 remaining = (budget_end - self.clock_ns()) / 1e9

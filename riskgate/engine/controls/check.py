@@ -14,9 +14,8 @@ from riskgate.engine.controls.model import (
     ControlLimits,
     Group,
     Scope,
-    micro,
 )
-from riskgate.engine.controls.track import contrib, day_pnl_usd, unit_usd
+from riskgate.engine.controls.track import day_pnl_usd, usd_per_unit
 from riskgate.engine.market import MarketState
 from riskgate.engine.types import Reason
 
@@ -49,12 +48,10 @@ def check(
     """Raise the :class:`~riskgate.engine.decide.Reject` of the first control the order breaks. ``units``: what it
     reserves (an inverse future's USD notional), ``pos``: the position in units."""
     st: AccountControls = acc.controls  # type: ignore[assignment]
-    symbol = inst.symbol
-    quote = market.quotes[symbol]
     lim = st.limits
     if lim is not None:
         if lim.class_max_quantity or lim.class_price_band:
-            _class_limits(lim, inst, quote, qty, price)
+            _class_limits(lim, inst, market.quotes[inst.symbol], qty, price)
         if lim.max_loss_usd is not None and not reduces_position:
             pnl = day_pnl_usd(acc, st)
             if pnl < -lim.max_loss_usd:
@@ -63,25 +60,43 @@ def check(
                     f"day's loss {plain(-pnl)} USD is past the limit {plain(lim.max_loss_usd)}",
                     "day_pnl", -lim.max_loss_usd, pnl, "USD",
                 )  # fmt: skip
-    n = unit_usd(inst, quote)
-    amount = micro(units * n)
-    delta = None  # the order's change of (gross, net buy, net sell), computed once if needed
-    for sc in (st, *st.groups):
-        sl = sc.limits
-        if sl is None:
-            continue
-        if sc.orders_window is not None or sc.notional_window is not None:
-            _velocity(sc, sl, amount, now_ns)
-        if sl.max_gross_usd is not None or sl.max_net_usd is not None:
-            if delta is None:
-                wb = acc.working_buy.get(symbol, 0.0)
-                ws = acc.working_sell.get(symbol, 0.0)
-                g0, b0, s0 = contrib(pos, wb, ws, n)
-                g1, b1, s1 = (
-                    contrib(pos, wb + units, ws, n) if buy else contrib(pos, wb, ws + units, n)
-                )
-                delta = (g1 - g0, b1 - b0, s1 - s0)
-            _credit(sc, sl, *delta)
+    # velocity: a window's count is its running total while the newest bucket is current
+    for w, width, cap, sc in st.plan_orders:
+        n = w.count if now_ns // width <= w.last else w.usage(now_ns)[0]
+        if n >= cap:
+            _velocity_reject(sc, n + 1)
+    if not (st.plan_notional or st.plan_credit):
+        return
+    symbol = inst.symbol
+    n_usd = usd_per_unit(st.book, market, symbol)
+    if st.plan_notional:
+        amount = round(units * n_usd * MICRO)
+        for w, width, cap, sc in st.plan_notional:
+            total = w.total if now_ns // width <= w.last else w.usage(now_ns)[1]
+            if total + amount > cap:
+                _notional_reject(sc, total + amount)
+    if st.plan_credit:
+        wb = acc.working_buy.get(symbol, 0.0)
+        ws = acc.working_sell.get(symbol, 0.0)
+        # the order's change of each usage, in micro-USD (floats: the comparison below is
+        # within a micro-USD of apply's integer arithmetic)
+        n = n_usd * MICRO
+        b, s = pos + wb, pos - ws
+        g0 = max(abs(b), abs(s))
+        if buy:
+            b1 = pos + (wb + units)
+            dg, db, ds = (max(abs(b1), abs(s)) - g0) * n, (b1 - b) * n, 0.0
+        else:
+            s1 = pos - (ws + units)
+            dg, db, ds = (max(abs(b), abs(s1)) - g0) * n, 0.0, (s1 - s) * n
+        for e, gross_cap, net_cap, sc in st.plan_credit:
+            # an order that does not raise a usage (it reduces a position) passes
+            if gross_cap is not None and dg > 0 and e.gross + dg > gross_cap:
+                _credit_reject(sc, "gross_notional", e.gross + dg)
+            if net_cap is not None and (db or ds):
+                after = max(abs(e.net_buy + db), abs(e.net_sell + ds))
+                if after > net_cap and after > e.net:
+                    _credit_reject(sc, "net_notional", after)
 
 
 def _name(sc: Scope, limit: str, reason: Reason) -> tuple[Reason, str]:
@@ -91,55 +106,37 @@ def _name(sc: Scope, limit: str, reason: Reason) -> tuple[Reason, str]:
     return _GROUP, f"group {sc.group_id}: {limit}"
 
 
-def _velocity(sc: Scope, sl: ControlLimits, amount: int, now_ns: int) -> None:
-    w = sc.orders_window
-    if w is not None:
-        count, _ = w.usage(now_ns)
-        if count + 1 > sl.max_orders:  # type: ignore[operator]
-            unit = window_unit("orders", sl.orders_window_ns)
-            reason, field = _name(sc, "orders_per_window", _VELOCITY)
-            raise _decide.Reject(
-                reason,
-                f"{field}: {count + 1} orders would exceed {sl.max_orders} per "
-                f"{plain(sl.orders_window_ns / 1e9)} s",
-                field, float(sl.max_orders), float(count + 1), unit,  # type: ignore[arg-type]
-            )  # fmt: skip
-    w = sc.notional_window
-    if w is not None:
-        _, total = w.usage(now_ns)
-        after = total + amount
-        if after > sl.max_notional_usd * MICRO:  # type: ignore[operator]
-            unit = window_unit("USD", sl.notional_window_ns)
-            reason, field = _name(sc, "notional_per_window", _VELOCITY)
-            raise _decide.Reject(
-                reason,
-                f"{field}: {plain(after / MICRO)} USD would exceed {plain(sl.max_notional_usd)}"
-                f" per {plain(sl.notional_window_ns / 1e9)} s",
-                field, sl.max_notional_usd, after / MICRO, unit,
-            )  # fmt: skip
+def _velocity_reject(sc: Scope, count: int) -> None:
+    sl: ControlLimits = sc.limits  # type: ignore[assignment]
+    reason, field = _name(sc, "orders_per_window", _VELOCITY)
+    raise _decide.Reject(
+        reason,
+        f"{field}: {count} orders would exceed {sl.max_orders} per "
+        f"{plain(sl.orders_window_ns / 1e9)} s",
+        field, float(sl.max_orders), float(count),  # type: ignore[arg-type]
+        window_unit("orders", sl.orders_window_ns),
+    )  # fmt: skip
 
 
-def _credit(sc: Scope, sl: ControlLimits, dg: int, db: int, ds: int) -> None:
-    """Reject an order that takes a credit usage above its limit; one that does not raise
-    the usage (it reduces a position) passes whatever the usage."""
-    e = sc.exposure
-    if sl.max_gross_usd is not None and dg > 0:
-        after = e.gross + dg
-        if after > sl.max_gross_usd * MICRO:
-            reason, field = _name(sc, "gross_notional", _CREDIT)
-            raise _decide.Reject(
-                reason, f"{field}: {plain(after / MICRO)} USD would exceed the limit "
-                f"{plain(sl.max_gross_usd)}", field, sl.max_gross_usd, after / MICRO, "USD",
-            )  # fmt: skip
-    if sl.max_net_usd is not None and (db or ds):
-        before = e.net
-        after = max(abs(e.net_buy + db), abs(e.net_sell + ds))
-        if after > before and after > sl.max_net_usd * MICRO:
-            reason, field = _name(sc, "net_notional", _CREDIT)
-            raise _decide.Reject(
-                reason, f"{field}: {plain(after / MICRO)} USD would exceed the limit "
-                f"{plain(sl.max_net_usd)}", field, sl.max_net_usd, after / MICRO, "USD",
-            )  # fmt: skip
+def _notional_reject(sc: Scope, after: int) -> None:
+    sl: ControlLimits = sc.limits  # type: ignore[assignment]
+    reason, field = _name(sc, "notional_per_window", _VELOCITY)
+    raise _decide.Reject(
+        reason,
+        f"{field}: {plain(after / MICRO)} USD would exceed {plain(sl.max_notional_usd)}"  # type: ignore[arg-type]
+        f" per {plain(sl.notional_window_ns / 1e9)} s",
+        field, sl.max_notional_usd, after / MICRO, window_unit("USD", sl.notional_window_ns),
+    )  # fmt: skip
+
+
+def _credit_reject(sc: Scope, limit: str, after: int) -> None:
+    sl: ControlLimits = sc.limits  # type: ignore[assignment]
+    cap = sl.max_gross_usd if limit == "gross_notional" else sl.max_net_usd
+    reason, field = _name(sc, limit, _CREDIT)
+    raise _decide.Reject(
+        reason, f"{field}: {plain(after / MICRO)} USD would exceed the limit {plain(cap)}",  # type: ignore[arg-type]
+        field, cap, after / MICRO, "USD",
+    )  # fmt: skip
 
 
 def _class_limits(

@@ -206,6 +206,7 @@ def account_from_proto(m: epb.AccountState, a: Account, book: Book) -> None:
     st.baseline_usd = cm.baseline_usd
     st.groups = book.controls.groups[cm.group_id].chain() if cm.group_id else ()
     _scope_from_proto(st, cm.scope)
+    st.replan()
 
 
 # ------------------------------------------------------------------ API views

@@ -40,6 +40,8 @@ def account_upserted(book: Book, acc: Account, ev: AccountUpserted, eq0: float |
         return
     if ev.limits is not None:
         st.set_limits(lim)
+        st.replan()
+        track._alert(book.controls, st, acc.account_id)  # the flags follow the new limits
         track.recompute(book, acc)
         track.after_refresh(book, acc)
     if eq0 is not None and ev.collateral:
@@ -65,7 +67,10 @@ def _group_upserted(book: Book, ev: GroupUpserted, hint: Any) -> None:
             grp.parent.children.append(grp)
     if ev.limits is not None:
         grp.set_limits(ev.limits)
-        track._alert(cb, grp, "", grp.group_id)
+        for acc in track.group_accounts(book, grp):  # their plans hold the group's windows
+            acc.controls.replan()  # type: ignore[union-attr]
+            track.recompute(book, acc)  # credit usage, if the group's limits now need it
+        track._alert(cb, grp, "")
         if ev.limits.max_loss_usd is not None and not grp.tripped:
             cb.loss_candidates[(True, grp.group_id)] = None
 
@@ -87,6 +92,8 @@ def _account_group_set(book: Book, ev: AccountGroupSet, hint: Any) -> None:
         chain[0].members[acc.account_id] = None
         track.move_exposure(cb, st, chain, 1)
     st.groups = chain
+    st.replan()
+    track.recompute(book, acc)
     track.after_refresh(book, acc)
 
 

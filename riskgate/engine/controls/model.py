@@ -183,15 +183,66 @@ class Group(Scope):
 
 
 class AccountControls(Scope):
-    """An account's control state (present once it has control limits or a group)."""
+    """An account's control state (present once it has control limits or a group).
 
-    __slots__ = ("baseline_usd", "book", "groups")
+    The ``plan_*`` tuples flatten what the order path checks and updates over the account
+    and every enclosing group, so that a decision loops over prepared tuples instead of
+    walking scopes and limits (derived: rebuilt by :meth:`replan` whenever limits or
+    membership change, never stored)."""
+
+    __slots__ = (
+        "active", "baseline_usd", "book", "groups", "plan_alerts", "plan_credit",
+        "plan_exposures", "plan_notional", "plan_orders", "plan_windows", "track",
+    )  # fmt: skip
 
     def __init__(self, limits: ControlLimits | None, book: ControlBook) -> None:
         super().__init__(limits)
         self.book = book  # where alerts are queued
         self.baseline_usd = 0.0  # equity at the start of the trading day, deposits added
         self.groups: tuple[Group, ...] = ()  # enclosing groups, innermost first
+        self.replan()
+
+    def replan(self) -> None:
+        scopes: tuple[Scope, ...] = (self, *self.groups)
+        orders, notional, credit, alerts, windows = [], [], [], [], []
+        for sc in scopes:
+            lim = sc.limits
+            if lim is None:
+                continue
+            if sc.orders_window is not None:
+                orders.append((sc.orders_window, sc.orders_window.width_ns, lim.max_orders, sc))
+                windows.append(sc.orders_window)
+            if sc.notional_window is not None:
+                cap = round(lim.max_notional_usd * MICRO)  # type: ignore[operator]
+                nw = sc.notional_window
+                notional.append((nw, nw.width_ns, cap, sc))
+                windows.append(nw)
+            if lim.credit:
+                gross = None if lim.max_gross_usd is None else round(lim.max_gross_usd * MICRO)
+                net = None if lim.max_net_usd is None else round(lim.max_net_usd * MICRO)
+                credit.append((sc.exposure, gross, net, sc))
+                f = lim.credit_warning_fraction
+                if f is not None:
+                    # the usage (micro-USD) at which each credit usage warns, or None
+                    alerts.append((
+                        sc, None if gross is None else f * gross, None if net is None else f * net,
+                    ))  # fmt: skip
+        self.plan_orders = tuple(orders)
+        self.plan_notional = tuple(notional)
+        self.plan_credit = tuple(credit)
+        self.plan_alerts = tuple(alerts)
+        self.plan_windows = tuple(windows)
+        self.plan_exposures = tuple(sc.exposure for sc in scopes)
+        # credit usage is kept only while a credit limit of the account or a group needs it
+        # (turning it on recomputes it: track.recompute); the order path runs the controls'
+        # step only when something is to be checked
+        self.track = bool(credit)
+        lim = self.limits
+        self.active = bool(orders or notional or credit) or (
+            lim is not None
+            and (lim.max_loss_usd is not None or bool(lim.class_max_quantity)
+                 or bool(lim.class_price_band))
+        )  # fmt: skip
 
     @property
     def group_id(self) -> str:
@@ -213,3 +264,6 @@ class ControlBook:
     loss_candidates: dict[tuple[bool, str], None] = field(default_factory=dict)
     # (account id or "", group id or "", limit name, limit USD, usage USD, fraction)
     alerts: list[tuple[str, str, str, float, float, float]] = field(default_factory=list)
+    # USD per unit of each symbol at ``units_market`` (a cache, not state)
+    units: dict[str, float] = field(default_factory=dict)
+    units_market: object = None

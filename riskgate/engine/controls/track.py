@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from riskgate.engine.controls.model import MICRO, AccountControls, ControlBook, Group, Scope, micro
+from riskgate.engine.controls.model import (
+    BUCKETS,
+    MICRO,
+    AccountControls,
+    ControlBook,
+    Group,
+    Scope,
+)
 from riskgate.models.risk_table import USD
 
 if TYPE_CHECKING:
@@ -38,7 +45,7 @@ def contrib(q: float, wb: float, ws: float, n: float) -> tuple[int, int, int]:
 def equity_usd(acc: Account, market: MarketState) -> float:
     total = 0.0
     for ccy, pool in acc.pools.items():
-        total += pool.P.equity * (1.0 if ccy == USD else market.snapshot.index(ccy))
+        total += pool.equity * (1.0 if ccy == USD else market.snapshot.index(ccy))
     return total
 
 
@@ -56,22 +63,44 @@ def _symbol_contrib(acc: Account, market: MarketState, sym: str) -> tuple[int, i
     )  # fmt: skip
 
 
+def usd_per_unit(cb: ControlBook, market: MarketState, sym: str) -> float:
+    """:func:`unit_usd` of ``sym`` at ``market``, cached per market (the order path reads it
+    for every order)."""
+    if cb.units_market is not market:
+        cb.units_market = market
+        cb.units = {}
+    n = cb.units.get(sym)
+    if n is None:
+        n = cb.units[sym] = unit_usd(market.instruments[sym], market.quotes[sym])
+    return n
+
+
 def exposure_changed(
-    acc: Account, market: MarketState, sym: str, q0: float, wb0: float, ws0: float
+    acc: Account, market: MarketState, q1: float, sym: str, q0: float, wb0: float, ws0: float
 ) -> None:
-    """A symbol's position or working orders changed from (q0, wb0, ws0)."""
-    st = acc.controls
-    n = unit_usd(market.instruments[sym], market.quotes[sym])
-    g0, b0, s0 = contrib(q0, wb0, ws0, n)
-    g1, b1, s1 = _symbol_contrib(acc, market, sym)
-    _push(st.book, acc, st, g1 - g0, b1 - b0, s1 - s0)
+    """A symbol's position or working orders changed from (q0, wb0, ws0) to position ``q1``
+    and the working totals the account holds now (the arithmetic of :func:`contrib`, inline:
+    this runs for every accepted order)."""
+    st: AccountControls = acc.controls  # type: ignore[assignment]
+    cb = st.book
+    n = usd_per_unit(cb, market, sym) * MICRO
+    b = q0 + wb0
+    s = q0 - ws0
+    g0, b0, s0 = round(max(abs(b), abs(s)) * n), round(b * n), round(s * n)
+    b = q1 + acc.working_buy.get(sym, 0.0)
+    s = q1 - acc.working_sell.get(sym, 0.0)
+    dg = round(max(abs(b), abs(s)) * n) - g0
+    db = round(b * n) - b0
+    ds = round(s * n) - s0
+    if dg or db or ds:
+        _push(cb, acc, st, dg, db, ds)
 
 
 def recompute(book: Book, acc: Account) -> None:
     """The account's whole exposure at its market (marks moved, positions reconciled)."""
     st = acc.controls
     market = acc.market
-    if st is None or market is None:
+    if st is None or market is None or not st.track:
         return
     g = b = s = 0
     syms = dict.fromkeys([*acc.positions, *acc.working_buy, *acc.working_sell])
@@ -81,17 +110,21 @@ def recompute(book: Book, acc: Account) -> None:
         b += db
         s += ds
     e = st.exposure
-    _push(book.controls, acc, st, g - e.gross, b - e.net_buy, s - e.net_sell)
+    if g != e.gross or b != e.net_buy or s != e.net_sell:
+        _push(book.controls, acc, st, g - e.gross, b - e.net_buy, s - e.net_sell)
 
 
 def _push(cb: ControlBook, acc: Account, st: AccountControls, dg: int, db: int, ds: int) -> None:
-    if not (dg or db or ds):
-        return
-    st.exposure.add(dg, db, ds)
-    _alert(cb, st, acc.account_id, "")
-    for grp in st.groups:
-        grp.exposure.add(dg, db, ds)
-        _alert(cb, grp, "", grp.group_id)
+    for e in st.plan_exposures:  # the account's and every enclosing group's
+        e.gross += dg
+        e.net_buy += db
+        e.net_sell += ds
+    for sc, gross_at, net_at in st.plan_alerts:
+        e, flags = sc.exposure, sc.alerted
+        if (gross_at is not None and (e.gross >= gross_at) is not flags[0]) or (
+            net_at is not None and (e.net >= net_at) is not flags[1]
+        ):
+            _alert(cb, sc, acc.account_id)
 
 
 def move_exposure(cb: ControlBook, st: AccountControls, groups: tuple[Group, ...], sign: int):
@@ -99,12 +132,17 @@ def move_exposure(cb: ControlBook, st: AccountControls, groups: tuple[Group, ...
     e = st.exposure
     for grp in groups:
         grp.exposure.add(sign * e.gross, sign * e.net_buy, sign * e.net_sell)
-        _alert(cb, grp, "", grp.group_id)
+        _alert(cb, grp, "")
 
 
-def _alert(cb: ControlBook, sc: Scope, account_id: str, group_id: str) -> None:
+def _alert(cb: ControlBook, sc: Scope, account_id: str) -> None:
     """Alerted flags follow usage >= warning x limit; the alert is queued on the rise only
-    (so the flags depend on the usage alone, not on the path to it)."""
+    (so the flags depend on the usage alone, not on the path to it). ``account_id``: the
+    account whose change it is (a group's alert names the group instead)."""
+    if isinstance(sc, Group):
+        account_id, group_id = "", sc.group_id
+    else:
+        group_id = ""
     lim = sc.limits
     if lim is None or lim.credit_warning_fraction is None:
         return
@@ -114,7 +152,7 @@ def _alert(cb: ControlBook, sc: Scope, account_id: str, group_id: str) -> None:
     ):
         if limit is None:
             continue
-        above = used >= f * limit * MICRO
+        above = used >= f * round(limit * MICRO)
         if above and not sc.alerted[k]:
             name = ("gross_notional", "net_notional")[k]
             cb.alerts.append((account_id, group_id, name, limit, used / MICRO, f))
@@ -124,12 +162,17 @@ def _alert(cb: ControlBook, sc: Scope, account_id: str, group_id: str) -> None:
 def order_accepted(acc: Account, accepted_ns: int, notional_usd: float) -> None:
     """An accepted order counts in the account's and every enclosing group's windows."""
     st = acc.controls
-    amount = micro(notional_usd)
-    for sc in (st, *st.groups):
-        if sc.orders_window is not None:
-            sc.orders_window.add(accepted_ns, amount)
-        if sc.notional_window is not None:
-            sc.notional_window.add(accepted_ns, amount)
+    amount = round(notional_usd * MICRO)
+    for w in st.plan_windows:
+        last = w.last
+        if accepted_ns // w.width_ns == last:
+            slot = last % BUCKETS  # the newest bucket (it holds ``last``): nothing to expire
+            w.counts[slot] += 1
+            w.sums[slot] += amount
+            w.count += 1
+            w.total += amount
+        else:
+            w.add(accepted_ns, amount)
 
 
 def after_refresh(book: Book, acc: Account) -> None:
