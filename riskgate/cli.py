@@ -633,6 +633,10 @@ def _render_account(v: Any) -> str:
              "status"),
             rows,
         )  # fmt: skip
+    if v.HasField("controls"):
+        from riskgate.controls_cmd import render_controls
+
+        lines += render_controls(v.controls)
     return "\n".join(lines)
 
 
@@ -1067,6 +1071,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where the temporary data directories go (default: the system's temp dir)",
     )
+    bench_service.add_argument(
+        "--controls",
+        action="store_true",
+        help="no pre-trade controls vs every control configured, same run, rounds "
+        "interleaved (--rounds), and what the controls add",
+    )
     bench_service.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_service.set_defaults(func=_cmd_bench_service)
 
@@ -1188,9 +1198,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench_recovery.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_recovery.set_defaults(func=_cmd_bench_recovery)
 
-    from riskgate import journal_cmd
+    from riskgate import controls_cmd, journal_cmd
 
     journal_cmd.add_parser(sub)
+    controls_cmd.add_parser(sub)
     for command in sub.choices.values():
         command.formatter_class = _HelpFormatter
     return parser

@@ -121,6 +121,11 @@ class Settings:
     # stress scenarios (riskgate/models/stress.py): a TOML or CSV file of named joint moves
     # appended to the model's cells; None = none. Snapshots record their digest.
     stress_file: str | None = None
+    # pre-trade controls (riskgate/engine/controls): the loss limits' trading day starts at
+    # this UTC time (HH:MM); a message throttle of each gateway principal's orders (0 = off)
+    trading_day_roll_utc: str = "00:00"
+    throttle_max_orders: int = 0
+    throttle_window_ms: int = 1000
 
     def __post_init__(self) -> None:
         check_address("listen_address", self.listen_address)
@@ -181,6 +186,9 @@ class Settings:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise SettingsError(f"{name}: must be positive, got {value!r}")
+        day_roll_offset_ns(self.trading_day_roll_utc)  # raises if malformed
+        if self.throttle_max_orders < 0 or self.throttle_window_ms < 10:
+            raise SettingsError("throttle_max_orders >= 0, throttle_window_ms >= 10 required")
         if not self.min_iv < self.max_iv:
             raise SettingsError("min_iv, max_iv: min_iv must be below max_iv")
         if not (math.isfinite(self.min_rate) and math.isfinite(self.max_rate)) or not (
@@ -207,6 +215,10 @@ class Settings:
     @property
     def cluster(self) -> bool:
         return bool(self.journal_urls)
+
+    @property
+    def day_roll_offset_ns(self) -> int:
+        return day_roll_offset_ns(self.trading_day_roll_utc)
 
     @property
     def tls(self) -> bool:
@@ -344,3 +356,14 @@ def load_settings(
         if raw is not None:
             values[key] = raw
     return Settings(**values)
+
+
+def day_roll_offset_ns(hhmm: str) -> int:
+    """``"HH:MM"`` (UTC) as nanoseconds after midnight."""
+    try:
+        h, m = (int(x) for x in hhmm.split(":"))
+        if not (0 <= h < 24 and 0 <= m < 60):
+            raise ValueError
+    except ValueError:
+        raise SettingsError(f"trading_day_roll_utc: expected HH:MM, got {hhmm!r}") from None
+    return (h * 60 + m) * 60 * 10**9

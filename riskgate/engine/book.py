@@ -25,6 +25,7 @@ from itertools import chain
 import numpy as np
 
 from riskgate.domain.instruments import Instrument
+from riskgate.engine.controls.model import AccountControls, ControlBook
 from riskgate.engine.market import MarketState
 from riskgate.engine.state import PoolState, StateError
 from riskgate.engine.types import (
@@ -300,6 +301,7 @@ class Account:
     status: MarginStatus = MarginStatus.OK
     method_in_use: MarginMethod = MarginMethod.PORTFOLIO
     market: MarketState | None = field(default=None, repr=False)  # what the state is bound to
+    controls: AccountControls | None = field(default=None, repr=False)  # pre-trade controls
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -391,3 +393,4 @@ class Book:
     status_changes: deque[tuple[str, MarginStatus, MarginStatus, str, float, float, float, int]] = (
         field(default_factory=deque)
     )
+    controls: ControlBook = field(default_factory=ControlBook)  # groups, trading day

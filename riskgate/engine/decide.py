@@ -30,6 +30,7 @@ from riskgate.engine.book import (
     scenario_info,
     side_figures,
 )
+from riskgate.engine.controls import check as controls_check
 from riskgate.engine.market import MarketState
 from riskgate.engine.types import (
     Decision,
@@ -93,10 +94,12 @@ def decide(
     budget_end: int,
     clock_ns: Callable[[], int],
     stale_ns: int = 0,
+    now_ns: int = 0,
 ) -> Accept | Decision:
     """One decision on ``acc`` (its lock held, bound to ``market``); fills ``d``'s numbers.
     ``stale_ns``: how far the market is past its maximum age (> 0: only orders that lower
-    the margin requirement pass)."""
+    the margin requirement pass). ``now_ns``: the decision's wall-clock time, the one an
+    accepted order's event records (the controls' velocity windows run on it)."""
     # 1. validation and idempotency
     if reserve:
         prior = acc.decisions.get(order.client_order_id)
@@ -158,6 +161,10 @@ def decide(
         # 3. static limits
         if acc.limits.active:
             check_static(acc, market, order, inst, qty, units, signed, pos)
+        if acc.controls is not None and acc.controls.active:  # velocity, credit, loss, groups
+            controls_check.check(
+                acc, market, inst, qty, units, buy, pos, order.price, reduces_position, now_ns
+            )
         # 4. margin
         side_after = margin_step(acc, market, pool, symbol, buy, signed, d)
         if stale_ns > 0 and not d.risk_reducing:

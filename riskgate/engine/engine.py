@@ -18,6 +18,7 @@ checks on other accounts keep flowing; an account touched before its turn binds 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import queue
 import threading
 import time
@@ -30,6 +31,8 @@ from riskgate.domain.market import MarketSnapshot
 from riskgate.engine import admin, decide, market_update, views
 from riskgate.engine.apply import apply, bind
 from riskgate.engine.book import Account, AccountPool, Book
+from riskgate.engine.controls import views as control_views
+from riskgate.engine.controls.engine_path import ControlsPath
 from riskgate.engine.events import ACTOR, Audited, Event, MarketSourced, Stamped
 from riskgate.engine.market import MarketState
 from riskgate.engine.orders import OrderPath
@@ -107,7 +110,7 @@ def event_accounts(event: Event) -> tuple[str, ...] | None:
     return None if aid is None else (aid,)
 
 
-class RiskEngine(OrderPath):
+class RiskEngine(OrderPath, ControlsPath):
     def __init__(
         self,
         model: ScenarioModel,
@@ -140,6 +143,7 @@ class RiskEngine(OrderPath):
         self.counters: dict[str, int] = {"latency_rejects": 0, "decisions": 0}
         self._dropping: frozenset[str] = frozenset()  # symbols a market update is removing
         self._capture: SnapshotCapture | None = None  # while a snapshot is being taken
+        self._throttle = {}  # gateway principal -> its orders' window (not durable)
 
     @property
     def market(self) -> MarketState | None:
@@ -234,6 +238,9 @@ class RiskEngine(OrderPath):
         self.book = book
         self.seq = self._written = seq
         book.status_changes.clear()
+        # what replay queued was acted on when it happened (its trips are in the journal)
+        book.controls.alerts.clear()
+        book.controls.loss_candidates.clear()
 
     def snapshot(self) -> tuple[int, bytes]:
         """The whole book and the sequence number of the last event in it.
@@ -256,9 +263,11 @@ class RiskEngine(OrderPath):
                 if self._pending:
                     self._write_pending()
                 seq, halt = self.seq, self.book.halt_all
+                groups = codec.controls_head_to_proto(self.book)  # members' commits change it
                 self._capture = capture = SnapshotCapture(accounts, codec.account_state_bytes)
-            head = codec.book_head_to_proto(self.book, seq)  # the market cannot change
+            head = codec.book_head_to_proto(self.book, seq, controls=False)  # market: fixed
             head.halt_all, head.halt_all_reason = halt
+            head.MergeFrom(groups)
             try:
                 for acc in accounts:
                     self._capture_one(capture, acc)
@@ -294,6 +303,7 @@ class RiskEngine(OrderPath):
         journaled with it (``MarketSourced``) so a new owner knows where to go on from;
         ``received_ns``: its arrival time (default now)."""
         t0 = time.perf_counter_ns()
+        self.roll_trading_day()  # the loss limits' day, before the market moves
         with self._market_lock:
             old = self.book.market
             event, new = market_update.prepare(
@@ -439,7 +449,7 @@ class RiskEngine(OrderPath):
             try:
                 aid, prev, status, pool, eq, im, mm, version = changes.popleft()
             except IndexError:
-                return
+                break
             event = MarginStatusEvent(aid, prev, status, pool, eq, im, mm, time.time_ns(), version)
             with self._sub_lock:
                 subs = list(self._subscribers)
@@ -447,6 +457,9 @@ class RiskEngine(OrderPath):
                 # a subscriber that stopped reading loses events, not the engine
                 with contextlib.suppress(queue.Full):
                     q.put_nowait(event)
+        cb = self.book.controls
+        if cb.loss_candidates or cb.alerts:
+            self._enforce_controls()  # loss limits crossed trip; credit alerts go out
 
     def current_status_events(self, account_ids: Iterable[str]) -> list[MarginStatusEvent]:
         """The current status of each account, with the figures of its worst pool (the same
@@ -468,6 +481,9 @@ class RiskEngine(OrderPath):
         with acc.lock:
             self._bind(acc)
             view = views.account_view(acc)
+            if acc.controls is not None:
+                cv = control_views.account_controls_view(self.book, acc, self.wall_ns())
+                view = dataclasses.replace(view, controls=cv)
         self._publish_changes()
         return view
 

@@ -125,6 +125,8 @@ class OrderPath:
                         f"client_order_id is longer than {limit} bytes",
                         "client_order_id",
                     )
+                if self.config.throttle_max_orders:
+                    self._throttle_order(start)  # the message throttle per gateway principal
             # uncontended: no timeout bookkeeping (a timed acquire costs ~4x)
             if not acc.lock.acquire(False):
                 remaining = (budget_end - self.clock_ns()) / 1e9
@@ -157,10 +159,20 @@ class OrderPath:
         market = acc.market
         d.market_version = market.version
         max_age = self.config.max_market_age_ns
-        stale = self.wall_ns() - market.received_ns - max_age if max_age else 0
+        now = self.wall_ns()  # the decision's time: the accepted event records it
+        stale = now - market.received_ns - max_age if max_age else 0
         try:
             out = decide.decide(
-                acc, market, order, d, reserve, self._dropping, budget_end, self.clock_ns, stale
+                acc,
+                market,
+                order,
+                d,
+                reserve,
+                self._dropping,
+                budget_end,
+                self.clock_ns,
+                stale,
+                now,
             )
         except _Reject as r:
             self._finish(d, r, start)
@@ -172,7 +184,6 @@ class OrderPath:
         d.accepted = True
         self._finish(d, None, start)
         if reserve:
-            now = self.wall_ns()
             accepted = OrderAccepted(
                 order, d, out.symbol, out.pool, now, now + self.config.reservation_ttl_ns
             )

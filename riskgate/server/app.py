@@ -239,6 +239,9 @@ def engine_config(settings: Settings) -> EngineConfig:
         max_gate_hold_ns=int(settings.max_gate_hold_us * 1e3),
         pm_equity_minimum_usd=settings.pm_equity_minimum_usd,
         max_batch_orders=settings.max_batch_orders,
+        day_roll_offset_ns=settings.day_roll_offset_ns,
+        throttle_max_orders=settings.throttle_max_orders,
+        throttle_window_ns=settings.throttle_window_ms * 1_000_000,
         default_limits=Limits(
             max_order_quantity=_limit(settings.default_max_order_quantity),
             max_order_notional_usd=_limit(settings.default_max_order_notional_usd),
@@ -775,6 +778,7 @@ class RiskGateServer:
                 continue  # a standby's book changes only by the owner's events
             try:
                 n = self.engine.expire_reservations()
+                self.engine.roll_trading_day()  # pre-trade controls: the loss limits' day
             except Exception:
                 _log.exception("reservation_expiry_failed")
                 continue

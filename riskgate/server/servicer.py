@@ -26,6 +26,7 @@ from riskgate.engine.engine import RiskEngine
 from riskgate.engine.types import Decision, EngineError, OrderRequest, Reason, precondition
 from riskgate.server import convert, market_guard
 from riskgate.server.access import current_principal
+from riskgate.server.controls_rpc import ControlsRpc
 from riskgate.server.logging import get_logger, log_level
 from riskgate.server.metrics import ServiceMetrics
 from riskgate.server.validate import clip, clip_message
@@ -64,7 +65,7 @@ class AcceptSampler:
         return period == 1 or next(self._counter) % period == 0
 
 
-class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
+class RiskGateServicer(ControlsRpc, riskgate_pb2_grpc.RiskGateServicer):
     def __init__(self, engine: RiskEngine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings

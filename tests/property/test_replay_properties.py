@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from riskgate.engine.book import Book
+from riskgate.engine.controls.model import ControlLimits
 from riskgate.engine.engine import RiskEngine
 from riskgate.engine.journal import codec
 from riskgate.engine.journal.recovery import replay
@@ -39,6 +40,15 @@ SYMBOLS = [
     "BTC_USDC-25DEC26-60500-P", "ETH_USDC-PERPETUAL", "ETH-25DEC26-2375-P", "BTC_USDC",
 ]  # fmt: skip
 ACCOUNTS = ["A", "B", "C"]
+GROUPS = ["F", "D1", "D2"]
+# small limits, so that they bind in short scripts
+CONTROLS = [
+    ControlLimits(max_orders=3, max_notional_usd=150_000.0, notional_window_ns=2_000_000_000),
+    ControlLimits(max_gross_usd=200_000.0, max_net_usd=120_000.0, credit_warning_fraction=0.5),
+    ControlLimits(max_loss_usd=500.0, loss_action=TradingState.HALTED,
+                  class_max_quantity={"option": 1.0}, class_price_band={"future": 0.05}),
+    ControlLimits(max_orders=5, max_gross_usd=400_000.0, max_loss_usd=2_000.0),
+]  # fmt: skip
 TTL_NS = 5_000_000_000
 
 
@@ -74,6 +84,12 @@ ops = st.one_of(
     st.tuples(st.just("market_skipped")),
     st.tuples(st.just("clock"), st.sampled_from([1_000_000_000, TTL_NS])),
     st.tuples(st.just("snapshot")),
+    # pre-trade controls: account limits, groups, membership, the trading day
+    st.tuples(st.just("controls"), acct, st.integers(0, len(CONTROLS) - 1)),
+    st.tuples(st.just("group"), st.sampled_from(GROUPS), st.sampled_from([None, "", "F"]),
+              st.integers(-1, len(CONTROLS) - 1)),
+    st.tuples(st.just("join"), acct, st.sampled_from(["", *GROUPS])),
+    st.tuples(st.just("day"), st.booleans()),
 )  # fmt: skip
 
 
@@ -130,6 +146,16 @@ def _run(eng: RiskEngine, clock: Clock, op: tuple, snaps: list) -> None:
         eng.expire_reservations()
     elif kind == "snapshot":
         snaps.append(codec.encode_snapshot(eng.book, eng.seq))
+    elif kind == "controls":
+        eng.upsert_account(op[1], limits=Limits(max_open_orders=8, controls=CONTROLS[op[2]]))
+    elif kind == "group":
+        _, g, parent, k = op
+        eng.upsert_group(g, None if parent == g else parent, CONTROLS[k] if k >= 0 else None)
+    elif kind == "join":
+        eng.set_account_group(op[1], op[2])
+    elif kind == "day":
+        clock.now += 86_400 * 10**9 if op[1] else 0
+        eng.roll_trading_day()
 
 
 def _fresh_book(model: str) -> Book:
@@ -165,10 +191,12 @@ def test_replay_and_snapshot_rebuild_the_live_state(model: str, script: list) ->
     book = _fresh_book(model)
     assert replay(book, decoded).seq == eng.seq
     assert codec.state_hash(book) == live
-    twin = RiskEngine(MODELS[model], RULES, make_config())
+    twin = RiskEngine(MODELS[model], RULES, make_config(), clock_ns=clock, wall_ns=clock)
     twin.restore(book, eng.seq)
     for a in eng.accounts:
         assert twin.account_view(a) == eng.account_view(a)
+    for g in eng.book.controls.groups:
+        assert twin.group_view(g) == eng.group_view(g)
 
     for snap in snaps[-2:]:
         restored = _fresh_book(model)

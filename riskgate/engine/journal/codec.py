@@ -20,6 +20,7 @@ from riskgate.engine import events as ev
 from riskgate.engine import types as et
 from riskgate.engine.attribution import LegPnl
 from riskgate.engine.book import Account, AccountPool, Book, RulesTotals, WorkingOrder
+from riskgate.engine.controls import codec as control_codec
 from riskgate.engine.market import build_market_state
 from riskgate.engine.state import PoolState
 from riskgate.kernels import margin as mk
@@ -173,7 +174,7 @@ def event_to_proto(stamped: ev.Stamped) -> epb.Event:
         m = msg.audited
         m.principal, m.method, m.outcome, m.detail = e.principal, e.method, e.outcome, e.detail
         m.accounts.extend(e.accounts)
-    else:  # pragma: no cover - every event type is listed above
+    elif not control_codec.event_to_proto(msg, e):  # pragma: no cover - all are listed
         raise CodecError(f"cannot encode {type(e).__name__}")
     return msg
 
@@ -243,7 +244,9 @@ def event_from_proto(msg: epb.Event) -> ev.Stamped:
         m = msg.audited
         e = ev.Audited(m.principal, m.method, tuple(m.accounts), m.outcome, m.detail)
     else:
-        raise CodecError(f"event {msg.seq}: no body")
+        e = control_codec.event_from_proto(msg, which)  # type: ignore[assignment]
+        if e is None:
+            raise CodecError(f"event {msg.seq}: no body")
     return ev.Stamped(msg.seq, msg.time_ns, e, msg.principal)
 
 
@@ -278,8 +281,9 @@ def book_to_proto(book: Book, seq: int) -> epb.BookSnapshot:
     return msg
 
 
-def book_head_to_proto(book: Book, seq: int) -> epb.BookSnapshot:
-    """The book's snapshot message without its accounts (the market, the halt)."""
+def book_head_to_proto(book: Book, seq: int, *, controls: bool = True) -> epb.BookSnapshot:
+    """The book's snapshot message without its accounts (the market, the halt, and with
+    ``controls`` the account groups and the trading day)."""
     # the model's identity: its name, and its stress scenarios' digest if it has any
     msg = epb.BookSnapshot(seq=seq, model=book.model.identity, state_format=STATE_FORMAT)
     if book.market is not None:
@@ -287,6 +291,15 @@ def book_head_to_proto(book: Book, seq: int) -> epb.BookSnapshot:
         _market_to_proto(msg.market, m.version, m.snapshot, m.received_ns)
     msg.halt_all, msg.halt_all_reason = book.halt_all
     msg.market_seq = book.market_seq
+    if controls:
+        control_codec.book_to_proto(msg, book)
+    return msg
+
+
+def controls_head_to_proto(book: Book) -> epb.BookSnapshot:
+    """Only the book-level controls state (groups, trading day), as a partial snapshot."""
+    msg = epb.BookSnapshot()
+    control_codec.book_to_proto(msg, book)
     return msg
 
 
@@ -376,6 +389,7 @@ def _account_to_proto(m: epb.AccountState, a: Account) -> None:
         )
         pm.scenario_keys.extend((*pool.scen_B, *pool.scen_S))
     _kv(m.futures_basis, a.basis.items())
+    control_codec.account_to_proto(m, a)
 
 
 def encode_snapshot(book: Book, seq: int) -> bytes:
@@ -494,8 +508,13 @@ def decode_snapshot_hashed(payload: bytes, book: Book) -> tuple[int, str]:
         book.market.received_ns = m.received_ns
     book.halt_all = (msg.halt_all, msg.halt_all_reason)
     book.market_seq = msg.market_seq
+    try:
+        control_codec.groups_from_proto(msg, book)
+    except (KeyError, ValueError) as exc:
+        raise CodecError(f"snapshot: bad group state: {exc}") from None
     for am in msg.accounts:
         acc = _account_from_proto(am, book)
+        control_codec.account_from_proto(am, acc, book)
         book.accounts[acc.account_id] = acc
         if acc.pending:
             book.pending_accounts.add(acc)
