@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -293,7 +293,14 @@ def snapshot_payload(head: epb.BookSnapshot, accounts: Iterable[bytes]) -> bytes
     """:func:`snapshot_bytes` of ``head`` (no accounts) with the serialised accounts added,
     assembled from pieces: the bytes are those of the whole message serialised at once
     (fields in number order), but no single step holds the GIL for the whole book."""
-    seq = epb.BookSnapshot(seq=head.seq).SerializeToString()
+    parts, digest = _assemble(head, accounts)
+    parts.insert(0, epb.BookSnapshot(seq=head.seq).SerializeToString())
+    parts.append(epb.BookSnapshot(state_hash=digest).SerializeToString())
+    return b"".join(parts)
+
+
+def _assemble(head: epb.BookSnapshot, accounts: Iterable[bytes]) -> tuple[list[bytes], str]:
+    """The snapshot's pieces but ``seq`` and the hash, and the state hash over them."""
     before = epb.BookSnapshot(halt_all=head.halt_all, halt_all_reason=head.halt_all_reason)
     if head.HasField("market"):
         before.market.CopyFrom(head.market)
@@ -307,10 +314,25 @@ def snapshot_payload(head: epb.BookSnapshot, accounts: Iterable[bytes]) -> bytes
     h = hashlib.sha256()
     for part in parts:
         h.update(part)
-    digest = h.hexdigest()
-    parts.insert(0, seq)
-    parts.append(epb.BookSnapshot(state_hash=digest).SerializeToString())
-    return b"".join(parts)
+    return parts, h.hexdigest()
+
+
+def state_hash_reusing(book: Book, known: Mapping[str, bytes]) -> str:
+    """:func:`state_hash` of ``book``, taking each account in ``known`` as already encoded
+    (its bytes from a snapshot, for an account nothing has changed since)."""
+    return _assemble(
+        book_head_to_proto(book, 0),
+        (known.get(aid) or account_state_bytes(acc) for aid, acc in book.accounts.items()),
+    )[1]
+
+
+def snapshot_accounts(payload: bytes) -> list[bytes]:
+    """The serialised accounts of a snapshot payload, in order (read from its bytes)."""
+    out = []
+    for field, value, end in _fields(payload):
+        if field == _ACCOUNTS_FIELD:
+            out.append(payload[value:end])
+    return out
 
 
 _ACCOUNT_TAG = bytes(((epb.BookSnapshot.ACCOUNTS_FIELD_NUMBER << 3) | 2,))
@@ -406,37 +428,51 @@ def payload_hash(payload: bytes) -> str:
     the hash of the message as read, without parsing and serialising it again."""
     h = hashlib.sha256()
     view = memoryview(payload)
-    pos, end, kept = 0, len(payload), 0
+    kept = 0
+    try:
+        for field, start, end in _fields(payload, starts=True):
+            if field in (_SEQ_FIELD, _HASH_FIELD):
+                if kept < start:
+                    h.update(view[kept:start])
+                kept = end
+    except ValueError:
+        return ""
+    h.update(view[kept:])
+    return h.hexdigest()
+
+
+def _fields(payload: bytes, starts: bool = False) -> Iterator[tuple[int, int, int]]:
+    """Top-level fields of a message: (number, offset, end), the offset of the field's
+    tag with ``starts``, else of its value (a length-delimited field's bytes). Raises
+    ValueError if the bytes are not a message."""
+    pos, end = 0, len(payload)
     try:
         while pos < end:
             start = pos
             tag, pos = _read_varint(payload, pos)
             wire = tag & 7
+            value = pos
             if wire == 0:
                 _, pos = _read_varint(payload, pos)
             elif wire == 2:
-                n, pos = _read_varint(payload, pos)
-                pos += n
+                n, value = _read_varint(payload, pos)
+                pos = value + n
             elif wire == 1:
                 pos += 8
             elif wire == 5:
                 pos += 4
             else:
-                return ""
-            if tag >> 3 in (_SEQ_FIELD, _HASH_FIELD):
-                if kept < start:
-                    h.update(view[kept:start])
-                kept = pos
-        if pos != end:
-            return ""
+                raise ValueError(f"wire type {wire}")
+            if pos > end:
+                raise ValueError("field past the end")
+            yield tag >> 3, start if starts else value, pos
     except IndexError:
-        return ""
-    h.update(view[kept:end])
-    return h.hexdigest()
+        raise ValueError("truncated") from None
 
 
 _SEQ_FIELD = epb.BookSnapshot.SEQ_FIELD_NUMBER
 _HASH_FIELD = epb.BookSnapshot.STATE_HASH_FIELD_NUMBER
+_ACCOUNTS_FIELD = epb.BookSnapshot.ACCOUNTS_FIELD_NUMBER
 
 
 def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
