@@ -368,7 +368,11 @@ def _account_to_proto(m: epb.AccountState, a: Account) -> None:
             om.has_fill_ids = True
             om.fill_ids.extend(sorted(o.fill_ids))
         om.unit = o.unit
-    for req, d, t in a.decisions.values():
+    for rec in a.decisions.values():
+        if type(rec) is RememberedRecord and rec.encoded is not None:
+            m.decisions.add().MergeFromString(rec.encoded)  # as restored, never read since
+            continue
+        req, d, t = rec
         dm = m.decisions.add(decided_ns=t)
         _order_to_proto(dm.order, req)
         convert.fill_decision(dm.decision, d)
@@ -535,7 +539,7 @@ def _account_from_proto(m: epb.AccountState, book: Book) -> Account:
     assert market is not None, "a snapshot with accounts has a market"
     a = Account(
         m.account_id, et.PoolMode(m.pool_mode), et.MarginMethod(m.margin_method),
-        convert.limits_from_proto(m.limits, _NO_LIMITS), et.TradingState(m.trading_state),
+        _limits(m.limits), et.TradingState(m.trading_state),
         m.trading_state_reason, market=market,
     )  # fmt: skip
     a.collateral = dict(_pairs(m.collateral))
@@ -551,11 +555,12 @@ def _account_from_proto(m: epb.AccountState, book: Book) -> Account:
             om.filled, et.OrderStatus(om.status), om.venue_order_id,
             set(om.fill_ids) if om.has_fill_ids else None, om.unit,
         )  # fmt: skip
+    # a restart restores every remembered decision, few are ever asked for again: each is
+    # decoded when first read (a retry), not here
     a.decisions = OrderedDict(
-        (dm.order.client_order_id,
-         (convert.order_from_proto(dm.order), _decision_from_proto(dm.decision), dm.decided_ns))
+        (dm.order.client_order_id, RememberedRecord(dm.SerializeToString(), dm.decided_ns))
         for dm in m.decisions
-    )  # fmt: skip
+    )
     a.open_orders = m.open_orders
     a.pending = {p.client_order_id: p.reserve_until_ns for p in m.pending}
     a.ended = deque(m.ended)
@@ -574,6 +579,64 @@ def _account_from_proto(m: epb.AccountState, book: Book) -> Account:
         pool.scen_S = (int(k[3]), int(k[4]), k[5])
         a.pools[pm.currency] = pool
     return a
+
+
+def _limits(m: pb.Limits) -> et.Limits:
+    """Limits are immutable and most accounts share a few: decoded once per distinct one."""
+    key = m.SerializeToString(deterministic=True)
+    got = _LIMITS.get(key)
+    if got is None:
+        if len(_LIMITS) > 1024:
+            _LIMITS.clear()
+        got = _LIMITS[key] = convert.limits_from_proto(m, _NO_LIMITS)
+    return got
+
+
+_LIMITS: dict[bytes, et.Limits] = {}
+
+
+class RememberedRecord:
+    """An account's remembered decision restored from a snapshot: reads as the tuple
+    ``(request, decision, decided_ns)`` live decisions are kept as, decoded from its
+    ``RememberedDecision`` bytes when first read (its time without decoding)."""
+
+    __slots__ = ("_value", "decided_ns", "encoded")
+
+    def __init__(self, encoded: bytes, decided_ns: int) -> None:
+        self.encoded: bytes | None = encoded  # None once decoded
+        self.decided_ns = decided_ns
+        self._value: tuple[et.OrderRequest, et.Decision, int] | None = None
+
+    def _decoded(self) -> tuple[et.OrderRequest, et.Decision, int]:
+        if self._value is None:
+            dm = epb.RememberedDecision.FromString(self.encoded)  # type: ignore[arg-type]
+            self._value = (
+                convert.order_from_proto(dm.order), _decision_from_proto(dm.decision),
+                self.decided_ns,
+            )  # fmt: skip
+            self.encoded = None
+        return self._value
+
+    def __getitem__(self, i: int):
+        if i == 2 or i == -1:
+            return self.decided_ns
+        return self._decoded()[i]
+
+    def __iter__(self):
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return 3
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RememberedRecord | tuple):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"RememberedRecord{tuple(self)!r}"
 
 
 def _state_from_proto(state: PoolState, m: epb.ScenarioState) -> None:
