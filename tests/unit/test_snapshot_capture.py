@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from riskgate.engine import events as ev
-from riskgate.engine.engine import event_accounts
+from riskgate.engine.capture import event_accounts
 from riskgate.engine.journal import codec
 from riskgate.engine.journal.recovery import replay
 from riskgate.engine.types import (

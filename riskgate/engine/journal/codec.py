@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -314,7 +314,14 @@ def snapshot_payload(head: epb.BookSnapshot, accounts: Iterable[bytes]) -> bytes
     """:func:`snapshot_bytes` of ``head`` (no accounts) with the serialised accounts added,
     assembled from pieces: the bytes are those of the whole message serialised at once
     (fields in number order), but no single step holds the GIL for the whole book."""
-    seq = epb.BookSnapshot(seq=head.seq).SerializeToString()
+    parts, digest = _assemble(head, accounts)
+    parts.insert(0, epb.BookSnapshot(seq=head.seq).SerializeToString())
+    parts.append(epb.BookSnapshot(state_hash=digest).SerializeToString())
+    return b"".join(parts)
+
+
+def _assemble(head: epb.BookSnapshot, accounts: Iterable[bytes]) -> tuple[list[bytes], str]:
+    """The snapshot's pieces but ``seq`` and the hash, and the state hash over them."""
     before = epb.BookSnapshot(halt_all=head.halt_all, halt_all_reason=head.halt_all_reason)
     if head.HasField("market"):
         before.market.CopyFrom(head.market)
@@ -328,10 +335,25 @@ def snapshot_payload(head: epb.BookSnapshot, accounts: Iterable[bytes]) -> bytes
     h = hashlib.sha256()
     for part in parts:
         h.update(part)
-    digest = h.hexdigest()
-    parts.insert(0, seq)
-    parts.append(epb.BookSnapshot(state_hash=digest).SerializeToString())
-    return b"".join(parts)
+    return parts, h.hexdigest()
+
+
+def state_hash_reusing(book: Book, known: Mapping[str, bytes]) -> str:
+    """:func:`state_hash` of ``book``, taking each account in ``known`` as already encoded
+    (its bytes from a snapshot, for an account nothing has changed since)."""
+    return _assemble(
+        book_head_to_proto(book, 0),
+        (known.get(aid) or account_state_bytes(acc) for aid, acc in book.accounts.items()),
+    )[1]
+
+
+def snapshot_accounts(payload: bytes) -> list[bytes]:
+    """The serialised accounts of a snapshot payload, in order (read from its bytes)."""
+    out = []
+    for field, value, end in _fields(payload):
+        if field == _ACCOUNTS_FIELD:
+            out.append(payload[value:end])
+    return out
 
 
 _ACCOUNT_TAG = bytes(((epb.BookSnapshot.ACCOUNTS_FIELD_NUMBER << 3) | 2,))
@@ -367,7 +389,11 @@ def _account_to_proto(m: epb.AccountState, a: Account) -> None:
             om.has_fill_ids = True
             om.fill_ids.extend(sorted(o.fill_ids))
         om.unit = o.unit
-    for req, d, t in a.decisions.values():
+    for rec in a.decisions.values():
+        if type(rec) is RememberedRecord and rec.encoded is not None:
+            m.decisions.add().MergeFromString(rec.encoded)  # as restored, never read since
+            continue
+        req, d, t = rec
         dm = m.decisions.add(decided_ns=t)
         _order_to_proto(dm.order, req)
         convert.fill_decision(dm.decision, d)
@@ -428,37 +454,51 @@ def payload_hash(payload: bytes) -> str:
     the hash of the message as read, without parsing and serialising it again."""
     h = hashlib.sha256()
     view = memoryview(payload)
-    pos, end, kept = 0, len(payload), 0
+    kept = 0
+    try:
+        for field, start, end in _fields(payload, starts=True):
+            if field in (_SEQ_FIELD, _HASH_FIELD):
+                if kept < start:
+                    h.update(view[kept:start])
+                kept = end
+    except ValueError:
+        return ""
+    h.update(view[kept:])
+    return h.hexdigest()
+
+
+def _fields(payload: bytes, starts: bool = False) -> Iterator[tuple[int, int, int]]:
+    """Top-level fields of a message: (number, offset, end), the offset of the field's
+    tag with ``starts``, else of its value (a length-delimited field's bytes). Raises
+    ValueError if the bytes are not a message."""
+    pos, end = 0, len(payload)
     try:
         while pos < end:
             start = pos
             tag, pos = _read_varint(payload, pos)
             wire = tag & 7
+            value = pos
             if wire == 0:
                 _, pos = _read_varint(payload, pos)
             elif wire == 2:
-                n, pos = _read_varint(payload, pos)
-                pos += n
+                n, value = _read_varint(payload, pos)
+                pos = value + n
             elif wire == 1:
                 pos += 8
             elif wire == 5:
                 pos += 4
             else:
-                return ""
-            if tag >> 3 in (_SEQ_FIELD, _HASH_FIELD):
-                if kept < start:
-                    h.update(view[kept:start])
-                kept = pos
-        if pos != end:
-            return ""
+                raise ValueError(f"wire type {wire}")
+            if pos > end:
+                raise ValueError("field past the end")
+            yield tag >> 3, start if starts else value, pos
     except IndexError:
-        return ""
-    h.update(view[kept:end])
-    return h.hexdigest()
+        raise ValueError("truncated") from None
 
 
 _SEQ_FIELD = epb.BookSnapshot.SEQ_FIELD_NUMBER
 _HASH_FIELD = epb.BookSnapshot.STATE_HASH_FIELD_NUMBER
+_ACCOUNTS_FIELD = epb.BookSnapshot.ACCOUNTS_FIELD_NUMBER
 
 
 def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
@@ -531,7 +571,7 @@ def _account_from_proto(m: epb.AccountState, book: Book) -> Account:
     assert market is not None, "a snapshot with accounts has a market"
     a = Account(
         m.account_id, et.PoolMode(m.pool_mode), et.MarginMethod(m.margin_method),
-        convert.limits_from_proto(m.limits, _NO_LIMITS), et.TradingState(m.trading_state),
+        _limits(m.limits), et.TradingState(m.trading_state),
         m.trading_state_reason, market=market,
     )  # fmt: skip
     a.collateral = dict(_pairs(m.collateral))
@@ -547,11 +587,12 @@ def _account_from_proto(m: epb.AccountState, book: Book) -> Account:
             om.filled, et.OrderStatus(om.status), om.venue_order_id,
             set(om.fill_ids) if om.has_fill_ids else None, om.unit,
         )  # fmt: skip
+    # a restart restores every remembered decision, few are ever asked for again: each is
+    # decoded when first read (a retry), not here
     a.decisions = OrderedDict(
-        (dm.order.client_order_id,
-         (convert.order_from_proto(dm.order), _decision_from_proto(dm.decision), dm.decided_ns))
+        (dm.order.client_order_id, RememberedRecord(dm.SerializeToString(), dm.decided_ns))
         for dm in m.decisions
-    )  # fmt: skip
+    )
     a.open_orders = m.open_orders
     a.pending = {p.client_order_id: p.reserve_until_ns for p in m.pending}
     a.ended = deque(m.ended)
@@ -570,6 +611,64 @@ def _account_from_proto(m: epb.AccountState, book: Book) -> Account:
         pool.scen_S = (int(k[3]), int(k[4]), k[5])
         a.pools[pm.currency] = pool
     return a
+
+
+def _limits(m: pb.Limits) -> et.Limits:
+    """Limits are immutable and most accounts share a few: decoded once per distinct one."""
+    key = m.SerializeToString(deterministic=True)
+    got = _LIMITS.get(key)
+    if got is None:
+        if len(_LIMITS) > 1024:
+            _LIMITS.clear()
+        got = _LIMITS[key] = convert.limits_from_proto(m, _NO_LIMITS)
+    return got
+
+
+_LIMITS: dict[bytes, et.Limits] = {}
+
+
+class RememberedRecord:
+    """An account's remembered decision restored from a snapshot: reads as the tuple
+    ``(request, decision, decided_ns)`` live decisions are kept as, decoded from its
+    ``RememberedDecision`` bytes when first read (its time without decoding)."""
+
+    __slots__ = ("_value", "decided_ns", "encoded")
+
+    def __init__(self, encoded: bytes, decided_ns: int) -> None:
+        self.encoded: bytes | None = encoded  # None once decoded
+        self.decided_ns = decided_ns
+        self._value: tuple[et.OrderRequest, et.Decision, int] | None = None
+
+    def _decoded(self) -> tuple[et.OrderRequest, et.Decision, int]:
+        if self._value is None:
+            dm = epb.RememberedDecision.FromString(self.encoded)  # type: ignore[arg-type]
+            self._value = (
+                convert.order_from_proto(dm.order), _decision_from_proto(dm.decision),
+                self.decided_ns,
+            )  # fmt: skip
+            self.encoded = None
+        return self._value
+
+    def __getitem__(self, i: int):
+        if i == 2 or i == -1:
+            return self.decided_ns
+        return self._decoded()[i]
+
+    def __iter__(self):
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return 3
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RememberedRecord | tuple):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"RememberedRecord{tuple(self)!r}"
 
 
 def _state_from_proto(state: PoolState, m: epb.ScenarioState) -> None:
