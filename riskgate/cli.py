@@ -36,10 +36,11 @@ def _input_errors() -> tuple[type[Exception], ...]:
     from riskgate.domain.portfolio import PortfolioError
     from riskgate.engine.state import StateError
     from riskgate.models.base import ModelParamsError
+    from riskgate.plot import PlotError
 
     return (
         PortfolioError, MarketDataError, InstrumentError, ModelParamsError, StateError,
-        SettingsError,
+        SettingsError, PlotError,
     )  # fmt: skip
 
 
@@ -47,13 +48,30 @@ def _cmd_margin(args: argparse.Namespace) -> int:
     from riskgate.domain.portfolio import load_portfolio
     from riskgate.report import compute_report, render_text
 
+    models = list(dict.fromkeys(args.model or ["deribit"]))
+    if len(models) > 1 and args.params:
+        raise SettingsError("--params: gives one model's parameters; choose one --model")
     portfolio = load_portfolio(args.file)
-    report = compute_report(portfolio, args.model, args.params, args.rules_params, args.stress)
+    reports = [
+        compute_report(portfolio, m, args.params, args.rules_params, args.stress) for m in models
+    ]
+    if args.plot:
+        from riskgate.models import load_model
+        from riskgate.plot import render_plot
+
+        render_plot(
+            portfolio,
+            [load_model(m, args.params, args.stress) for m in models],
+            args.plot,
+            title=f"riskgate margin {args.file}",
+        )
     if args.json:
-        json.dump(report, sys.stdout, indent=2, sort_keys=False)
+        json.dump(reports[0] if len(reports) == 1 else reports, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print(render_text(report))
+        print("\n\n".join(render_text(r) for r in reports))
+        if args.plot:
+            print(f"\nplot written to {args.plot}")
     return 0
 
 
@@ -1000,7 +1018,12 @@ def build_parser() -> argparse.ArgumentParser:
         "portfolio file (format: README, 'riskgate margin').",
     )
     margin.add_argument("file", help="portfolio file (.json or .toml)")
-    margin.add_argument("--model", choices=MODEL_NAMES, default="deribit", help="scenario model")
+    margin.add_argument(
+        "--model",
+        choices=MODEL_NAMES,
+        action="append",
+        help="scenario model (default deribit); repeat it to compare models side by side",
+    )
     margin.add_argument(
         "--params", metavar="FILE.toml", help="model parameters (default: packaged)"
     )
@@ -1010,7 +1033,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.toml",
         help="rules-based margin parameters (default: packaged)",
     )
-    margin.add_argument("--json", action="store_true", help="machine-readable output")
+    margin.add_argument(
+        "--json",
+        action="store_true",
+        help="machine-readable output (a list of reports with several --model)",
+    )
+    margin.add_argument(
+        "--plot",
+        metavar="OUT.png",
+        help="also draw each pool's scenario P&L (heat map, other cells, price profile) to "
+        "a PNG; needs matplotlib (the plot extra)",
+    )
     margin.set_defaults(func=_cmd_margin)
 
     bench = sub.add_parser(

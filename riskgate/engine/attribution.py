@@ -16,7 +16,9 @@ that asks for it, ``riskgate margin``).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -28,6 +30,26 @@ if TYPE_CHECKING:
 
 from riskgate.kernels import margin as mk
 from riskgate.models.risk_table import RiskTable
+
+_THREAD = threading.local()
+
+
+@contextmanager
+def suppressed() -> Iterator[None]:
+    """No attribution for rejects decided on this thread meanwhile: MaxQuantity's probes
+    (a bisection of what-ifs, most of them rejected) need only accept or reject."""
+    before = getattr(_THREAD, "off", False)
+    _THREAD.off = True
+    try:
+        yield
+    finally:
+        _THREAD.off = before
+
+
+def wanted() -> bool:
+    """Whether a reject decided on this thread carries its attribution."""
+    return not getattr(_THREAD, "off", False)
+
 
 AGGREGATION = "aggregation"
 OTHER_LEGS = "other legs"

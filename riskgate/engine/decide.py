@@ -21,7 +21,7 @@ from typing import NamedTuple
 from riskgate.domain.instruments import Instrument, InstrumentError, parse_symbol
 from riskgate.domain.units import money, plain
 from riskgate.engine.apply import AcceptHint, order_unit
-from riskgate.engine.attribution import explain_side, explain_state
+from riskgate.engine.attribution import explain_side, explain_state, wanted
 from riskgate.engine.book import (
     Account,
     AccountPool,
@@ -326,7 +326,7 @@ def margin_step(
     d.risk_reducing = side_im < side_im_before - _EPS * max(1.0, side_im_before)
     # written so that a NaN margin on either side, or an infinite equity, fails closed
     if not (side_im <= equity and other_im <= equity and equity < _INF) and not d.risk_reducing:
-        if acc.method_in_use is not _RULES:  # the legs behind the binding scenario
+        if acc.method_in_use is not _RULES and wanted():  # the legs behind the scenario
             other = pool.S if buy else pool.B
             d.attribution = (
                 explain_side(state, out, symbol, signed)

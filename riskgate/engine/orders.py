@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from riskgate.domain.instruments import InstrumentError, parse_symbol
-from riskgate.engine import admin, decide, lifecycle
+from riskgate.engine import admin, attribution, decide, lifecycle
 from riskgate.engine.book import Account
 from riskgate.engine.events import DecisionRemembered, OrderAccepted, OrderStep, ReservationsExpired
 from riskgate.engine.types import (
@@ -280,7 +280,8 @@ class OrderPath:
             def probe(q: float, side: Side = side) -> Decision:
                 return self.whatif(OrderRequest(acc.account_id, "", inst.symbol, side, q, px))
 
-            results.append(decide.max_side(probe))
+            with attribution.suppressed():  # probes need no attribution
+                results.append(decide.max_side(probe))
         (qb, rb), (qs, rs) = results
         return MaxQuantityResult(
             account_id, inst.symbol, qb, qs, rb, rs, time.perf_counter_ns() - t0, market.version

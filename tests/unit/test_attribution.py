@@ -5,6 +5,7 @@ model binds on, and the aggregation is what the reference's model adds beyond th
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -38,9 +39,14 @@ def _first_worst(vec: list[float]) -> int:
     return cell
 
 
-def check_against_reference(portfolio: dict, model: str) -> None:
-    got = compute_report(portfolio, model=model)["pools"]
-    ref = naive_margin(portfolio, model)["pools"]
+def check_against_reference(portfolio: dict, model: str, params_path=None) -> None:
+    params = None
+    if params_path is not None:
+        import tomllib
+
+        params = tomllib.loads(Path(params_path).read_text())
+    got = compute_report(portfolio, model=model, params_path=params_path)["pools"]
+    ref = naive_margin(portfolio, model, params=params)["pools"]
     for ccy, pool in got.items():
         pm = pool["portfolio"]
         entries = pm["attribution"]
@@ -76,7 +82,7 @@ def test_attribution_matches_reference(model: str, seed: int) -> None:
     )
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 10**6),
     model=st.sampled_from(MODELS),
@@ -84,6 +90,24 @@ def test_attribution_matches_reference(model: str, seed: int) -> None:
 )
 def test_attribution_sums_to_minus_worst_case(seed: int, model: str, pool: str) -> None:
     check_against_reference(random_portfolio(seed, pool), model)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_attribution_with_the_dampener_and_offsets_on(tmp_path: Path, seed: int) -> None:
+    # deribit's extended-cell dampener and a BTC gain offset go into the aggregation
+    from tests.unit.test_margin_vs_naive import (
+        DERIBIT_CHANGES,
+        DERIBIT_DAMPENER,
+        PARAMS_DIR,
+        _override,
+        _with_near_wings,
+    )
+
+    path = tmp_path / "deribit.toml"
+    changes = {**DERIBIT_CHANGES, **DERIBIT_DAMPENER}
+    path.write_text(_override((PARAMS_DIR / "deribit.toml").read_text(), changes))
+    book = _with_near_wings(random_portfolio(7919 * seed + 3, "cross"), 8.0)
+    check_against_reference(book, "deribit", path)
 
 
 def test_deribit_aggregation_is_the_gain_offset() -> None:
@@ -184,3 +208,19 @@ def test_whatif_explain_on_an_accept(model: str) -> None:
     assert {a[0]: a[1] for a in sell.attribution}["BTC_USDC-PERPETUAL"] == pytest.approx(1.0)
     _sums_to_loss(sell.attribution, sell.worst_scenario.loss)
     assert qty["collateral:BTC"] == pytest.approx(0.5)
+
+
+def test_max_quantity_probes_compute_no_attribution(monkeypatch: pytest.MonkeyPatch) -> None:
+    from riskgate.engine import decide
+
+    eng = _engine("deribit")
+    calls = []
+    real = decide.explain_side
+    monkeypatch.setattr(decide, "explain_side", lambda *a: calls.append(1) or real(*a))
+    result = eng.max_quantity("A", "BTC_USDC-PERPETUAL", 70_000.0)
+    assert result.max_buy_quantity > 0 and calls == []
+    # outside MaxQuantity a reject on the same thread still carries it
+    from riskgate.engine.types import OrderRequest, Side
+
+    r = eng.whatif(OrderRequest("A", "", "BTC_USDC-PERPETUAL", Side.BUY, 1e4, 70_000.0))
+    assert not r.accepted and r.attribution and calls == [1]
