@@ -541,7 +541,13 @@ class RiskGateServer:
         self.durability: Durability | None = None  # with a data_dir, for a server-made engine
         self.cluster: Any = None  # cluster mode (journal_url): riskgate.cluster.node.ClusterNode
         if settings.cluster and engine is None:
-            from riskgate.cluster.node import ClusterNode
+            try:
+                from riskgate.cluster.node import ClusterNode
+            except ImportError as exc:
+                raise ServeError(
+                    f"journal_url: cluster mode needs the cluster extra "
+                    f"(pip install 'riskgate[cluster]'): {exc}"
+                ) from None
 
             self.cluster = ClusterNode(settings, self.engine)
         self.port: int | None = None
