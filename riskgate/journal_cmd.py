@@ -119,6 +119,11 @@ def _account_of(kind: str, body: Any) -> str:
         return body.accounts[0] if len(body.accounts) == 1 else ",".join(body.accounts)
     if kind == "trading_state_set" and body.all_accounts:
         return "*"
+    # pre-trade controls: a group's change or trip, and the day's start, touch many accounts
+    if kind in ("group_upserted", "trading_day_started"):
+        return "*"
+    if kind == "loss_limit_tripped":
+        return "*" if body.group else body.scope_id
     return body.account_id
 
 

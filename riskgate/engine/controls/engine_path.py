@@ -95,6 +95,7 @@ class ControlsPath:
                     seq = self._commit(TradingDayStarted(start))
                 finally:
                     ACTOR.reset(token)
+                self._count_system_event()
         self._durable(seq)
         return True
 
@@ -154,8 +155,13 @@ class ControlsPath:
             )
         finally:
             ACTOR.reset(token)
+        self._count_system_event()
         self._publish_alert("LOSS_LIMIT_TRIPPED", aid, gid, "daily_loss", limit, -pnl, 0.0)  # type: ignore[arg-type]
         return seq
+
+    def _count_system_event(self: RiskEngine) -> None:
+        # what the service changed by itself (observers, e.g. the fuzzer, read it)
+        self.counters["system_events"] = self.counters.get("system_events", 0) + 1
 
     def _publish_alert(
         self: RiskEngine,
