@@ -322,10 +322,18 @@ def snapshot_payload(head: epb.BookSnapshot, accounts: Iterable[bytes]) -> bytes
 
 def _assemble(head: epb.BookSnapshot, accounts: Iterable[bytes]) -> tuple[list[bytes], str]:
     """The snapshot's pieces but ``seq`` and the hash, and the state hash over them."""
-    before = epb.BookSnapshot(halt_all=head.halt_all, halt_all_reason=head.halt_all_reason)
-    if head.HasField("market"):
-        before.market.CopyFrom(head.market)
-    after = epb.BookSnapshot(model=head.model, state_format=head.state_format)
+    # every field of the head but seq and the hash, split around the accounts' field number
+    # (deterministic serialisation writes fields in number order): a field added to
+    # BookSnapshot later is covered without touching this
+    before, after = epb.BookSnapshot(), epb.BookSnapshot()
+    before.CopyFrom(head)
+    after.CopyFrom(head)
+    for name in ("seq", "state_hash", "accounts"):
+        before.ClearField(name)
+        after.ClearField(name)
+    for fd, _ in head.ListFields():
+        if fd.name not in ("seq", "state_hash", "accounts"):
+            (after if fd.number < _ACCOUNTS_FIELD else before).ClearField(fd.name)
     parts = [before.SerializeToString(deterministic=True)]
     for b in accounts:
         n = len(b)
