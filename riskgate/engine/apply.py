@@ -94,6 +94,10 @@ def _market_applied(book: Book, ev: MarketApplied, hint: MarketState | None) -> 
     if hint is None:
         hint = build_market_state(ev.version, ev.snapshot, book.model, book.rules_params)
         hint.received_ns = ev.received_ns
+    # the whole book re-margined on the new tables in one kernel call per chunk of rows,
+    # before the market is current (no account can bind to it half-computed); each
+    # account adopts its rows when it binds
+    book.arrays.remargin(hint)
     book.market = hint
 
 
@@ -137,6 +141,7 @@ def _account_upserted(book: Book, ev: AccountUpserted, hint: Any) -> None:
             TradingState.HALTED if halted else TradingState.ACTIVE,
             why if halted else "",
             market=market,
+            arrays=book.arrays,
         )
         book.accounts[ev.account_id] = acc
     else:
@@ -236,7 +241,11 @@ def _order_accepted(book: Book, ev: OrderAccepted, hint: AcceptHint | None) -> N
         hint = None  # the market moved on between the decision and its commit
     pool = acc.pools.get(ev.pool)
     if pool is None:
-        pool = hint.pool if hint is not None else AccountPool(table, acc.method_in_use is _RULES)
+        pool = (
+            hint.pool
+            if hint is not None
+            else AccountPool(table, acc.method_in_use is _RULES, acc.arrays)
+        )
         acc.pools[ev.pool] = pool
     side = Side(req.side)
     qty = float(req.quantity)

@@ -20,13 +20,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from itertools import chain
 
 import numpy as np
 
 from riskgate.domain.instruments import Instrument
+from riskgate.engine.arrays import ArrayBook
 from riskgate.engine.market import MarketState
-from riskgate.engine.state import PoolState, StateError
+from riskgate.engine.state import PoolState
 from riskgate.engine.types import (
     Decision,
     EngineConfig,
@@ -129,7 +129,10 @@ class AccountPool:
         "B",
         "P",
         "S",
+        "__weakref__",
+        "_chunk",
         "_out3",
+        "_p",
         "currency",
         "equity",
         "im",
@@ -144,11 +147,21 @@ class AccountPool:
         "track_rules",
     )  # fmt: skip
 
-    def __init__(self, table: RiskTable, track_rules: bool = False) -> None:
+    def __init__(
+        self, table: RiskTable, track_rules: bool = False, arrays: ArrayBook | None = None
+    ) -> None:
         self.currency = table.currency
-        self.P = PoolState(table)
-        self.B = PoolState(table)
-        self.S = PoolState(table)
+        if arrays is None:
+            self._chunk, self._p = None, -1
+            self.P = PoolState(table)
+            self.B = PoolState(table)
+            self.S = PoolState(table)
+        else:  # three consecutive rows of the array book: P, B, S
+            seg = arrays.segment(table)
+            chunk, p = self._chunk, self._p = seg.allocate(self)
+            self.P = PoolState(table, seg, chunk, 3 * p)
+            self.B = PoolState(table, seg, chunk, 3 * p + 1)
+            self.S = PoolState(table, seg, chunk, 3 * p + 2)
         self.rules = {"P": RulesTotals(), "B": RulesTotals(), "S": RulesTotals()}
         self.im_B = self.im_S = self.mm_B = self.mm_S = 0.0
         self.im = self.mm = 0.0
@@ -236,35 +249,53 @@ class AccountPool:
                     r.mm += mm
 
     def rebind(self, market: MarketState | None, table: RiskTable) -> np.ndarray:
-        """Rebuild the three states on a new table (a market update) and margin them, in one
-        kernel call (``market``: the new market, for the per-leg totals of a pool that keeps
-        them). Returns the margin outputs ``[3, n_u + 1, N_OUT]`` of P, B and S
-        (scratch of this pool: read them before its next rebind)."""
-        P, B, S = self.P, self.B, self.S
-        symbols = list(dict.fromkeys(chain(P.qty, B.qty, S.qty)))
-        try:
-            rows = np.array([table.row[s] for s in symbols], dtype=np.int64)
-        except KeyError as exc:
-            raise StateError(f"{exc.args[0]}: not in the new {table.currency} risk table") from None
-        qty = np.array(
-            [[P.qty.get(s, 0.0) for s in symbols], [B.qty.get(s, 0.0) for s in symbols],
-             [S.qty.get(s, 0.0) for s in symbols]],
-            dtype=np.float64,
-        ).reshape(3, len(symbols))  # fmt: skip
-        for state in (P, B, S):
-            state.retable(table)
+        """Rebuild the three states on a new table (a market update) and margin them
+        (``market``: the new market, for the per-leg totals of a pool that keeps them).
+        Returns the margin outputs ``[3, n_u + 1, N_OUT]`` of P, B and S (scratch of this
+        pool: read them before its next rebind). Each state is rebuilt from its own
+        holdings in their order: the arithmetic of the array book's whole-book kernel."""
+        out = self.adopt(market, table) if market is not None else None
+        if out is not None:
+            return out
         out3 = self._out3
         if out3.shape[1] != len(table.coins) + 1:
             out3 = self._out3 = np.zeros((3, len(table.coins) + 1, mk.N_OUT))
-        table.model.remargin_kernel(
-            P.pnl, P.aux, B.pnl, B.aux, S.pnl, S.aux, table.risk, table.attr, rows, qty,
-            table.und_price, table.gparams, table.uparams, out3,
-        )  # fmt: skip
+        for k, state in enumerate((self.P, self.B, self.S)):
+            state.rebind(table)
+            out3[k] = state.margin_out()
+        self._after_rebind(market)
+        return out3
+
+    def adopt(self, market: MarketState, table: RiskTable) -> np.ndarray | None:
+        """Take the rows the array book's kernel computed on ``market`` for this pool, if
+        they are still this pool's (its holdings have not changed since) and priced;
+        returns their margin outputs, or None (the pool must be rebuilt)."""
+        chunk = self._chunk
+        if chunk is None:
+            return None
+        k = market.version & 1
+        p = self._p
+        r = 3 * p
+        if (
+            chunk.result_market[k] is not market
+            or chunk.result_gen[k][p] != chunk.gen[p]
+            or chunk.failed[k][r : r + 3].any()
+            or not (self.P.in_array_book and self.B.in_array_book and self.S.in_array_book)
+        ):
+            return None
+        chunk.pnl[r : r + 3] = chunk.result_pnl[k][r : r + 3]
+        chunk.aux[r : r + 3] = chunk.result_aux[k][r : r + 3]
+        for state in (self.P, self.B, self.S):
+            state.table = table
+            state._staged = None
+        self._after_rebind(market)
+        return chunk.result_out[k][r : r + 3]
+
+    def _after_rebind(self, market: MarketState | None) -> None:
         if self.track_rules:
             assert market is not None, "a pool keeping per-leg totals needs the market"
             self._recompute_rules(market)
-        self.equity = P.equity
-        return out3
+        self.equity = self.P.equity
 
 
 @dataclass(eq=False)
@@ -300,6 +331,7 @@ class Account:
     status: MarginStatus = MarginStatus.OK
     method_in_use: MarginMethod = MarginMethod.PORTFOLIO
     market: MarketState | None = field(default=None, repr=False)  # what the state is bound to
+    arrays: ArrayBook | None = field(default=None, repr=False)  # where its pools' rows live
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -328,8 +360,9 @@ class Account:
         p = self.pools.get(currency)
         if p is None:
             p = self.pools[currency] = AccountPool(
-                market.tables[currency], self.method_in_use == MarginMethod.RULES_BASED
-            )
+                market.tables[currency], self.method_in_use == MarginMethod.RULES_BASED,
+                self.arrays,
+            )  # fmt: skip
         return p
 
     def refresh_margin(self, pool: AccountPool, out3: np.ndarray | None = None) -> None:
@@ -390,3 +423,6 @@ class Book:
     status_changes: deque[tuple[str, MarginStatus, MarginStatus, str, float, float, float, int]] = (
         field(default_factory=deque)
     )
+    # every account pool's scenario states as rows of a few arrays (re-margined in one
+    # kernel call per chunk on a market update)
+    arrays: ArrayBook = field(default_factory=ArrayBook, repr=False)

@@ -155,6 +155,7 @@ class ScenarioModel(ABC):
     margin_kernel: Callable[..., None]
     whatif_kernel: Callable[..., None]
     remargin_kernel: Callable[..., None]
+    remargin_rows_kernel: Callable[..., None]  # whole-book (riskgate.kernels.book_rows)
 
 
 _REGISTRY: dict[str, Callable[[Mapping[str, Any]], ScenarioModel]] = {}

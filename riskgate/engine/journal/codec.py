@@ -382,7 +382,7 @@ def _account_from_proto(m: epb.AccountState, book: Book) -> Account:
     a = Account(
         m.account_id, et.PoolMode(m.pool_mode), et.MarginMethod(m.margin_method),
         convert.limits_from_proto(m.limits, _NO_LIMITS), et.TradingState(m.trading_state),
-        m.trading_state_reason, market=market,
+        m.trading_state_reason, market=market, arrays=book.arrays,
     )  # fmt: skip
     a.collateral = dict(_pairs(m.collateral))
     a.basis = dict(_pairs(m.futures_basis))
@@ -408,7 +408,7 @@ def _account_from_proto(m: epb.AccountState, book: Book) -> Account:
     a.status, a.method_in_use = et.MarginStatus(m.status), et.MarginMethod(m.method_in_use)
     for pm in m.pools:
         table = market.tables[pm.currency]
-        pool = AccountPool(table, pm.track_rules)
+        pool = AccountPool(table, pm.track_rules, book.arrays)
         for state, sm in zip((pool.P, pool.B, pool.S), pm.states, strict=True):
             _state_from_proto(state, sm)
         for k, name in enumerate(("P", "B", "S")):
