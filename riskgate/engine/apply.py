@@ -89,15 +89,16 @@ def apply(book: Book, event: Event, hint: Any = None) -> None:
 
 
 def _market_applied(book: Book, ev: MarketApplied, hint: MarketState | None) -> None:
-    # accounts follow lazily (bind): each before the next event that touches it, and all of
-    # them before the next MarketApplied
+    # accounts follow lazily (bind): each before the next event that touches it; the live
+    # engine binds at once those whose status the update changes (accounts_to_bind), replay
+    # binds all of them: either way an account binds to the same bits
     if hint is None:
         hint = build_market_state(ev.version, ev.snapshot, book.model, book.rules_params)
         hint.received_ns = ev.received_ns
     # the whole book re-margined on the new tables in one kernel call per chunk of rows,
     # before the market is current (no account can bind to it half-computed); each
     # account adopts its rows when it binds
-    book.arrays.remargin(hint)
+    book.arrays.remargin(hint, book.config.pm_equity_minimum_usd)
     book.market = hint
 
 
@@ -121,6 +122,15 @@ def bind_all(book: Book) -> None:
     """Every account on the current market (replay: right after each MarketApplied)."""
     for acc in book.accounts.values():
         bind(book, acc)
+
+
+def accounts_to_bind(book: Book) -> list[Account]:
+    """The accounts the current market must be bound to right away (the live engine's
+    market update; the others bind, to the same state, when next touched)."""
+    market = book.market
+    if market is None:
+        return []
+    return [a for a in book.arrays.accounts_to_bind(market) if a.market is not market]
 
 
 # ------------------------------------------------------------------ administration
@@ -247,6 +257,7 @@ def _order_accepted(book: Book, ev: OrderAccepted, hint: AcceptHint | None) -> N
             else AccountPool(table, acc.method_in_use is _RULES, acc.arrays)
         )
         acc.pools[ev.pool] = pool
+        acc.mirror()
     side = Side(req.side)
     qty = float(req.quantity)
     unit = order_unit(market.instruments[ev.symbol], req.price, market.quotes[ev.symbol].mark)
@@ -561,6 +572,7 @@ def refresh_account(
             (acc.account_id, acc.status, worst, worst_pool, *figures, market.version)
         )
         acc.status = worst
+    acc.mirror()
 
 
 def pool_for_order(acc: Account, market: MarketState, symbol: str) -> str:

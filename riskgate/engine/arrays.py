@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from riskgate.kernels import book_rows
 from riskgate.kernels import margin as mk
 
 if TYPE_CHECKING:
@@ -37,14 +38,22 @@ if TYPE_CHECKING:
 FIRST_CHUNK_POOLS = 64
 MAX_CHUNK_POOLS = 8192
 FIRST_SLOTS = 8  # holdings per row before a chunk's slot arrays widen
+# an account bound lazily is bound by the update this many versions after its last bind at
+# the latest: only that many old markets stay referenced
+MAX_LAZY_VERSIONS = 32
+# Chunk.mode: how a market update may treat the pool's account
+MODE_EAGER = 0  # bind it now (several pools, futures, rules-based, not in the array book)
+MODE_PORTFOLIO = 1  # one USD pool, portfolio margin: lazily unless its status changes
+MODE_AUTO = 2  # as PORTFOLIO, margin method AUTO: also bind now if it would switch
 
 
 class Chunk:
     """``pools`` account pools' rows (3 each) of one segment."""
 
     __slots__ = (
-        "aux", "base", "failed", "gen", "n_pos", "owners", "pnl", "pools", "pos_id", "pos_q",
-        "result_aux", "result_gen", "result_market", "result_out", "result_pnl", "spare",
+        "accounts", "alive", "aux", "base", "bound", "cash", "copied", "failed", "gen", "lazy", "mode", "n_pos",
+        "owners", "pnl", "pools", "pos_id", "pos_q", "result_aux", "result_gen",
+        "result_market", "result_out", "result_pnl", "spare", "status",
     )  # fmt: skip
 
     def __init__(self, base: int, pools: int, n_u: int, n_cells: int) -> None:
@@ -59,6 +68,17 @@ class Chunk:
         # bumped on every change of a pool's holdings and on each (re)allocation
         self.gen = np.zeros(pools, dtype=np.int64)
         self.owners: list[weakref.ref[Any] | None] = [None] * pools
+        # what a market update needs to know, per pool, to leave its account to bind
+        # lazily (Account.mirror writes them): the account, its kind (MODE_*), its margin
+        # status and the market version it was last bound to; and each state's cash
+        self.accounts: list[Any] = [None] * pools
+        self.mode = np.zeros(pools, dtype=np.int64)
+        self.status = np.zeros(pools, dtype=np.int64)
+        self.bound = np.zeros(pools, dtype=np.int64)
+        self.cash = np.zeros(rows)
+        self.lazy = [np.zeros(pools, dtype=np.bool_), np.zeros(pools, dtype=np.bool_)]
+        self.alive = np.zeros(pools, dtype=np.bool_)
+        self.copied = np.zeros(rows, dtype=np.int64)  # the kernel's scratch
         # two result sets, alternating between market updates, so that a late adoption of
         # one update never reads rows the next one is writing
         self.result_pnl = [np.zeros_like(self.pnl), np.zeros_like(self.pnl)]
@@ -105,6 +125,9 @@ class Segment:
         while self._released:
             chunk, p = self._released.pop()
             chunk.owners[p] = None
+            chunk.alive[p] = False
+            chunk.accounts[p] = None
+            chunk.mode[p] = MODE_EAGER
             chunk.n_pos[3 * p : 3 * p + 3] = 0
             chunk.gen[p] += 1
             chunk.spare.append(p)
@@ -124,9 +147,13 @@ class Segment:
             chunk.pnl[r : r + 3] = 0.0
             chunk.aux[r : r + 3] = 0.0
             chunk.n_pos[r : r + 3] = 0
+            chunk.cash[r : r + 3] = 0.0
+            chunk.accounts[p] = None
+            chunk.mode[p] = MODE_EAGER
             chunk.gen[p] += 1
             released = self._released
             chunk.owners[p] = weakref.ref(owner, lambda _, c=chunk, p=p: released.append((c, p)))
+            chunk.alive[p] = True
             self.live += 1
         return chunk, p
 
@@ -137,20 +164,29 @@ class Segment:
             while self.free() < pools:
                 self._add_chunk()
 
-    def remargin(self, market: MarketState, table: RiskTable, id_row: np.ndarray) -> None:
+    def remargin(
+        self, market: MarketState, table: RiskTable, id_row: np.ndarray, pm_minimum_usd: float
+    ) -> None:
         """Every allocated row rebuilt and margined on ``table``, into the result set of
-        ``market`` (the GIL is released inside the kernel)."""
+        ``market`` (the GIL is released inside the kernel), and which pools' accounts may
+        bind lazily."""
         model = table.model
         for chunk in list(self.chunks):
             k = market.version & 1
             with self.lock:  # generations as the kernel reads the holdings
                 np.copyto(chunk.result_gen[k], chunk.gen)
                 pos_id, pos_q, n_pos = chunk.pos_id, chunk.pos_q, chunk.n_pos
+                alive = chunk.alive.copy()
             chunk.result_market[k] = None
             model.remargin_rows_kernel(
-                pos_id, pos_q, n_pos, 3 * chunk.pools, id_row, table.risk, table.attr,
-                table.und_price, table.gparams, table.uparams,
-                chunk.result_pnl[k], chunk.result_aux[k], chunk.result_out[k], chunk.failed[k],
+                pos_id, pos_q, n_pos, alive, id_row, table.risk, table.attr,
+                table.und_price, table.gparams, table.uparams, chunk.result_pnl[k],
+                chunk.result_aux[k], chunk.result_out[k], chunk.failed[k], chunk.copied,
+            )  # fmt: skip
+            book_rows.lazy_pools(
+                chunk.result_out[k], chunk.result_aux[k], chunk.cash, chunk.failed[k],
+                chunk.mode, chunk.status, chunk.bound, alive, chunk.pools, market.version,
+                MAX_LAZY_VERSIONS, pm_minimum_usd, chunk.lazy[k],
             )  # fmt: skip
             chunk.result_market[k] = market
 
@@ -189,7 +225,7 @@ class ArrayBook:
                 id_row[i] = r
         return id_row
 
-    def remargin(self, market: MarketState) -> None:
+    def remargin(self, market: MarketState, pm_minimum_usd: float) -> None:
         """Every segment whose shape matches its currency's table in ``market`` computed on
         it (a segment of another shape is left to the per-account rebuild)."""
         for (ccy, n_u, n_cells), seg in list(self.segments.items()):
@@ -197,7 +233,28 @@ class ArrayBook:
             if table is None or (len(table.coins), table.n_cells) != (n_u, n_cells):
                 continue
             if seg.live:
-                seg.remargin(market, table, self.id_rows(table))
+                seg.remargin(market, table, self.id_rows(table), pm_minimum_usd)
             # spare rows for the pools new accounts and orders will open before the next
             # update, so that growing stays off the order path
             seg.reserve(max(FIRST_CHUNK_POOLS, seg.live // 4))
+
+    def accounts_to_bind(self, market: MarketState) -> list[Any]:
+        """The accounts a market update must bind now: those whose margin status or method
+        it changes, those it settles futures for, those of several pools or another
+        method, those not bound for a while (so that old markets are let go), and those
+        whose rows it did not compute. The others bind when next touched, to the same bits
+        (:func:`riskgate.kernels.book_rows.lazy_pools`)."""
+        k = market.version & 1
+        out: dict[int, Any] = {}
+        for seg in list(self.segments.values()):
+            for chunk in list(seg.chunks):
+                accounts = chunk.accounts
+                if chunk.result_market[k] is market:
+                    todo = np.flatnonzero(~chunk.lazy[k]).tolist()
+                else:
+                    todo = range(chunk.pools)
+                for p in todo:
+                    acc = accounts[p]
+                    if acc is not None:
+                        out[id(acc)] = acc
+        return list(out.values())

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from riskgate.domain.instruments import Instrument
-from riskgate.engine.arrays import ArrayBook
+from riskgate.engine.arrays import MODE_AUTO, MODE_EAGER, MODE_PORTFOLIO, ArrayBook
 from riskgate.engine.market import MarketState
 from riskgate.engine.state import PoolState
 from riskgate.engine.types import (
@@ -378,6 +378,33 @@ class Account:
             pool.im_S, pool.mm_S = pool.rules["S"].im, pool.rules["S"].mm
         pool.im = max(pool.im_B, pool.im_S)
         pool.mm = max(pool.mm_B, pool.mm_S)
+
+    def mirror(self) -> None:
+        """Tell the array book, per pool, what a market update needs to decide whether this
+        account may bind lazily (after every change of its status, method, pools or
+        futures, and of the market it is bound to)."""
+        pools = self.pools
+        simple = (
+            len(pools) == 1
+            and not self.basis
+            and self.method_in_use is MarginMethod.PORTFOLIO
+            and self.margin_method in (MarginMethod.PORTFOLIO, MarginMethod.AUTO)
+        )
+        version = 0 if self.market is None else self.market.version
+        for ccy, pool in pools.items():
+            chunk = pool._chunk
+            if chunk is None:
+                continue
+            p = pool._p
+            chunk.accounts[p] = self
+            in_book = pool.P.in_array_book and pool.B.in_array_book and pool.S.in_array_book
+            if simple and ccy == USD and in_book:
+                auto = self.margin_method is MarginMethod.AUTO
+                chunk.mode[p] = MODE_AUTO if auto else MODE_PORTFOLIO
+            else:
+                chunk.mode[p] = MODE_EAGER
+            chunk.status[p] = int(self.status)
+            chunk.bound[p] = version
 
     def order_ended(self, order: WorkingOrder, window: int) -> None:
         """Book-keeping when an order stops working; ended orders are kept (for duplicate

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from riskgate.domain.market import MarketSnapshot
 from riskgate.engine import admin, decide, market_update, views
-from riskgate.engine.apply import apply, bind
+from riskgate.engine.apply import accounts_to_bind, apply, bind
 from riskgate.engine.book import Account, AccountPool, Book
 from riskgate.engine.events import ACTOR, Audited, Event, Stamped
 from riskgate.engine.market import MarketState
@@ -237,15 +237,20 @@ class RiskEngine(OrderPath):
                 frozenset(old.instruments) - frozenset(new.instruments) if old else frozenset()
             )
             try:
-                market_update.check_priced(
-                    market_update.held_symbols(list(self.accounts.values())), new
-                )
+                if self._dropping:
+                    # what is held was priced by the market before (an update that drops
+                    # an instrument checks none holds it): only a drop can leave a holding
+                    # unpriced, and only then is every account read
+                    market_update.check_priced(
+                        market_update.held_symbols(list(self.accounts.values())), new
+                    )
                 seq = self._commit(event, new)
-                n = 0
-                for account in list(self.accounts.values()):
+                # the array book has re-margined every account; those whose status, method
+                # or futures this update changes bind now, the others when next touched
+                n = len(self.accounts)
+                for account in accounts_to_bind(self.book):
                     with account.lock:
                         self._bind(account)
-                    n += 1
             finally:
                 self._dropping = frozenset()
         self._durable(seq)

@@ -120,8 +120,8 @@ class PoolState:
     matrix it then keeps in step with ``qty``."""
 
     __slots__ = (
-        "_aux", "_chunk", "_out", "_pnl", "_qty", "_r", "_saux", "_seg", "_slots", "_spnl",
-        "_staged", "cash", "cash_balances", "table",
+        "_aux", "_cash", "_chunk", "_out", "_pnl", "_qty", "_r", "_saux", "_seg", "_slots",
+        "_spnl", "_staged", "cash_balances", "table",
     )  # fmt: skip
 
     def __init__(
@@ -143,9 +143,19 @@ class PoolState:
         self._out = np.zeros((n_u + 1, mk.N_OUT))
         self._qty: dict[str, float] = {}
         self.cash_balances: dict[str, float] = {}
-        self.cash = 0.0  # collateral that never moves in this pool's currency
+        self._cash = 0.0  # collateral that never moves in this pool's currency
         # (symbol, quantity) whose state the scratch arrays hold, until the state changes
         self._staged: tuple[str, float] | None = None
+
+    @property
+    def cash(self) -> float:
+        return self._cash
+
+    @cash.setter
+    def cash(self, value: float) -> None:
+        self._cash = value
+        if self._chunk is not None:
+            self._chunk.cash[self._r] = value
 
     @property
     def pnl(self) -> np.ndarray:
@@ -265,7 +275,11 @@ class PoolState:
 
     @property
     def equity(self) -> float:
-        return self.cash + sum(self._aux[:, mk.X_VALUE].tolist())
+        # summed left to right, as the array book's kernel sums it (book_rows.lazy_pools)
+        v = 0.0
+        for x in self._aux[:, mk.X_VALUE].tolist():
+            v += x
+        return self._cash + v
 
     def net_option_value(self) -> float:
         t = self.table
@@ -327,6 +341,8 @@ class PoolState:
         and a state of the array book leaves it for arrays of its own."""
         n_u, n_cells = len(table.coins), table.n_cells
         if self._pnl.shape != (n_u, n_cells):
+            if self._chunk is not None:
+                self._chunk.cash[self._r] = 0.0
             self._chunk = self._seg = None
             self._slots = {}
             self._pnl = np.zeros((n_u, n_cells))

@@ -19,7 +19,45 @@ from __future__ import annotations
 import numpy as np
 
 from riskgate.kernels._jit import kernel_nogil
-from riskgate.kernels.margin import apply_change, margin_deribit, margin_span, margin_tims
+from riskgate.kernels.margin import (
+    O_IM,
+    O_MM,
+    X_VALUE,
+    apply_change,
+    margin_deribit,
+    margin_span,
+    margin_tims,
+)
+
+_EPS = 1e-12  # riskgate.engine.book.margin_status's
+
+
+@kernel_nogil
+def _same_holdings(pos_id, pos_q, n_pos, a, b) -> bool:
+    n = n_pos[a]
+    if n_pos[b] != n:
+        return False
+    same = True
+    for k in range(n):
+        same = same and pos_id[a, k] == pos_id[b, k] and pos_q[a, k] == pos_q[b, k]
+    return same
+
+
+@kernel_nogil
+def _rebuild_row(pos_id, pos_q, n_pos, r, id_row, risk, attr, pnl_out, aux_out, failed) -> None:
+    pnl_out[r, :, :] = 0.0
+    aux_out[r, :, :] = 0.0
+    failed[r] = False
+    n_ids = id_row.shape[0]
+    for k in range(n_pos[r]):
+        g = pos_id[r, k]
+        i = id_row[g] if 0 <= g < n_ids else -1
+        if i < 0:
+            failed[r] = True
+            pnl_out[r, :, :] = 0.0
+            aux_out[r, :, :] = 0.0
+            return
+        apply_change(pnl_out[r], aux_out[r], risk, attr, i, 0.0, pos_q[r, k])
 
 
 @kernel_nogil
@@ -27,59 +65,129 @@ def rebuild_rows(
     pos_id: np.ndarray,  # int64[R, K]
     pos_q: np.ndarray,  # float64[R, K]
     n_pos: np.ndarray,  # int64[R]
-    n_rows: int,
+    alive: np.ndarray,  # bool[R // 3]: pools in use (the others are skipped)
     id_row: np.ndarray,  # int64[n_ids]: table row of an instrument id, -1 if none
     risk: np.ndarray,
     attr: np.ndarray,
     pnl_out: np.ndarray,  # float64[R, n_u, C]
     aux_out: np.ndarray,  # float64[R, n_u, N_AUX]
     failed: np.ndarray,  # bool[R]
+    copied: np.ndarray,  # int64[R]: the row this one's result was copied from, or itself
 ) -> None:
-    """Rows ``0 .. n_rows-1`` rebuilt from their holdings on the table ``risk``/``attr``."""
-    n_ids = id_row.shape[0]
-    for r in range(n_rows):
-        pnl_out[r, :, :] = 0.0
-        aux_out[r, :, :] = 0.0
-        failed[r] = False
-        for k in range(n_pos[r]):
-            g = pos_id[r, k]
-            i = id_row[g] if 0 <= g < n_ids else -1
-            if i < 0:
-                failed[r] = True
-                pnl_out[r, :, :] = 0.0
-                aux_out[r, :, :] = 0.0
-                break
-            apply_change(pnl_out[r], aux_out[r], risk, attr, i, 0.0, pos_q[r, k])
+    """Every live pool's three rows rebuilt from their holdings on the table ``risk`` /
+    ``attr``. A ``B`` or ``S`` row holding exactly what the ``P`` row holds (no order works
+    on that side) takes ``P``'s result: the same arithmetic, done once."""
+    for p in range(alive.shape[0]):
+        if not alive[p]:
+            continue
+        r = 3 * p
+        _rebuild_row(pos_id, pos_q, n_pos, r, id_row, risk, attr, pnl_out, aux_out, failed)
+        copied[r] = r
+        for s in (r + 1, r + 2):
+            if _same_holdings(pos_id, pos_q, n_pos, r, s):
+                pnl_out[s] = pnl_out[r]
+                aux_out[s] = aux_out[r]
+                failed[s] = failed[r]
+                copied[s] = r
+            else:
+                _rebuild_row(pos_id, pos_q, n_pos, s, id_row, risk, attr, pnl_out, aux_out, failed)
+                copied[s] = s
 
 
 @kernel_nogil
 def remargin_rows_deribit(
-    pos_id, pos_q, n_pos, n_rows, id_row, risk, attr, und_price, gparams, uparams,
-    pnl_out, aux_out, out, failed,
+    pos_id, pos_q, n_pos, alive, id_row, risk, attr, und_price, gparams, uparams,
+    pnl_out, aux_out, out, failed, copied,
 ) -> None:  # fmt: skip
     """:func:`rebuild_rows`, then each row's margin into ``out[r]`` (``[n_u + 1, N_OUT]``)."""
-    rebuild_rows(pos_id, pos_q, n_pos, n_rows, id_row, risk, attr, pnl_out, aux_out, failed)
-    for r in range(n_rows):
-        margin_deribit(pnl_out[r], aux_out[r], und_price, gparams, uparams, out[r])
+    rebuild_rows(pos_id, pos_q, n_pos, alive, id_row, risk, attr, pnl_out, aux_out, failed, copied)
+    for p in range(alive.shape[0]):
+        if alive[p]:
+            for r in range(3 * p, 3 * p + 3):
+                if copied[r] == r:
+                    margin_deribit(pnl_out[r], aux_out[r], und_price, gparams, uparams, out[r])
+                else:
+                    out[r] = out[copied[r]]
 
 
 @kernel_nogil
 def remargin_rows_span(
-    pos_id, pos_q, n_pos, n_rows, id_row, risk, attr, und_price, gparams, uparams,
-    pnl_out, aux_out, out, failed,
+    pos_id, pos_q, n_pos, alive, id_row, risk, attr, und_price, gparams, uparams,
+    pnl_out, aux_out, out, failed, copied,
 ) -> None:  # fmt: skip
     """:func:`rebuild_rows`, then each row's margin into ``out[r]``."""
-    rebuild_rows(pos_id, pos_q, n_pos, n_rows, id_row, risk, attr, pnl_out, aux_out, failed)
-    for r in range(n_rows):
-        margin_span(pnl_out[r], aux_out[r], und_price, gparams, uparams, out[r])
+    rebuild_rows(pos_id, pos_q, n_pos, alive, id_row, risk, attr, pnl_out, aux_out, failed, copied)
+    for p in range(alive.shape[0]):
+        if alive[p]:
+            for r in range(3 * p, 3 * p + 3):
+                if copied[r] == r:
+                    margin_span(pnl_out[r], aux_out[r], und_price, gparams, uparams, out[r])
+                else:
+                    out[r] = out[copied[r]]
 
 
 @kernel_nogil
 def remargin_rows_tims(
-    pos_id, pos_q, n_pos, n_rows, id_row, risk, attr, und_price, gparams, uparams,
-    pnl_out, aux_out, out, failed,
+    pos_id, pos_q, n_pos, alive, id_row, risk, attr, und_price, gparams, uparams,
+    pnl_out, aux_out, out, failed, copied,
 ) -> None:  # fmt: skip
     """:func:`rebuild_rows`, then each row's margin into ``out[r]``."""
-    rebuild_rows(pos_id, pos_q, n_pos, n_rows, id_row, risk, attr, pnl_out, aux_out, failed)
-    for r in range(n_rows):
-        margin_tims(pnl_out[r], aux_out[r], und_price, gparams, uparams, out[r])
+    rebuild_rows(pos_id, pos_q, n_pos, alive, id_row, risk, attr, pnl_out, aux_out, failed, copied)
+    for p in range(alive.shape[0]):
+        if alive[p]:
+            for r in range(3 * p, 3 * p + 3):
+                if copied[r] == r:
+                    margin_tims(pnl_out[r], aux_out[r], und_price, gparams, uparams, out[r])
+                else:
+                    out[r] = out[copied[r]]
+
+
+@kernel_nogil
+def lazy_pools(
+    out: np.ndarray,  # float64[R, n_u + 1, N_OUT]: the rows' margins on the new tables
+    aux: np.ndarray,  # float64[R, n_u, N_AUX]: the rows' new aggregates
+    cash: np.ndarray,  # float64[R]
+    failed: np.ndarray,  # bool[R]
+    mode: np.ndarray,  # int64[pools]: riskgate.engine.arrays.MODE_*
+    status: np.ndarray,  # int64[pools]: the account's margin status now
+    bound: np.ndarray,  # int64[pools]: market version the account was last bound to
+    alive: np.ndarray,  # bool[pools]
+    n_pools: int,
+    version: int,
+    max_lazy: int,
+    pm_minimum_usd: float,
+    lazy: np.ndarray,  # bool[pools], out
+) -> None:
+    """Which pools' accounts may bind lazily: one USD pool under portfolio margin (mode 1,
+    or 2 for AUTO, which must stay portfolio: equity >= ``pm_minimum_usd``) whose margin
+    status on the new market is the one it has, bound less than ``max_lazy`` versions ago.
+    The figures are computed as :func:`riskgate.engine.apply.refresh_account` does, in the
+    same order (equity: cash + the per-coin values summed left to right), so that the
+    verdict is exact, not approximate."""
+    total = out.shape[1] - 1
+    n_u = aux.shape[1]
+    for p in range(n_pools):
+        lazy[p] = False
+        if not alive[p]:
+            continue
+        m = mode[p]
+        if m == 0 or version - bound[p] >= max_lazy:
+            continue
+        r = 3 * p
+        if failed[r] or failed[r + 1] or failed[r + 2]:
+            continue
+        v = 0.0
+        for u in range(n_u):
+            v += aux[r, u, X_VALUE]
+        eq = cash[r] + v
+        if m == 2 and not (0.0 + eq * 1.0 >= pm_minimum_usd):
+            continue
+        im = out[r, total, O_IM]
+        mm = out[r, total, O_MM]
+        if eq < mm - _EPS:
+            st = 3
+        elif eq < im - _EPS:
+            st = 2
+        else:
+            st = 1
+        lazy[p] = st == status[p]

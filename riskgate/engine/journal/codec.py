@@ -18,6 +18,7 @@ import numpy as np
 from riskgate.domain.market import MarketSnapshot
 from riskgate.engine import events as ev
 from riskgate.engine import types as et
+from riskgate.engine.apply import bind_all
 from riskgate.engine.book import Account, AccountPool, Book, RulesTotals, WorkingOrder
 from riskgate.engine.market import build_market_state
 from riskgate.engine.state import PoolState
@@ -264,7 +265,9 @@ def decode_event_checked(seq: int, payload: bytes) -> ev.Stamped:
 
 
 def book_to_proto(book: Book, seq: int) -> epb.BookSnapshot:
-    """The whole book (every account bound to ``book.market``)."""
+    """The whole book, every account bound to ``book.market`` first (a live engine leaves
+    accounts a market update does not change to bind when next touched)."""
+    bind_all(book)
     msg = epb.BookSnapshot(seq=seq, model=book.model.name, state_format=STATE_FORMAT)
     if book.market is not None:
         m = book.market
@@ -419,6 +422,7 @@ def _account_from_proto(m: epb.AccountState, book: Book) -> Account:
         pool.scen_B = (int(k[0]), int(k[1]), k[2])
         pool.scen_S = (int(k[3]), int(k[4]), k[5])
         a.pools[pm.currency] = pool
+    a.mirror()
     return a
 
 
