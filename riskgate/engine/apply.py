@@ -111,7 +111,7 @@ def bind(book: Book, acc: Account) -> None:
         return
     if old is not None:
         for ccy in dict.fromkeys(settle_currency(new.instruments[s]) for s in acc.basis):
-            _sync_collateral(acc, new, ccy)
+            _sync_collateral(acc, new, ccy, rebuild_next=True)
     # holdings (collateral rows included) are rebuilt on the new tables; cash is kept
     margins = {ccy: pool.rebind(new, new.tables[ccy]) for ccy, pool in acc.pools.items()}
     acc.market = new
@@ -518,8 +518,11 @@ def collateral_view(acc: Account, market: MarketState) -> dict[str, float]:
     return out
 
 
-def _sync_collateral(acc: Account, market: MarketState, ccy: str) -> None:
-    _pool_of_collateral(acc, market, ccy).set_collateral(ccy, collateral_total(acc, market, ccy))
+def _sync_collateral(
+    acc: Account, market: MarketState, ccy: str, rebuild_next: bool = False
+) -> None:
+    pool = _pool_of_collateral(acc, market, ccy)
+    pool.set_collateral(ccy, collateral_total(acc, market, ccy), rebuild_next)
 
 
 def equity_usd(acc: Account, market: MarketState) -> float:

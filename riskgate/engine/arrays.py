@@ -51,7 +51,7 @@ class Chunk:
     """``pools`` account pools' rows (3 each) of one segment."""
 
     __slots__ = (
-        "accounts", "alive", "aux", "base", "bound", "cash", "copied", "failed", "gen", "lazy", "mode", "n_pos",
+        "accounts", "alive", "aux", "base", "bound", "cash", "copied", "failed", "failed1", "gen", "lazy", "mode", "n_pos",
         "owners", "pnl", "pools", "pos_id", "pos_q", "result_aux", "result_gen",
         "result_market", "result_out", "result_pnl", "spare", "status",
     )  # fmt: skip
@@ -79,6 +79,7 @@ class Chunk:
         self.lazy = [np.zeros(pools, dtype=np.bool_), np.zeros(pools, dtype=np.bool_)]
         self.alive = np.zeros(pools, dtype=np.bool_)
         self.copied = np.zeros(rows, dtype=np.int64)  # the kernel's scratch
+        self.failed1 = np.zeros(rows, dtype=np.bool_)  # the one-pool kernel's scratch
         # two result sets, alternating between market updates, so that a late adoption of
         # one update never reads rows the next one is writing
         self.result_pnl = [np.zeros_like(self.pnl), np.zeros_like(self.pnl)]
@@ -198,6 +199,8 @@ class ArrayBook:
         self.segments: dict[tuple[str, int, int], Segment] = {}
         self.ids: dict[str, int] = {}
         self._lock = threading.Lock()
+        # id -> row maps of the current market's tables (a pool binding on its own)
+        self._id_rows: dict[int, tuple[RiskTable, np.ndarray]] = {}
 
     def instrument_id(self, symbol: str) -> int:
         i = self.ids.get(symbol)
@@ -214,6 +217,11 @@ class ArrayBook:
                 seg = self.segments.setdefault(key, Segment(self, key[1], key[2]))
         return seg
 
+    def cached_id_rows(self, table: RiskTable) -> np.ndarray | None:
+        """The id -> row map of ``table`` if it is one of the current market's."""
+        hit = self._id_rows.get(id(table))
+        return hit[1] if hit is not None and hit[0] is table else None
+
     def id_rows(self, table: RiskTable) -> np.ndarray:
         """Table row of every instrument id (-1: not in ``table``)."""
         ids = dict(self.ids)
@@ -228,12 +236,15 @@ class ArrayBook:
     def remargin(self, market: MarketState, pm_minimum_usd: float) -> None:
         """Every segment whose shape matches its currency's table in ``market`` computed on
         it (a segment of another shape is left to the per-account rebuild)."""
+        self._id_rows = {
+            id(t): (t, self.id_rows(t)) for t in market.tables.values()
+        }  # fmt: skip
         for (ccy, n_u, n_cells), seg in list(self.segments.items()):
             table = market.tables.get(ccy)
             if table is None or (len(table.coins), table.n_cells) != (n_u, n_cells):
                 continue
             if seg.live:
-                seg.remargin(market, table, self.id_rows(table), pm_minimum_usd)
+                seg.remargin(market, table, self._id_rows[id(table)][1], pm_minimum_usd)
             # spare rows for the pools new accounts and orders will open before the next
             # update, so that growing stays off the order path
             seg.reserve(max(FIRST_CHUNK_POOLS, seg.live // 4))
@@ -258,3 +269,33 @@ class ArrayBook:
                     if acc is not None:
                         out[id(acc)] = acc
         return list(out.values())
+
+
+def warm_up(table: RiskTable) -> None:
+    """Compile (or load) the array book's kernels for ``table``'s model on throwaway rows."""
+    arrays = ArrayBook()
+    seg = arrays.segment(table)
+    chunk, p = seg.allocate(warm_up)
+    for k, sym in enumerate(list(table.row)[:3]):
+        chunk.pos_id[3 * p, k] = arrays.instrument_id(sym)
+        chunk.pos_q[3 * p, k] = 1.0
+        chunk.n_pos[3 * p] = k + 1
+    id_row = arrays.id_rows(table)
+    model = table.model
+    res = 0
+    model.remargin_rows_kernel(
+        chunk.pos_id, chunk.pos_q, chunk.n_pos, chunk.alive, id_row, table.risk, table.attr,
+        table.und_price, table.gparams, table.uparams, chunk.result_pnl[res],
+        chunk.result_aux[res], chunk.result_out[res], chunk.failed[res], chunk.copied,
+    )  # fmt: skip
+    book_rows.lazy_pools(
+        chunk.result_out[res], chunk.result_aux[res], chunk.cash, chunk.failed[res],
+        chunk.mode, chunk.status, chunk.bound, chunk.alive, chunk.pools, 1,
+        MAX_LAZY_VERSIONS, 0.0, chunk.lazy[res],
+    )  # fmt: skip
+    out3 = np.zeros((3, len(table.coins) + 1, mk.N_OUT))
+    model.remargin_pool_kernel(
+        chunk.pos_id, chunk.pos_q, chunk.n_pos, p, id_row, table.risk, table.attr,
+        table.und_price, table.gparams, table.uparams, chunk.pnl, chunk.aux, out3,
+        chunk.failed1,
+    )  # fmt: skip

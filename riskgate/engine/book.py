@@ -227,9 +227,11 @@ class AccountPool:
         r.im += im1 - im0
         r.mm += mm1 - mm0
 
-    def set_collateral(self, currency: str, amount: float) -> None:
+    def set_collateral(self, currency: str, amount: float, rebuild_next: bool = False) -> None:
+        """``rebuild_next``: the states are rebuilt from holdings right after (a bind), so
+        only the holdings change now."""
         for _, state in self.states():
-            state.set_collateral(currency, amount)
+            state.set_collateral(currency, amount, rebuild_next)
         self.equity = self.P.equity
 
     def set_track_rules(self, market: MarketState, on: bool) -> None:
@@ -260,6 +262,9 @@ class AccountPool:
         out3 = self._out3
         if out3.shape[1] != len(table.coins) + 1:
             out3 = self._out3 = np.zeros((3, len(table.coins) + 1, mk.N_OUT))
+        if self._rebuild_rows(table, out3):
+            self._after_rebind(market)
+            return out3
         for k, state in enumerate((self.P, self.B, self.S)):
             state.rebind(table)
             out3[k] = state.margin_out()
@@ -290,6 +295,29 @@ class AccountPool:
             state._staged = None
         self._after_rebind(market)
         return chunk.result_out[k][r : r + 3]
+
+    def _rebuild_rows(self, table: RiskTable, out3: np.ndarray) -> bool:
+        """Rebuild and margin the pool's rows of the array book in one kernel call (the
+        whole-book kernel's arithmetic); False if it cannot (not in the array book, not the
+        current market's table, a holding it does not price)."""
+        chunk, P, B, S = self._chunk, self.P, self.B, self.S
+        if chunk is None or P._seg is None or not (B.in_array_book and S.in_array_book):
+            return False
+        if P._pnl.shape != (len(table.coins), table.n_cells):
+            return False
+        id_row = P._seg.arrays.cached_id_rows(table)
+        if id_row is None:
+            return False
+        ok = table.model.remargin_pool_kernel(
+            chunk.pos_id, chunk.pos_q, chunk.n_pos, self._p, id_row, table.risk, table.attr,
+            table.und_price, table.gparams, table.uparams, chunk.pnl, chunk.aux, out3,
+            chunk.failed1,
+        )  # fmt: skip
+        if ok:
+            for state in (P, B, S):
+                state.table = table
+                state._staged = None
+        return ok
 
     def _after_rebind(self, market: MarketState | None) -> None:
         if self.track_rules:

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from riskgate.domain.market import MarketSnapshot
-from riskgate.engine import admin, decide, market_update, views
+from riskgate.engine import admin, arrays, decide, market_update, views
 from riskgate.engine.apply import accounts_to_bind, apply, bind
 from riskgate.engine.book import Account, AccountPool, Book
 from riskgate.engine.events import ACTOR, Audited, Event, Stamped
@@ -128,6 +128,7 @@ class RiskEngine(OrderPath):
             pool = AccountPool(table)
             pool.B.set_quantity(sym, 1.0)
             pool.rebind(None, table)
+            arrays.warm_up(table)
 
     # ================================================================ committing ===========
 

@@ -203,12 +203,15 @@ class PoolState:
         except KeyError:
             raise StateError(f"{symbol}: not in the {self.currency} pool's risk table") from None
 
-    def set_quantity(self, symbol: str, quantity: float) -> None:
-        """The one place a pool's holdings change."""
+    def set_quantity(self, symbol: str, quantity: float, rebuild_next: bool = False) -> None:
+        """The one place a pool's holdings change (``rebuild_next``: only the holdings, the
+        arrays are rebuilt from them next, as a bind does)."""
         if not math.isfinite(quantity):
             raise StateError(f"{symbol}: quantity must be finite")
         i = self._row(symbol)
-        if self._staged == (symbol, quantity):
+        if rebuild_next:
+            pass
+        elif self._staged == (symbol, quantity):
             # the last what-if computed exactly this state: adopt it
             if self._chunk is None:
                 self._pnl, self._spnl = self._spnl, self._pnl
@@ -266,12 +269,12 @@ class PoolState:
     def add_quantity(self, symbol: str, delta_qty: float) -> None:
         self.set_quantity(symbol, self._qty.get(symbol, 0.0) + delta_qty)
 
-    def set_collateral(self, currency: str, amount: float) -> None:
+    def set_collateral(self, currency: str, amount: float, rebuild_next: bool = False) -> None:
         if currency == self.currency or (self.currency == USD and currency in USD_LIKE):
             self.cash_balances[currency] = amount
             self.cash = sum(self.cash_balances.values())
         else:
-            self.set_quantity(collateral_symbol(currency), amount)
+            self.set_quantity(collateral_symbol(currency), amount, rebuild_next)
 
     @property
     def equity(self) -> float:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from riskgate.kernels._jit import kernel_nogil
+from riskgate.kernels._jit import kernel, kernel_nogil
 from riskgate.kernels.margin import (
     O_IM,
     O_MM,
@@ -140,6 +140,56 @@ def remargin_rows_tims(
                     margin_tims(pnl_out[r], aux_out[r], und_price, gparams, uparams, out[r])
                 else:
                     out[r] = out[copied[r]]
+
+
+@kernel
+def _rebuild_pool(pos_id, pos_q, n_pos, p, id_row, risk, attr, pnl, aux, failed) -> bool:
+    ok = True
+    for r in range(3 * p, 3 * p + 3):
+        _rebuild_row(pos_id, pos_q, n_pos, r, id_row, risk, attr, pnl, aux, failed)
+        ok = ok and not failed[r]
+    return ok
+
+
+@kernel
+def remargin_pool_deribit(
+    pos_id, pos_q, n_pos, p, id_row, risk, attr, und_price, gparams, uparams, pnl, aux, out3,
+    failed,
+) -> bool:  # fmt: skip
+    """One pool's three rows rebuilt in place from their holdings and margined into
+    ``out3`` (a pool binding on its own: the arithmetic of :func:`remargin_rows_deribit`);
+    False if the table does not price a holding (the rows are then left zero)."""
+    if not _rebuild_pool(pos_id, pos_q, n_pos, p, id_row, risk, attr, pnl, aux, failed):
+        return False
+    for k in range(3):
+        margin_deribit(pnl[3 * p + k], aux[3 * p + k], und_price, gparams, uparams, out3[k])
+    return True
+
+
+@kernel
+def remargin_pool_span(
+    pos_id, pos_q, n_pos, p, id_row, risk, attr, und_price, gparams, uparams, pnl, aux, out3,
+    failed,
+) -> bool:  # fmt: skip
+    """:func:`remargin_pool_deribit` for SPAN."""
+    if not _rebuild_pool(pos_id, pos_q, n_pos, p, id_row, risk, attr, pnl, aux, failed):
+        return False
+    for k in range(3):
+        margin_span(pnl[3 * p + k], aux[3 * p + k], und_price, gparams, uparams, out3[k])
+    return True
+
+
+@kernel
+def remargin_pool_tims(
+    pos_id, pos_q, n_pos, p, id_row, risk, attr, und_price, gparams, uparams, pnl, aux, out3,
+    failed,
+) -> bool:  # fmt: skip
+    """:func:`remargin_pool_deribit` for TIMS."""
+    if not _rebuild_pool(pos_id, pos_q, n_pos, p, id_row, risk, attr, pnl, aux, failed):
+        return False
+    for k in range(3):
+        margin_tims(pnl[3 * p + k], aux[3 * p + k], und_price, gparams, uparams, out3[k])
+    return True
 
 
 @kernel_nogil

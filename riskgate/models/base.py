@@ -156,6 +156,7 @@ class ScenarioModel(ABC):
     whatif_kernel: Callable[..., None]
     remargin_kernel: Callable[..., None]
     remargin_rows_kernel: Callable[..., None]  # whole-book (riskgate.kernels.book_rows)
+    remargin_pool_kernel: Callable[..., bool]  # one pool of the array book
 
 
 _REGISTRY: dict[str, Callable[[Mapping[str, Any]], ScenarioModel]] = {}

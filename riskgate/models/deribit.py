@@ -30,6 +30,7 @@ class DeribitModel(ScenarioModel):
     whatif_kernel = staticmethod(mk.whatif_deribit)
     remargin_kernel = staticmethod(mk.remargin_deribit)
     remargin_rows_kernel = staticmethod(book_rows.remargin_rows_deribit)
+    remargin_pool_kernel = staticmethod(book_rows.remargin_pool_deribit)
     look_ahead_years = 0.0
     pool_shares_cells = True
 

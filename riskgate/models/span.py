@@ -43,6 +43,7 @@ class SpanModel(ScenarioModel):
     whatif_kernel = staticmethod(mk.whatif_span)
     remargin_kernel = staticmethod(mk.remargin_span)
     remargin_rows_kernel = staticmethod(book_rows.remargin_rows_span)
+    remargin_pool_kernel = staticmethod(book_rows.remargin_pool_span)
     # the calendar-spread, delivery and inter-commodity charges count futures equivalents
     futures_equivalent_deltas = True
     breakdown_columns = (

@@ -51,6 +51,7 @@ class TimsModel(ScenarioModel):
     whatif_kernel = staticmethod(mk.whatif_tims)
     remargin_kernel = staticmethod(mk.remargin_tims)
     remargin_rows_kernel = staticmethod(book_rows.remargin_rows_tims)
+    remargin_pool_kernel = staticmethod(book_rows.remargin_pool_tims)
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         super().__init__(data)
