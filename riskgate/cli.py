@@ -1119,7 +1119,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Time update_market over ACCOUNTS accounts of LEGS random legs (risk "
         "tables rebuilt, every account re-margined), next to the market-state build alone.",
     )
-    bench_update.add_argument("--accounts", type=_positive_int, default=10_000, help="accounts")
+    bench_update.add_argument(
+        "--accounts",
+        type=_positive_int,
+        nargs="+",
+        default=[10_000],
+        help="accounts (several: a sweep, e.g. --accounts 1000 10000 100000)",
+    )
     bench_update.add_argument("--legs", type=_positive_int, default=10, help="legs per account")
     bench_update.add_argument("--updates", type=_positive_int, default=5, help="updates timed")
     bench_update.add_argument(

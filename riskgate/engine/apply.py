@@ -92,11 +92,16 @@ def apply(book: Book, event: Event, hint: Any = None) -> None:
 
 
 def _market_applied(book: Book, ev: MarketApplied, hint: MarketState | None) -> None:
-    # accounts follow lazily (bind): each before the next event that touches it, and all of
-    # them before the next MarketApplied
+    # accounts follow lazily (bind): each before the next event that touches it; the live
+    # engine binds at once those whose status the update changes (accounts_to_bind), replay
+    # binds all of them: either way an account binds to the same bits
     if hint is None:
         hint = build_market_state(ev.version, ev.snapshot, book.model, book.rules_params)
         hint.received_ns = ev.received_ns
+    # the whole book re-margined on the new tables in one kernel call per chunk of rows,
+    # before the market is current (no account can bind to it half-computed); each
+    # account adopts its rows when it binds
+    book.arrays.remargin(hint, book.config.pm_equity_minimum_usd)
     book.market = hint
 
 
@@ -109,7 +114,7 @@ def bind(book: Book, acc: Account) -> None:
         return
     if old is not None:
         for ccy in dict.fromkeys(settle_currency(new.instruments[s]) for s in acc.basis):
-            _sync_collateral(acc, new, ccy)
+            _sync_collateral(acc, new, ccy, rebuild_next=True)
     # holdings (collateral rows included) are rebuilt on the new tables; cash is kept
     margins = {ccy: pool.rebind(new, new.tables[ccy]) for ccy, pool in acc.pools.items()}
     acc.market = new
@@ -122,6 +127,24 @@ def bind_all(book: Book) -> None:
     """Every account on the current market (replay: right after each MarketApplied)."""
     for acc in book.accounts.values():
         bind(book, acc)
+
+
+def accounts_to_bind(book: Book) -> list[Account]:
+    """The accounts the current market must be bound to right away (the live engine's
+    market update; the others bind, to the same state, when next touched)."""
+    market = book.market
+    if market is None:
+        return []
+    out = [a for a in book.arrays.accounts_to_bind(market) if a.market is not market]
+    # pre-trade controls follow the marks (loss limits trip on a market move; a group's
+    # credit usage sums its members at their marks): such accounts never bind lazily
+    chosen = {id(a) for a in out}
+    out.extend(
+        a
+        for a in book.accounts.values()
+        if a.controls is not None and a.market is not market and id(a) not in chosen
+    )
+    return out
 
 
 # ------------------------------------------------------------------ administration
@@ -142,6 +165,7 @@ def _account_upserted(book: Book, ev: AccountUpserted, hint: Any) -> None:
             TradingState.HALTED if halted else TradingState.ACTIVE,
             why if halted else "",
             market=market,
+            arrays=book.arrays,
         )
         book.accounts[ev.account_id] = acc
     eq0 = None
@@ -247,8 +271,13 @@ def _order_accepted(book: Book, ev: OrderAccepted, hint: AcceptHint | None) -> N
         hint = None  # the market moved on between the decision and its commit
     pool = acc.pools.get(ev.pool)
     if pool is None:
-        pool = hint.pool if hint is not None else AccountPool(table, acc.method_in_use is _RULES)
+        pool = (
+            hint.pool
+            if hint is not None
+            else AccountPool(table, acc.method_in_use is _RULES, acc.arrays)
+        )
         acc.pools[ev.pool] = pool
+        acc.mirror()
     side = Side(req.side)
     qty = float(req.quantity)
     unit = order_unit(market.instruments[ev.symbol], req.price, market.quotes[ev.symbol].mark)
@@ -524,8 +553,11 @@ def collateral_view(acc: Account, market: MarketState) -> dict[str, float]:
     return out
 
 
-def _sync_collateral(acc: Account, market: MarketState, ccy: str) -> None:
-    _pool_of_collateral(acc, market, ccy).set_collateral(ccy, collateral_total(acc, market, ccy))
+def _sync_collateral(
+    acc: Account, market: MarketState, ccy: str, rebuild_next: bool = False
+) -> None:
+    pool = _pool_of_collateral(acc, market, ccy)
+    pool.set_collateral(ccy, collateral_total(acc, market, ccy), rebuild_next)
 
 
 def equity_usd(acc: Account, market: MarketState) -> float:
@@ -578,6 +610,7 @@ def refresh_account(
             (acc.account_id, acc.status, worst, worst_pool, *figures, market.version)
         )
         acc.status = worst
+    acc.mirror()
     if acc.controls is not None:
         control_track.after_refresh(book, acc)
 

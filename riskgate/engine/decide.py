@@ -132,7 +132,9 @@ def decide(
     signed = units if buy else -units
     ccy = pool_currency(inst, acc.segregated)
     # a pool the account doesn't have yet joins it only when an order is reserved
-    pool = acc.pools.get(ccy) or AccountPool(market.tables[ccy], acc.method_in_use is _RULES)
+    pool = acc.pools.get(ccy) or AccountPool(
+        market.tables[ccy], acc.method_in_use is _RULES, acc.arrays
+    )
     d.pool_currency = ccy
     d.margin_method = acc.method_in_use
     # 2. trading state

@@ -28,8 +28,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from riskgate.domain.market import MarketSnapshot
-from riskgate.engine import admin, decide, market_update, views
-from riskgate.engine.apply import apply, bind
+from riskgate.engine import admin, arrays, decide, market_update, views
+from riskgate.engine.apply import accounts_to_bind, apply, bind
 from riskgate.engine.book import Account, AccountPool, Book
 from riskgate.engine.capture import SnapshotCapture
 from riskgate.engine.controls import views as control_views
@@ -134,6 +134,7 @@ class RiskEngine(OrderPath, ControlsPath):
             pool = AccountPool(table)
             pool.B.set_quantity(sym, 1.0)
             pool.rebind(None, table)
+            arrays.warm_up(table)
 
     # ================================================================ committing ===========
 
@@ -277,17 +278,24 @@ class RiskEngine(OrderPath, ControlsPath):
                 frozenset(old.instruments) - frozenset(new.instruments) if old else frozenset()
             )
             try:
-                market_update.check_priced(
-                    market_update.held_symbols(list(self.accounts.values())), new
-                )
+                if self._dropping:
+                    # what is held was priced by the market before (an update that drops
+                    # an instrument checks none holds it): only a drop can leave a holding
+                    # unpriced, and only then is every account read
+                    market_update.check_priced(
+                        market_update.held_symbols(list(self.accounts.values())), new
+                    )
                 seq = self._commit(event, new)
                 if market_seq:
                     seq = self._commit(MarketSourced(market_seq))
-                n = 0
-                for account in list(self.accounts.values()):
+                # the array book has re-margined every account; those whose status, method
+                # or futures this update changes (or that have pre-trade controls, whose
+                # loss limits and credit usage follow the marks) bind now, the others when
+                # next touched
+                n = len(self.accounts)
+                for account in accounts_to_bind(self.book):
                     with account.lock:
                         self._bind(account)
-                    n += 1
             finally:
                 self._dropping = frozenset()
         self._durable(seq)

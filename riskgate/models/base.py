@@ -238,6 +238,8 @@ class ScenarioModel(ABC):
     margin_kernel: Callable[..., None]
     whatif_kernel: Callable[..., None]
     remargin_kernel: Callable[..., None]
+    remargin_rows_kernel: Callable[..., None]  # whole-book (riskgate.kernels.book_rows)
+    remargin_pool_kernel: Callable[..., bool]  # one pool of the array book
 
 
 _REGISTRY: dict[str, Callable[[Mapping[str, Any]], ScenarioModel]] = {}

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from riskgate.kernels import book_rows
 from riskgate.kernels import margin as mk
 from riskgate.models.base import (
     VOL_DOWN,
@@ -28,6 +29,8 @@ class DeribitModel(ScenarioModel):
     margin_kernel = staticmethod(mk.margin_deribit)
     whatif_kernel = staticmethod(mk.whatif_deribit)
     remargin_kernel = staticmethod(mk.remargin_deribit)
+    remargin_rows_kernel = staticmethod(book_rows.remargin_rows_deribit)
+    remargin_pool_kernel = staticmethod(book_rows.remargin_pool_deribit)
     look_ahead_years = 0.0
     pool_shares_cells = True
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from riskgate.kernels import book_rows
 from riskgate.kernels import margin as mk
 from riskgate.models.base import (
     VOL_DOWN,
@@ -41,6 +42,8 @@ class SpanModel(ScenarioModel):
     margin_kernel = staticmethod(mk.margin_span)
     whatif_kernel = staticmethod(mk.whatif_span)
     remargin_kernel = staticmethod(mk.remargin_span)
+    remargin_rows_kernel = staticmethod(book_rows.remargin_rows_span)
+    remargin_pool_kernel = staticmethod(book_rows.remargin_pool_span)
     # the calendar-spread, delivery and inter-commodity charges count futures equivalents
     futures_equivalent_deltas = True
     breakdown_columns = (

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from riskgate.kernels import book_rows
 from riskgate.kernels import margin as mk
 from riskgate.models.base import (
     VOL_DOWN,
@@ -49,6 +50,8 @@ class TimsModel(ScenarioModel):
     margin_kernel = staticmethod(mk.margin_tims)
     whatif_kernel = staticmethod(mk.whatif_tims)
     remargin_kernel = staticmethod(mk.remargin_tims)
+    remargin_rows_kernel = staticmethod(book_rows.remargin_rows_tims)
+    remargin_pool_kernel = staticmethod(book_rows.remargin_pool_tims)
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         super().__init__(data)

@@ -18,6 +18,7 @@ import numpy as np
 from riskgate.domain.market import MarketSnapshot
 from riskgate.engine import events as ev
 from riskgate.engine import types as et
+from riskgate.engine.apply import bind_all
 from riskgate.engine.attribution import LegPnl
 from riskgate.engine.book import Account, AccountPool, Book, RulesTotals, WorkingOrder
 from riskgate.engine.controls import codec as control_codec
@@ -274,7 +275,9 @@ def decode_event_checked(seq: int, payload: bytes) -> ev.Stamped:
 
 
 def book_to_proto(book: Book, seq: int) -> epb.BookSnapshot:
-    """The whole book (every account bound to ``book.market``)."""
+    """The whole book, every account bound to ``book.market`` first (a live engine leaves
+    accounts a market update does not change to bind when next touched)."""
+    bind_all(book)
     msg = book_head_to_proto(book, seq)
     for acc in book.accounts.values():
         _account_to_proto(msg.accounts.add(), acc)
@@ -580,7 +583,7 @@ def _account_from_proto(m: epb.AccountState, book: Book) -> Account:
     a = Account(
         m.account_id, et.PoolMode(m.pool_mode), et.MarginMethod(m.margin_method),
         _limits(m.limits), et.TradingState(m.trading_state),
-        m.trading_state_reason, market=market,
+        m.trading_state_reason, market=market, arrays=book.arrays,
     )  # fmt: skip
     a.collateral = dict(_pairs(m.collateral))
     a.basis = dict(_pairs(m.futures_basis))
@@ -607,7 +610,7 @@ def _account_from_proto(m: epb.AccountState, book: Book) -> Account:
     a.status, a.method_in_use = et.MarginStatus(m.status), et.MarginMethod(m.method_in_use)
     for pm in m.pools:
         table = market.tables[pm.currency]
-        pool = AccountPool(table, pm.track_rules)
+        pool = AccountPool(table, pm.track_rules, book.arrays)
         for state, sm in zip((pool.P, pool.B, pool.S), pm.states, strict=True):
             _state_from_proto(state, sm)
         for k, name in enumerate(("P", "B", "S")):
@@ -618,6 +621,7 @@ def _account_from_proto(m: epb.AccountState, book: Book) -> Account:
         pool.scen_B = (int(k[0]), int(k[1]), k[2])
         pool.scen_S = (int(k[3]), int(k[4]), k[5])
         a.pools[pm.currency] = pool
+    a.mirror()
     return a
 
 
