@@ -586,3 +586,26 @@ def test_controls_replay_and_restore_bit_for_bit(script) -> None:
         after = codec.decode_snapshot(snap, restored)
         replay(restored, decoded, after_seq=after)
         assert codec.state_hash(restored) == live
+
+
+def test_loss_limit_trips_on_a_market_move_with_nothing_to_settle() -> None:
+    """Options settle no variation margin, and a move that leaves the margin status alone
+    changes nothing the array book would bind for: the loss limit must still trip."""
+    sink = MemorySink()
+    eng, _ = engine(sink=sink)
+    call, fut = "BTC_USDC-11DEC26-70000-C", "BTC_USDC-11DEC26"
+    account(eng, max_loss_usd=1_000.0)
+    eng.set_positions("A", [(call, 5.0, 3_000.0)])
+    eng.roll_trading_day()
+    base = eng.accounts["A"].controls.baseline_usd
+    eng.update_market(
+        full_snapshot=False, valuation_time=None,
+        index_usd={"BTC": SNAP.index_usd["BTC"] * 0.97},
+        marks_usd={fut: SNAP.marks_usd[fut] * 0.97}, ivs={},
+    )  # fmt: skip
+    acc = eng.accounts["A"]
+    assert acc.status.name == "OK"  # nothing else would have bound it
+    assert acc.controls.baseline_usd == base  # the same trading day
+    assert acc.trading_state is TradingState.REDUCING
+    trips = [s.event.scope_id for s in sink.events if isinstance(s.event, LossLimitTripped)]
+    assert trips == ["A"]
