@@ -223,6 +223,8 @@ def render_plot(
         ) from None  # fmt: skip
     from riskgate.report import portfolio_state
 
+    if not Path(path).parent.is_dir():  # before the drawing, not after
+        raise PlotError(f"--plot: cannot write {path}: no such directory")
     states = [portfolio_state(portfolio, m) for m in models]
     pools = sorted(states[0].pools)
     fig = Figure(figsize=(9.5 * len(models), 6.5 * len(pools)), dpi=100, layout="constrained")

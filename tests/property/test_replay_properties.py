@@ -170,7 +170,7 @@ def make_config():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["deribit", "span"])
+@pytest.mark.parametrize("model", ["deribit", "span", "tims+stress"])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(script=st.lists(ops, min_size=5, max_size=40))
 def test_replay_and_snapshot_rebuild_the_live_state(model: str, script: list) -> None:

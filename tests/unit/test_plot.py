@@ -53,14 +53,14 @@ def test_every_example_renders(tmp_path: Path, path: Path) -> None:
 
 def test_three_models_side_by_side(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "three.png"
-    argv = ["margin", str(ROOT / "examples/mixed_book_coin.json"), "--plot", str(out)]
+    argv = ["margin", str(ROOT / "examples/iron_condor.json"), "--plot", str(out)]
     for m in MODELS:
         argv += ["--model", m]
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert all(f"model {m}" in text for m in MODELS) and f"plot written to {out}" in text
     with Image.open(out) as img:
-        assert img.size == (3 * 950, 2 * 650)  # BTC and ETH pools, three models
+        assert img.size == (3 * 950, 650)  # one pool, three models
 
 
 def test_several_models_in_json_are_a_list() -> None:
