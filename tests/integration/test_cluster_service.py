@@ -19,7 +19,7 @@ from riskgate.cluster.client import ClusterClient
 from riskgate.cluster.routing import OWNER_KEY, SHARD_KEY
 from riskgate.cluster.sharding import shard_of
 from riskgate.server.app import demo_market_request
-from tests.reference.nats_cluster import NatsCluster, nats_server_binary
+from tests.reference.nats_cluster import NatsCluster, free_port, nats_server_binary
 
 pytestmark = [
     pytest.mark.slow,
@@ -35,10 +35,10 @@ class Cluster:
         self.procs: dict[int, list[RiskgateProc]] = {0: [], 1: []}
         self.accounts = accounts_for(2, 3)
 
-    def add(self, shard: int) -> RiskgateProc:
+    def add(self, shard: int, *extra: str) -> RiskgateProc:
         n = len(self.procs[shard])
-        p = RiskgateProc(self.urls, shard, 2, self.log_dir, f"s{shard}-{n}", extra=("--no-demo",),
-                         env=ENV).start()  # fmt: skip
+        p = RiskgateProc(self.urls, shard, 2, self.log_dir, f"s{shard}-{n}",
+                         extra=("--no-demo", *extra), env=ENV).start()  # fmt: skip
         self.procs[shard].append(p)
         return p
 
@@ -57,7 +57,8 @@ def cluster(tmp_path_factory):
         try:
             first = c.add(0)
             first.wait_role("owner")  # the first process of shard 0 takes its lease
-            c.add(0), c.add(1)
+            c.metrics_port = free_port()
+            c.add(0), c.add(1, "--metrics", f"127.0.0.1:{c.metrics_port}")
             c.procs[0][1].wait_role("standby")
             c.procs[1][0].wait_role("owner")
             with c.client(failover_wait_s=20.0) as rg:
@@ -135,6 +136,22 @@ def test_a_market_update_reaches_every_shard_in_the_same_order(cluster) -> None:
             break
         time.sleep(0.1)
     assert len(listed) == 3 and len(set(listed)) == 1
+
+
+def test_metrics_report_the_role_and_the_journal(cluster) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{cluster.metrics_port}/metrics") as r:
+        text = r.read().decode()
+    lines = dict(
+        line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("riskgate_cl")
+    )
+    assert float(lines['riskgate_cluster_role{role="owner"}']) == 1.0
+    assert float(lines['riskgate_cluster_role{role="standby"}']) == 0.0
+    # shard 1's events so far: the market update(s) and its accounts, all acknowledged
+    assert float(lines["riskgate_cluster_journal_acked_seq"]) >= 1 + len(cluster.accounts[1])
+    assert float(lines["riskgate_cluster_journal_lag_events"]) == 0.0
+    assert float(lines["riskgate_cluster_takeovers_total"]) == 1.0
 
 
 def test_kill_9_of_the_owner_under_load_loses_no_acknowledged_decision(cluster) -> None:
