@@ -5,7 +5,7 @@ nothing), starts over with an empty book and becomes a standby again.
 The cycle (a thread of its own, :meth:`ClusterNode._run`):
 
 1. **standby**: a :class:`~riskgate.cluster.standby.Standby` applies the shard's stream to
-   an empty book; meanwhile the node tries to take the lease every ``lease_ttl_s / 10``.
+   an empty book; meanwhile the node tries to take the lease every ``lease_ttl_s / 20``.
 2. **take-over**: with the lease, it opens the stream as its writer, applies every event up
    to the stream's last (every acknowledged decision), starts taking market updates
    (:class:`~riskgate.cluster.market.MarketFollower`), is the **owner** and writes its
@@ -166,7 +166,7 @@ class ClusterNode:
             replicas=s.nats_replicas,
         )  # fmt: skip
         while not lease.acquire():
-            if self._stop.wait(s.lease_ttl_s / 10):
+            if self._stop.wait(s.lease_ttl_s / 20):  # a KV request each time: cheap
                 return
         t0 = time.monotonic()
         self.sink = sink = self.standby.take_over(
