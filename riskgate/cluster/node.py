@@ -186,7 +186,9 @@ class ClusterNode:
         open_s, catch_up_s = self.standby.takeover_s
         self.standby = None
         t1 = time.monotonic()
-        self.follower = MarketFollower(self.urls, eng, on_error=self._step_down)
+        self.follower = MarketFollower(
+            self.urls, eng, on_error=self._step_down, replicas=s.nats_replicas
+        )
         t2 = time.monotonic()
         if sink.start_seq == 0 and s.demo:
             self._load_demo()
