@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from loadtest.cluster_procs import RiskgateProc
@@ -166,6 +167,7 @@ def run(failovers: int, threads: int, shards: int, lease_ttl_s: float, log_dir: 
             setup_accounts(urls, accounts)
             load = Load(urls, accounts, threads).start()
             times: list[float] = []
+            takeovers: list[float] = []  # lease taken -> serving, from the new owner's log
             time.sleep(2.0)
             for n in range(failovers):
                 shard = n % shards
@@ -181,9 +183,11 @@ def run(failovers: int, threads: int, shards: int, lease_ttl_s: float, log_dir: 
                     time.sleep(0.02)
                     first = load.first_after(t_kill)
                 times.append((first - t_kill) if first else float("inf"))
+                takeover = _last_takeover_s(standby)
+                takeovers.append(takeover)
                 print(f"failover {n + 1}: shard {shard} {owner.name} killed, first decision "
-                      f"after {times[-1]:.3f} s ({len(load.seen)} decisions so far)",
-                      flush=True)  # fmt: skip
+                      f"after {times[-1]:.3f} s (take-over {takeover:.3f} s of it; "
+                      f"{len(load.seen)} decisions so far)", flush=True)  # fmt: skip
                 owner.start()  # back as the standby
                 _wait_any(owner)
             time.sleep(1.0)
@@ -197,8 +201,22 @@ def run(failovers: int, threads: int, shards: int, lease_ttl_s: float, log_dir: 
         failovers=failovers, threads=threads, shards=shards, lease_ttl_s=lease_ttl_s,
         failover_s_median=statistics.median(times), failover_s_max=max(times),
         failover_s=[round(t, 3) for t in times], client_errors=len(load.errors),
+        takeover_s=[round(t, 3) for t in takeovers],
     )  # fmt: skip
     return result
+
+
+def _last_takeover_s(p: RiskgateProc, timeout_s: float = 10.0) -> float:
+    """The ``takeover_s`` of the last ``cluster_owner`` line of ``p``'s log."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        lines = [
+            x for x in p.log.read_text(errors="replace").splitlines() if '"cluster_owner"' in x
+        ]
+        if lines:
+            return float(json.loads(lines[-1]).get("takeover_s", float("nan")))
+        time.sleep(0.1)
+    return float("nan")
 
 
 def _wait_any(p: RiskgateProc, timeout_s: float = 90.0) -> None:
@@ -227,9 +245,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--lease-ttl", type=float, default=1.5)
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--keep-logs", metavar="DIR", help="keep the processes' logs in DIR")
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory() as d:
-        result = run(args.failovers, args.threads, args.shards, args.lease_ttl, d)
+    if args.keep_logs:
+        Path(args.keep_logs).mkdir(parents=True, exist_ok=True)
+        result = run(args.failovers, args.threads, args.shards, args.lease_ttl, args.keep_logs)
+    else:
+        with tempfile.TemporaryDirectory() as d:
+            result = run(args.failovers, args.threads, args.shards, args.lease_ttl, d)
     print(json.dumps(result, indent=2))
     if args.json:
         with open(args.json, "w") as f:

@@ -129,8 +129,9 @@ class MarketFollower:
         engine: RiskEngine,
         on_error: Callable[[Exception], None] | None = None,
         timeout_s: float = 10.0,
+        replicas: int = 3,
     ) -> None:
-        self.engine, self.on_error = engine, on_error
+        self.engine, self.on_error, self.replicas = engine, on_error, replicas
         self.seq = engine.book.market_seq
         self.error: Exception | None = None
         self._results: dict[int, Any] = {}
@@ -148,7 +149,7 @@ class MarketFollower:
     async def _subscribe(self, urls: Sequence[str], timeout_s: float) -> None:
         self._nc = await connect(urls, "riskgate-market-follow", timeout_s)
         js = self._nc.jetstream(timeout=2.0)
-        await ensure_market_stream(js, 3, timeout_s + 20.0)
+        await ensure_market_stream(js, self.replicas, timeout_s + 20.0)
         self._sub = await retrying(
             lambda: js.subscribe(
                 MARKET_SUBJECT, stream=MARKET_STREAM, ordered_consumer=True, cb=self._on_msg,

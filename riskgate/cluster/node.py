@@ -5,7 +5,8 @@ nothing), starts over with an empty book and becomes a standby again.
 The cycle (a thread of its own, :meth:`ClusterNode._run`):
 
 1. **standby**: a :class:`~riskgate.cluster.standby.Standby` applies the shard's stream to
-   an empty book; meanwhile the node tries to take the lease every ``lease_ttl_s / 10``.
+   an empty book (the role is ``standby`` once it has applied the stream as it stood when
+   it started: warm); from then on the node tries to take the lease every ``lease_ttl_s / 20``.
 2. **take-over**: with the lease, it opens the stream as its writer, applies every event up
    to the stream's last (every acknowledged decision), starts taking market updates
    (:class:`~riskgate.cluster.market.MarketFollower`), is the **owner** and writes its
@@ -158,15 +159,19 @@ class ClusterNode:
         self._lost.clear()
         eng.sink = None
         eng.restore(eng.new_book(), 0)
-        nats_journal.create_stream(self.urls, self.shard, s.nats_replicas)
-        self.standby = Standby(self.shard, self.urls, eng)
+        last = nats_journal.create_stream(self.urls, self.shard, s.nats_replicas)
+        self.standby = standby = Standby(self.shard, self.urls, eng)
+        # a standby in name only once warm: it has applied the stream as it was at start
+        while standby.wait_for(last, 0.5) < last:
+            if self._stop.is_set():
+                return
         self._set_role(STANDBY)
         self.lease = lease = Lease(
             self.urls, self.shard, f"{self.node_id}@{self.address}", ttl_s=s.lease_ttl_s,
             replicas=s.nats_replicas,
         )  # fmt: skip
         while not lease.acquire():
-            if self._stop.wait(s.lease_ttl_s / 10):
+            if self._stop.wait(s.lease_ttl_s / 20):  # a KV request each time: cheap
                 return
         t0 = time.monotonic()
         self.sink = sink = self.standby.take_over(
@@ -178,8 +183,13 @@ class ClusterNode:
         sink.on_error = self._step_down
         if sink.error is not None:
             self._step_down(sink.error)
+        open_s, catch_up_s = self.standby.takeover_s
         self.standby = None
-        self.follower = MarketFollower(self.urls, eng, on_error=self._step_down)
+        t1 = time.monotonic()
+        self.follower = MarketFollower(
+            self.urls, eng, on_error=self._step_down, replicas=s.nats_replicas
+        )
+        t2 = time.monotonic()
         if sink.start_seq == 0 and s.demo:
             self._load_demo()
         self.takeovers += 1
@@ -191,7 +201,9 @@ class ClusterNode:
             "seq": eng.seq,
         })  # fmt: skip
         _log.info("cluster_owner", shard=self.shard, events=eng.seq,
-                  takeover_s=round(self.last_takeover_s, 3))  # fmt: skip
+                  takeover_s=round(self.last_takeover_s, 3),
+                  open_stream_s=round(open_s, 3), catch_up_s=round(catch_up_s, 3),
+                  market_s=round(t2 - t1, 3))  # fmt: skip
         while not self._stop.is_set() and not self._lost.wait(0.2):
             pass
 

@@ -618,7 +618,9 @@ class RiskGateServer:
         try:
             recovered = False
             if self.cluster is not None:
-                pass  # the shard's stream is the journal (riskgate/cluster/node.py)
+                # the shard's stream is the journal (riskgate/cluster/node.py); refused
+                # calls go to it too while this process owns the shard
+                self.access.sinks.append(self._journal_refusal)
             elif self._own_engine and s.data_dir is not None:
                 try:
                     self.durability = Durability(s, self.engine)
@@ -768,9 +770,12 @@ class RiskGateServer:
             raise ServeError(f"metrics_address: expected HOST:PORT, got {address!r}")
         host = host.removeprefix("[").removesuffix("]") or "0.0.0.0"  # [::1]:P, :P
         try:
-            httpd, _thread = start_metrics_server(
-                host, int(port), registry_for(self.servicer.metrics, self.engine)
-            )
+            registry = registry_for(self.servicer.metrics, self.engine)
+            if self.cluster is not None:
+                from riskgate.cluster.metrics import ClusterCollector
+
+                registry.register(ClusterCollector(self.cluster))
+            httpd, _thread = start_metrics_server(host, int(port), registry)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise ServeError(f"metrics_address: cannot bind {address}: {reason}") from None
