@@ -328,3 +328,38 @@ def test_group_admin_is_validated() -> None:
         eng.set_account_group("A", "nope")
     with pytest.raises(EngineError, match="unknown class"):
         account(eng, class_max_quantity={"bond": 1.0})
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    gross=st.floats(0.5, 6.0),
+    net=st.floats(0.5, 6.0),
+    orders=st.lists(
+        st.tuples(st.sampled_from(list(Side)), st.sampled_from([0.3, 1.0, 2.5])), max_size=8
+    ),
+)
+def test_the_credit_shortcut_decides_as_the_exact_check(gross, net, orders) -> None:
+    """Far from a limit the step skips the exact change; both must decide the same."""
+    from riskgate.engine.controls import check as cc
+    from riskgate.engine.decide import Reject
+
+    eng, _ = engine()
+    account(eng, max_gross_usd=gross * MARK, max_net_usd=net * MARK)
+    acc, market = eng.accounts["A"], eng.market
+    inst = market.instruments[PERP]
+    for k, (side, q) in enumerate(orders):
+        pos = acc.position("USD", PERP)
+        is_buy = side is Side.BUY
+        calls = (
+            (cc.check, (acc, market, inst, q, q, is_buy, pos, MARK, False, 0)),
+            (cc._credit_exact, (acc, acc.controls, PERP, q, is_buy, pos, MARK)),
+        )
+        outcomes = []
+        for fn, args in calls:
+            try:
+                fn(*args)
+                outcomes.append(None)
+            except Reject as r:
+                outcomes.append(r.reason)
+        assert outcomes[0] == outcomes[1]
+        eng.check_order(buy(f"o{k}", q, side=side))
