@@ -76,27 +76,43 @@ def check(
             if total + amount > cap:
                 _notional_reject(sc, total + amount)
     if st.plan_credit:
-        wb = acc.working_buy.get(symbol, 0.0)
-        ws = acc.working_sell.get(symbol, 0.0)
-        # the order's change of each usage, in micro-USD (floats: the comparison below is
-        # within a micro-USD of apply's integer arithmetic)
-        n = n_usd * MICRO
-        b, s = pos + wb, pos - ws
-        g0 = max(abs(b), abs(s))
-        if buy:
-            b1 = pos + (wb + units)
-            dg, db, ds = (max(abs(b1), abs(s)) - g0) * n, (b1 - b) * n, 0.0
-        else:
-            s1 = pos - (ws + units)
-            dg, db, ds = (max(abs(b), abs(s1)) - g0) * n, 0.0, (s1 - s) * n
-        for e, gross_cap, net_cap, sc in st.plan_credit:
-            # an order that does not raise a usage (it reduces a position) passes
-            if gross_cap is not None and dg > 0 and e.gross + dg > gross_cap:
-                _credit_reject(sc, "gross_notional", e.gross + dg)
-            if net_cap is not None and (db or ds):
-                after = max(abs(e.net_buy + db), abs(e.net_sell + ds))
-                if after > net_cap and after > e.net:
-                    _credit_reject(sc, "net_notional", after)
+        # no usage moves by more than the order's notional: far from every limit (the
+        # common case) the exact change need not be computed
+        bound = units * n_usd * MICRO
+        for e, gross_cap, net_cap, _ in st.plan_credit:
+            if (gross_cap is not None and e.gross + bound > gross_cap) or (
+                net_cap is not None
+                and (abs(e.net_buy) + bound > net_cap or abs(e.net_sell) + bound > net_cap)
+            ):
+                _credit_exact(acc, st, symbol, units, buy, pos, n_usd)
+                break
+
+
+def _credit_exact(
+    acc: Account, st: AccountControls, symbol: str, units: float, buy: bool, pos: float,
+    n_usd: float,
+) -> None:  # fmt: skip
+    """The order's exact change of each credit usage, against every credit limit."""
+    wb = acc.working_buy.get(symbol, 0.0)
+    ws = acc.working_sell.get(symbol, 0.0)
+    # in micro-USD (floats: within a micro-USD of apply's integer arithmetic)
+    n = n_usd * MICRO
+    b, s = pos + wb, pos - ws
+    g0 = max(abs(b), abs(s))
+    if buy:
+        b1 = pos + (wb + units)
+        dg, db, ds = (max(abs(b1), abs(s)) - g0) * n, (b1 - b) * n, 0.0
+    else:
+        s1 = pos - (ws + units)
+        dg, db, ds = (max(abs(b), abs(s1)) - g0) * n, 0.0, (s1 - s) * n
+    for e, gross_cap, net_cap, sc in st.plan_credit:
+        # an order that does not raise a usage (it reduces a position) passes
+        if gross_cap is not None and dg > 0 and e.gross + dg > gross_cap:
+            _credit_reject(sc, "gross_notional", e.gross + dg)
+        if net_cap is not None and (db or ds):
+            after = max(abs(e.net_buy + db), abs(e.net_sell + ds))
+            if after > net_cap and after > e.net:
+                _credit_reject(sc, "net_notional", after)
 
 
 def _name(sc: Scope, limit: str, reason: Reason) -> tuple[Reason, str]:
