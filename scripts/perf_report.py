@@ -10,7 +10,9 @@ from them, so the report cannot drift from its runs:
     python scripts/perf_report.py check                                # exit 1 if stale
 
 ``add`` replaces the kept runs with the given ones (named by load kind and start time),
-leaving out this machine's paths.
+leaving out this machine's paths. The in-process market-update sweeps
+(``riskgate bench-update --accounts 1000 10000 100000 --json FILE``) are kept by hand in
+``docs/performance/bench-update/`` as ``before-N.json`` / ``after-N.json``.
 A test runs ``check``.
 """
 
@@ -29,6 +31,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "performance" / "results"
 REPORT = ROOT / "docs" / "performance.md"
+# bench-update sweeps (not load-test runs: kept apart, `add` leaves them alone)
+UPDATE_SWEEPS = ROOT / "docs" / "performance" / "bench-update"
+# market-update load runs of the array book (another commit than the headline runs)
+ARRAY_BOOK_RUNS = ROOT / "docs" / "performance" / "array-book"
 
 Result = Mapping[str, Any]
 
@@ -248,17 +254,93 @@ def _runs_table(runs: Mapping[str, list[Result]]) -> list[str]:
             f"decisions/s | {_n(g['throughput']['decisions_per_s'])} decisions/s | "
             f"{_ratio(r['ratios']['throughput'])} | {_compute(r)} | {_cpu(r, 'decision')} |"
         )
-    for k, r in enumerate(runs["market"], 1):
-        b = _phase(r, "baseline")["latency_us"]
-        g = _phase(r, "riskgate")["latency_us"]
-        quiet = _phase(r, "riskgate-no-updates")["latency_us"]
+    rows.extend(_market_row(k, r) for k, r in enumerate(runs["market"], 1))
+    return rows
+
+
+def _market_row(k: int, r: Result) -> str:
+    b = _phase(r, "baseline")["latency_us"]
+    g = _phase(r, "riskgate")["latency_us"]
+    quiet = _phase(r, "riskgate-no-updates")["latency_us"]
+    mu = _phase(r, "riskgate")["market_updates"]
+    rise = r["market_update_impact"]["p99_9_rise_ms"]
+    return (
+        f"| market updates {k}, 10/s requested, {mu['achieved_per_s']:.1f}/s achieved | "
+        f"{_load(r)} | p99.9 {_ms(b['p99.9'])} ms | no updates p99.9 {_ms(quiet['p99.9'])} ms;"
+        f" with updates p99 {_ms(g['p99'])} ms, p99.9 {_ms(g['p99.9'])} ms{_lag(r)} | rise "
+        f"**{rise:+,.1f} ms** | {_compute(r)} | — |"
+    )
+
+
+def load_array_book_runs(directory: Path = ARRAY_BOOK_RUNS) -> list[Result]:
+    """The market-update load runs of the array book (``python -m loadtest
+    --market-updates-per-s 10 --compare-no-updates ...``), by start time."""
+    runs = [json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))]
+    return sorted(runs, key=lambda r: r["started_at"])
+
+
+def _array_book_table(runs: list[Result]) -> list[str]:
+    rows = [
+        "| run | load avg | baseline | riskgate | p99.9 rise | rg compute p50 / p99 µs | "
+        "updates: server compute p50 / p99 ms |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for k, r in enumerate(runs, 1):
         mu = _phase(r, "riskgate")["market_updates"]
-        rise = r["market_update_impact"]["p99_9_rise_ms"]
+        commit = r["riskgate_source"]["commit"][:7]
+        sc = mu.get("compute_ms") or {}
+        row = _market_row(k, r).rsplit("| — |", 1)[0]
+        row = row.replace(f"| market updates {k},", f"| {k} (`{commit}`),", 1)
+        p50, p99 = sc.get("p50", float("nan")), sc.get("p99", float("nan"))
+        rows.append(f"{row}| {p50:.1f} / {p99:.1f} |")
+    return rows
+
+
+def load_update_sweeps(directory: Path = UPDATE_SWEEPS) -> dict[str, list[Result]]:
+    """``riskgate bench-update --accounts ... --json`` files kept as ``before-N.json`` and
+    ``after-N.json`` (the code before and after a change, run alternately)."""
+    out: dict[str, list[Result]] = {"before": [], "after": []}
+    for path in sorted(directory.glob("*.json")):
+        which = path.stem.split("-")[0]
+        if which in out:
+            out[which].append(json.loads(path.read_text()))
+    return out
+
+
+def _update_sweep_table(sweeps: Mapping[str, list[Result]]) -> list[str]:
+    """Per account count: medians over the runs of each run's wall-clock median and p99 per
+    update, of its CPU-time median (the calling thread's, kernels included), and of the
+    market-state build alone, before and after; the ratio of the CPU medians."""
+
+    def by_accounts(results: list[Result]) -> dict[int, list[Result]]:
+        rows: dict[int, list[Result]] = {}
+        for res in results:
+            for one in res.get("sweep", [res]):
+                rows.setdefault(one["accounts"], []).append(one)
+        return rows
+
+    before, after = by_accounts(sweeps["before"]), by_accounts(sweeps["after"])
+    rows = [
+        "| accounts × legs | runs before / after | before: wall median / p99 ms | before: CPU "
+        "ms (build) | after: wall median / p99 ms | after: CPU ms (build) | after ÷ before, CPU |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+
+    def med(rs: list[Result], key: str, stat: str = "median") -> float:
+        return statistics.median(r[key][stat] for r in rs)
+
+    def cells(rs: list[Result]) -> tuple[float, str, str]:
+        cpu = med(rs, "update_cpu_ms")
+        wall = f"{_n(med(rs, 'update_ms'), 1)} / {_n(med(rs, 'update_ms', 'p99'), 1)}"
+        return cpu, wall, f"{_n(cpu, 1)} ({_n(med(rs, 'build_cpu_ms'), 1)})"
+
+    for n in sorted(set(before) & set(after)):
+        b, a = before[n], after[n]
+        cb, wb, xb = cells(b)
+        ca, wa, xa = cells(a)
         rows.append(
-            f"| market updates {k}, 10/s requested, {mu['achieved_per_s']:.1f}/s achieved | "
-            f"{_load(r)} | p99.9 {_ms(b['p99.9'])} ms | no updates p99.9 {_ms(quiet['p99.9'])} ms;"
-            f" with updates p99 {_ms(g['p99'])} ms, p99.9 {_ms(g['p99.9'])} ms{_lag(r)} | rise "
-            f"**{rise:+,.1f} ms** | {_compute(r)} | — |"
+            f"| {_n(n)} × {a[0]['legs']} | {len(b)} / {len(a)} | {wb} | {xb} | {wa} | **{xa}** | "
+            f"{ca / cb:.2f} × |"
         )
     return rows
 
@@ -269,6 +351,8 @@ def blocks(runs: Mapping[str, list[Result]]) -> dict[str, str]:
         "summary": "\n".join([_header(runs), "", *_summary_table(runs)]),
         "runs": "\n".join(_runs_table(runs)),
         "durability": _durability_block(),
+        "update_sweep": "\n".join(_update_sweep_table(load_update_sweeps())),
+        "array_book_market": "\n".join(_array_book_table(load_array_book_runs())),
     }
 
 

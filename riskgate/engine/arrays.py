@@ -39,7 +39,8 @@ FIRST_CHUNK_POOLS = 64
 MAX_CHUNK_POOLS = 8192
 FIRST_SLOTS = 8  # holdings per row before a chunk's slot arrays widen
 # an account bound lazily is bound by the update this many versions after its last bind at
-# the latest: only that many old markets stay referenced
+# the latest (each pool in turn: 1 / MAX_LAZY_VERSIONS of them per update), so only that
+# many old markets stay referenced
 MAX_LAZY_VERSIONS = 32
 # Chunk.mode: how a market update may treat the pool's account
 MODE_EAGER = 0  # bind it now (several pools, futures, rules-based, not in the array book)

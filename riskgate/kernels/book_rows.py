@@ -210,7 +210,8 @@ def lazy_pools(
 ) -> None:
     """Which pools' accounts may bind lazily: one USD pool under portfolio margin (mode 1,
     or 2 for AUTO, which must stay portfolio: equity >= ``pm_minimum_usd``) whose margin
-    status on the new market is the one it has, bound less than ``max_lazy`` versions ago.
+    status on the new market is the one it has, bound less than ``max_lazy`` versions ago
+    (and not due this version: one pool in ``max_lazy`` is, in turn).
     The figures are computed as :func:`riskgate.engine.apply.refresh_account` does, in the
     same order (equity: cash + the per-coin values summed left to right), so that the
     verdict is exact, not approximate."""
@@ -221,7 +222,9 @@ def lazy_pools(
         if not alive[p]:
             continue
         m = mode[p]
-        if m == 0 or version - bound[p] >= max_lazy:
+        # bound at the latest ``max_lazy`` versions on, each pool at its own phase, so
+        # that accounts bound together are not all due at the same update
+        if m == 0 or version - bound[p] >= max_lazy or (version + p) % max_lazy == 0:
             continue
         r = 3 * p
         if failed[r] or failed[r + 1] or failed[r + 2]:

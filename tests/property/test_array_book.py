@@ -173,3 +173,29 @@ def test_market_update_adopts_kernel_rows_for_untouched_accounts() -> None:
         assert acc.market is eng.market
         assert after[a].market_version == before[a].market_version + 1
         assert after[a].initial_margin_usd != before[a].initial_margin_usd
+
+
+def test_lazily_bound_accounts_are_bound_in_turn_within_the_age_limit() -> None:
+    """Accounts no update changes are still bound every MAX_LAZY_VERSIONS updates at the
+    latest (so old markets are let go), a few per update, not all at once."""
+    from riskgate.engine.arrays import MAX_LAZY_VERSIONS
+
+    eng = make_engine("deribit")
+    for a in range(40):
+        eng.upsert_account(f"a{a}", collateral={"USD": 1e6})
+        eng.set_positions(f"a{a}", [("BTC-25DEC26-70500-C", 1.0, None)])
+    snap = eng.market.snapshot
+    most = 0
+    for k in range(2 * MAX_LAZY_VERSIONS + 3):
+        before = {a: acc.market for a, acc in eng.accounts.items()}
+        eng.update_market(
+            full_snapshot=False, valuation_time=None,
+            index_usd={"BTC": snap.index_usd["BTC"] * (1 + 1e-4 * (k % 3))},
+            marks_usd={}, ivs={},
+        )  # fmt: skip
+        version = eng.market.version
+        bound = sum(acc.market is not before[a] for a, acc in eng.accounts.items())
+        most = max(most, bound)
+        for acc in eng.accounts.values():
+            assert version - acc.market.version < MAX_LAZY_VERSIONS
+    assert 0 < most < 40

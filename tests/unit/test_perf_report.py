@@ -69,3 +69,29 @@ def test_portable_paths() -> None:
     assert pr._portable({"c": [cmd]}) == {
         "c": ["python -m riskgate.cli serve --data-dir data --log …"]
     }
+
+
+def test_update_sweep_table_from_hand_made_runs() -> None:
+    pr = _script()
+
+    def run(accounts: int, wall: float, cpu: float) -> dict:
+        return {
+            "accounts": accounts, "legs": 10,
+            "update_ms": {"median": wall, "p99": 2 * wall},
+            "update_cpu_ms": {"median": cpu}, "build_cpu_ms": {"median": 5.0},
+        }  # fmt: skip
+
+    sweeps = {
+        "before": [{"sweep": [run(10, 40.0, 100.0), run(20, 80.0, 200.0)]} for _ in range(3)],
+        "after": [run(10, 10.0, 25.0), run(10, 12.0, 30.0), run(10, 8.0, 20.0)],
+    }
+    rows = pr._update_sweep_table(sweeps)
+    assert len(rows) == 3  # header, rule, and only the count both sides have
+    assert rows[2].startswith("| 10 × 10 | 3 / 3 | 40.0 / 80.0 | 100.0 (5.0) | 10.0 / 20.0 |")
+    assert rows[2].endswith("| **25.0 (5.0)** | 0.25 × |")
+
+
+def test_kept_update_sweeps_cover_before_and_after() -> None:
+    sweeps = _script().load_update_sweeps()
+    assert sweeps["before"] and sweeps["after"]
+    assert all("update_cpu_ms" in one for r in sweeps["after"] for one in r.get("sweep", [r]))
