@@ -27,12 +27,15 @@ from riskgate.models import load_model
 from riskgate.models.rules import load_rules_params
 
 
-def run(model_name: str, accounts: int, legs: int, updates: int, seed: int) -> dict:
+def run(
+    model_name: str, accounts: int, legs: int, updates: int, seed: int, stress: str | None = None
+) -> dict:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     rng = np.random.default_rng(seed)
     market = demo_market(BENCH_TIME, strikes_per_expiry=21)
     snap = market.snapshot
-    engine = RiskEngine(load_model(model_name), load_rules_params(), EngineConfig())
+    model = load_model(model_name, stress_path=stress)
+    engine = RiskEngine(model, load_rules_params(), EngineConfig())
     engine.warm_up()
     engine.load_snapshot(snap)
     t0 = time.perf_counter()
@@ -68,7 +71,8 @@ def run(model_name: str, accounts: int, legs: int, updates: int, seed: int) -> d
     total, build = np.array(total_ms), np.array(build_ms)
     per_account_us = (np.median(total) - np.median(build)) * 1e3 / accounts
     return {
-        "model": model_name,
+        "model": model.identity,
+        "cells": model.n_cells,
         "accounts": accounts,
         "legs": legs,
         "instruments": len(market.instruments),
@@ -99,7 +103,8 @@ def render(r: dict) -> str:
     return "\n".join(
         [
             f"riskgate bench-update · {r['accounts']} accounts x {r['legs']} legs, "
-            f"{r['instruments']} instruments, model {r['model']}, {r['updates']} updates "
+            f"{r['instruments']} instruments, model {r['model']} ({r['cells']} cells), "
+            f"{r['updates']} updates "
             f"(set-up {r['setup_s']:.1f} s)",
             "",
             f"market update     median {u['median']:8.1f} ms   p99 {u['p99']:8.1f} ms"
@@ -131,6 +136,6 @@ def render_scaling(r: dict) -> str:
 
 def main(args: argparse.Namespace) -> int:
     counts = args.accounts if isinstance(args.accounts, list) else [args.accounts]
-    sweep = [run(args.model, n, args.legs, args.updates, args.seed) for n in counts]
+    sweep = [run(args.model, n, args.legs, args.updates, args.seed, args.stress) for n in counts]
     results = sweep[0] if len(sweep) == 1 else {"sweep": sweep}
     return emit(results, render(results), args.json)

@@ -352,7 +352,21 @@ def blocks(runs: Mapping[str, list[Result]]) -> dict[str, str]:
         "runs": "\n".join(_runs_table(runs)),
         "update_sweep": "\n".join(_update_sweep_table(load_update_sweeps())),
         "array_book_market": "\n".join(_array_book_table(load_array_book_runs())),
+        "durability": _durability_block(),
     }
+
+
+def _durability_block() -> str:
+    """The "Durability cost" tables (scripts/perf_durability.py, its own result files)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "perf_durability", Path(__file__).with_name("perf_durability.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.block()
 
 
 _BLOCK = re.compile(

@@ -25,6 +25,7 @@ import numpy as np
 
 from riskgate.domain.instruments import Instrument
 from riskgate.engine.arrays import MODE_AUTO, MODE_EAGER, MODE_PORTFOLIO, ArrayBook
+from riskgate.engine.controls.model import AccountControls, ControlBook
 from riskgate.engine.market import MarketState
 from riskgate.engine.state import PoolState
 from riskgate.engine.types import (
@@ -103,8 +104,8 @@ def side_figures(out: np.ndarray) -> tuple[float, float, tuple[int, int, float]]
 def scenario_info(table: RiskTable, key: tuple[int, int, float]) -> ScenarioInfo:
     """The scenario a (cell, underlying row, worst loss) key names in ``table``."""
     cell, u, loss = key
-    move, vol, moves = table.labels[u][cell]
-    return ScenarioInfo(cell, move, vol, table.currency, table.coins[u], loss, moves)
+    move, vol, moves, name = table.labels[u][cell]
+    return ScenarioInfo(cell, move, vol, table.currency, table.coins[u], loss, moves, name)
 
 
 class RulesTotals:
@@ -359,6 +360,7 @@ class Account:
     status: MarginStatus = MarginStatus.OK
     method_in_use: MarginMethod = MarginMethod.PORTFOLIO
     market: MarketState | None = field(default=None, repr=False)  # what the state is bound to
+    controls: AccountControls | None = field(default=None, repr=False)  # pre-trade controls
     arrays: ArrayBook | None = field(default=None, repr=False)  # where its pools' rows live
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -472,12 +474,14 @@ class Book:
     market: MarketState | None = None
     accounts: dict[str, Account] = field(default_factory=dict)
     halt_all: tuple[bool, str] = (False, "")
+    market_seq: int = 0  # cluster mode: the last market-stream message taken (MarketSourced)
     # accounts with PENDING_ACK orders (their reservations may expire)
     pending_accounts: set[Account] = field(default_factory=set)
     # margin status changes made by apply, for the engine to publish (apply does no I/O)
     status_changes: deque[tuple[str, MarginStatus, MarginStatus, str, float, float, float, int]] = (
         field(default_factory=deque)
     )
+    controls: ControlBook = field(default_factory=ControlBook)  # groups, trading day
     # every account pool's scenario states as rows of a few arrays (re-margined in one
     # kernel call per chunk on a market update)
     arrays: ArrayBook = field(default_factory=ArrayBook, repr=False)

@@ -88,14 +88,17 @@ def read_margin(
         )
     row = out[total]
     cell = int(row[mk.O_CELL])
-    scenario = table.cell_label(best_coin, cell) if table.coins else {}
+    label = table.cell_label(best_coin, cell) if table.coins else {}
+    scenario = label
     if model.name == "deribit":
         # the pool's worst cell is shared by all coins: report each coin's move there
         scenario = {
             "cell": cell,
-            "vol_move": scenario.get("vol_move"),
+            "vol_move": label.get("vol_move"),
             "price_move": {c: float(table.grids[c].moves[cell]) for c in coins},
         }
+        if "name" in label:  # a stress scenario: its name
+            scenario["name"] = label["name"]
     else:
         scenario = {**scenario, "underlying": best_coin}
     return PoolMargin(

@@ -106,21 +106,28 @@ def test_a_hand_written_segment_is_read(tmp_path: Path, monkeypatch) -> None:
         assert list(j.records()) == [(3, b"a"), (4, b"bb"), (5, b"ccc")]
 
 
-def test_one_os_write_per_append_and_per_batch(tmp_path: Path, monkeypatch) -> None:
-    with FileJournal(tmp_path, fsync="none") as j:
+def test_an_append_is_in_the_file_when_it_returns_without_a_system_call(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Appends copy into the preallocated, mapped segment: another reader of the file sees
+    them at once (the page cache), before any fsync; closing cuts the preallocation."""
+    calls: list[int] = []
+    real_fsync = jf._fsync
+    monkeypatch.setattr(jf, "_fsync", lambda fd: (calls.append(fd), real_fsync(fd)))
+    with FileJournal(tmp_path, fsync="none", segment_bytes=4096) as j:
         j.append(1, b"first")  # creates the segment
-        writes: list[int] = []
-        real_write = jf._os_write
-
-        def counting_write(fd: int, data) -> int:
-            writes.append(len(data))
-            return real_write(fd, data)
-
-        monkeypatch.setattr(jf, "_os_write", counting_write)
+        (seg,) = segments(tmp_path)
+        assert seg.stat().st_size == 4096  # preallocated
+        calls.clear()
         j.append(2, b"x" * 200)
-        assert writes == [REC_HEADER + 200]
         j.append_batch(3, [b"a" * 10, b"b" * 20, b"c" * 30])
-        assert writes == [REC_HEADER + 200, 3 * REC_HEADER + 60]
+        assert calls == []
+        want = segment_bytes_of(1, [b"first", b"x" * 200, b"a" * 10, b"b" * 20, b"c" * 30])
+        data = seg.read_bytes()
+        assert data[: len(want)] == want
+        assert data[len(want) :] == bytes(4096 - len(want))
+        assert scan_journal(tmp_path).last_seq == 5  # a reader beside the writer
+    assert seg.stat().st_size == len(want)
     assert read_all(tmp_path)[1:] == [
         (2, b"x" * 200),
         (3, b"a" * 10),
@@ -129,22 +136,48 @@ def test_one_os_write_per_append_and_per_batch(tmp_path: Path, monkeypatch) -> N
     ]
 
 
-def test_short_writes_are_completed(tmp_path: Path, monkeypatch) -> None:
-    with FileJournal(tmp_path, fsync="none") as j:
-        j.append(1, b"first")
-        real_write = jf._os_write
-        monkeypatch.setattr(jf, "_os_write", lambda fd, data: real_write(fd, bytes(data)[:7]))
-        j.append(2, b"y" * 100)
-        j.append_batch(3, [b"z" * 50, b"w"])
-        monkeypatch.setattr(jf, "_os_write", real_write)
-        j.append(5, b"after")
-    assert read_all(tmp_path) == [
-        (1, b"first"),
-        (2, b"y" * 100),
-        (3, b"z" * 50),
-        (4, b"w"),
-        (5, b"after"),
-    ]
+_CRASH_WRITER = """
+import os, signal, sys
+from riskgate.engine.journal.file import FileJournal
+j = FileJournal(sys.argv[1], fsync=sys.argv[2], segment_bytes=2048)
+for seq in range(1, 41):
+    j.append(seq, b"%d:" % seq + b"p" * (seq % 7) * 9)
+j.append_batch(41, [b"batch-a", b"batch-b"])
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("fsync", ["none", "batch"])
+def test_a_killed_writer_loses_no_append(tmp_path: Path, fsync: str) -> None:
+    """kill -9 right after the last append, nothing closed or fsynced: every record is
+    there; the active segment's preallocated zeros are a zero tail, cut on opening."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _CRASH_WRITER, str(tmp_path), fsync])
+    assert proc.returncode == -9
+    want = [(s, b"%d:" % s + b"p" * (s % 7) * 9) for s in range(1, 41)]
+    want += [(41, b"batch-a"), (42, b"batch-b")]
+    assert len(segments(tmp_path)) > 1
+    assert all(p.stat().st_size <= 2048 for p in segments(tmp_path))
+    last = segments(tmp_path)[-1]
+    used = sum(n for _, n in record_offsets_until_zero(last)) + SEG_HEADER
+    with FileJournal(tmp_path, fsync="none", segment_bytes=2048) as j:
+        assert j.truncated_bytes == 2048 - used  # only zeros were cut
+        assert list(j.records()) == want
+        j.append(43, b"after")
+    assert read_all(tmp_path) == [*want, (43, b"after")]
+
+
+def record_offsets_until_zero(path: Path) -> list[tuple[int, int]]:
+    """:func:`record_offsets` of a segment followed by zeros (a preallocated one)."""
+    data = path.read_bytes()
+    out, pos = [], SEG_HEADER
+    while pos + REC_HEADER <= len(data) and data[pos : pos + REC_HEADER] != bytes(REC_HEADER):
+        n = struct.unpack_from("<I", data, pos)[0]
+        out.append((pos, REC_HEADER + n))
+        pos += REC_HEADER + n
+    return out
 
 
 # --------------------------------------------------------------------------- round trips

@@ -20,8 +20,14 @@ followed by records, each a 20-byte header and its payload::
     20      n     payload
 
 Sequence numbers are contiguous: within a segment, across segments, and the first record
-of a segment has the seq of its file header. A record and, for a new segment, its file
-header reach the file in one ``os.write``.
+of a segment has the seq of its file header.
+
+Writing: the active segment is preallocated to ``segment_bytes`` and memory-mapped; an
+append copies its record into the mapping (no system call, no release of the GIL), so it is
+in the page cache, and survives a crash of the process, when ``append`` returns. The fsync
+policy decides when the page cache reaches the disk. Past the last record the active
+segment holds zeros (the preallocation); a segment that is left, or a journal that is
+closed, is truncated to its records.
 
 Recovery rules when opening: only the last segment may end in a torn tail, which is cut
 off (see :class:`FileJournal`); every other defect raises :class:`JournalCorrupt` naming
@@ -31,7 +37,10 @@ the file and byte offset.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import fcntl
+import mmap
 import os
 import re
 import struct
@@ -74,7 +83,10 @@ _LOCK_NAME = "LOCK"
 _fsync = os.fsync
 
 _crc32 = zlib.crc32
-_os_write = os.write
+_PAGE = mmap.PAGESIZE
+_MADV_POPULATE_WRITE = 23  # Linux 5.14+: fault pages in writable without writing to them
+_POPULATE_MIN = 64 * 1024  # bytes made writable ahead of the last record after an fsync
+_POPULATE_MAX = 4 * 2**20
 _pack_prefix = _REC_PREFIX.pack
 _pack_u32 = _U32.pack
 
@@ -388,6 +400,49 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _libc_madvise():
+    try:
+        f = ctypes.CDLL(None, use_errno=True).madvise  # ctypes releases the GIL meanwhile
+    except (OSError, AttributeError):  # pragma: no cover - not on Linux
+        return None
+    f.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    f.restype = ctypes.c_int
+    return f
+
+
+_madvise = _libc_madvise()
+
+
+def _preallocate(fd: int, size: int) -> None:
+    """Reserve ``size`` bytes for ``fd`` (so writing through the mapping cannot meet a full
+    disk); a file system without fallocate gets a sparse file."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+        if os.fstat(fd).st_size < size:
+            os.ftruncate(fd, size)
+
+
+class _Mapping(NamedTuple):
+    """The active segment's file and its writable mapping."""
+
+    fd: int
+    mm: mmap.mmap
+    address: int  # of the mapping's first byte
+    capacity: int  # bytes mapped (the preallocated size)
+
+    @classmethod
+    def open(cls, fd: int, capacity: int) -> _Mapping:
+        _preallocate(fd, capacity)
+        mm = mmap.mmap(fd, capacity, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        view = ctypes.c_char.from_buffer(mm)
+        address = ctypes.addressof(view)
+        del view  # a live export would keep the mapping from being closed
+        return cls(fd, mm, address, capacity)
+
+
 class FileJournal:
     """Append-only journal in ``directory``, one writer (process and object) at a time.
 
@@ -397,12 +452,17 @@ class FileJournal:
       Waiters share fsyncs (group commit): one of them fsyncs everything written so far
       while appends go on, and releases every waiter it covers.
     - ``"batch"``: a daemon thread fsyncs every ``fsync_interval_ms`` when something was
-      written since its last fsync; :meth:`wait_durable` returns at once.
+      written since its last fsync; :meth:`wait_durable` returns at once. A power loss can
+      take the appends of the last interval (and of an fsync in progress); a crash of the
+      process takes nothing appended.
     - ``"none"``: :meth:`wait_durable` returns at once; data is fsynced only by
       :meth:`sync` and :meth:`close`.
 
     Whatever the policy, a segment is fsynced when it is left for a new one (and the
-    directory when a segment is created or when opening repaired a tail).
+    directory when a segment is created or when opening repaired a tail). After each fsync
+    the pages an fsync write-protected at the end of the segment, and the next ones, are
+    made writable again (``MADV_POPULATE_WRITE``, outside the GIL) so that the next appends
+    take no page fault.
 
     Opening reads and checks every segment. A torn tail of the last segment (fewer bytes
     than a record header left; a record running past the end of the file; a bad payload
@@ -434,6 +494,9 @@ class FileJournal:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._fd = -1  # active segment, -1 when there is none
+        self._map: _Mapping | None = None  # the active segment's mapping
+        self._retired: list[_Mapping] = []  # left while an fsync was populating them
+        self._synced_size = 0  # active segment's size at the start of the last fsync
         self._size = 0  # bytes in the active segment
         self._limit = -1  # segment_bytes while there is an active segment: appends compare
         self._refused = False  # closed or failed: appends are refused
@@ -506,9 +569,10 @@ class FileJournal:
                 self._segments = [(r.first_seq, r.path) for r in readers]
                 self._first_seq = readers[0].first_seq
                 self._last_seq = last.last_seq
-                self._fd = os.open(last.path, os.O_WRONLY | os.O_APPEND)
+                self._fd = os.open(last.path, os.O_RDWR)
                 self._size = last.good_end
                 self._limit = self._segment_bytes
+                self._map = _Mapping.open(self._fd, max(self._segment_bytes, self._size))
                 # what is on disk may still be in the page cache only (a crashed process)
                 _fsync(self._fd)
                 self._durable_seq = self._last_seq
@@ -563,16 +627,12 @@ class FileJournal:
             last = self._last_seq
             if (seq != last + 1 and (last or seq < 1)) or self._refused:
                 self._refuse(seq)
-            size = self._size + len(record)
+            start = self._size
+            size = start + len(record)
             if size > self._limit:
                 self._append_new_segment(seq, record, seq)
                 return
-            try:
-                written = _os_write(self._fd, record)
-            except OSError as exc:
-                raise self._write_failed(exc) from exc
-            if written != len(record):
-                self._write_rest(record, written)
+            self._map.mm[start:size] = record  # type: ignore[union-attr]
             self._size = size
             self._last_seq = seq
             if not last:
@@ -581,7 +641,7 @@ class FileJournal:
             lock.release()
 
     def append_batch(self, first_seq: int, payloads: Sequence[bytes]) -> None:
-        """Write records ``first_seq, first_seq + 1, ...`` in one ``os.write``."""
+        """Write records ``first_seq, first_seq + 1, ...`` in one copy."""
         count = len(payloads)
         if count == 0:
             return
@@ -620,29 +680,8 @@ class FileJournal:
         raise JournalError(f"append of seq {seq}: a sequence number is at least 1")
 
     def _write(self, data: bytes) -> None:
-        """Write all of ``data`` to the active segment (lock held); undo a partial write."""
-        try:
-            written = _os_write(self._fd, data)
-        except OSError as exc:
-            raise self._write_failed(exc) from exc
-        if written != len(data):
-            self._write_rest(data, written)
-
-    def _write_rest(self, data: bytes, written: int) -> None:
-        view = memoryview(data)
-        try:
-            while written < len(data):
-                written += _os_write(self._fd, view[written:])
-        except OSError as exc:
-            raise self._write_failed(exc) from exc
-
-    def _write_failed(self, exc: OSError) -> JournalError:
-        """Cut a partial write off the active segment; the error to raise."""
-        try:
-            os.ftruncate(self._fd, self._size)
-        except OSError:
-            self._fail(exc)  # a partial record would be followed by more
-        return JournalError(f"write to journal {self.directory} failed: {exc}")
+        """Copy ``data`` after the active segment's records (lock held; it fits)."""
+        self._map.mm[self._size : self._size + len(data)] = data  # type: ignore[union-attr]
 
     def _fail(self, exc: BaseException) -> None:
         self._failed = exc
@@ -656,6 +695,7 @@ class FileJournal:
         path = self.directory / f"journal-{first_seq:020d}.log"
         if self._fd >= 0:
             try:
+                os.ftruncate(self._fd, self._size)  # the preallocated zeros go
                 _fsync(self._fd)
             except OSError as exc:
                 self._fail(exc)
@@ -664,24 +704,28 @@ class FileJournal:
                 self._durable_seq = self._last_seq
                 self._cond.notify_all()
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError as exc:
             raise JournalError(f"cannot start journal segment {path}: {exc}") from exc
         head = _SEG_HEADER.pack(SEGMENT_MAGIC, first_seq)
-        old_fd, old_size = self._fd, self._size
-        self._fd, self._size = fd, 0
+        new_map = None
         try:
-            self._write(b"".join((head, data)))
+            new_map = _Mapping.open(fd, max(self._segment_bytes, len(head) + len(data)))
+            new_map.mm[: len(head) + len(data)] = b"".join((head, data))
             _fsync_dir(self.directory)
-        except (OSError, JournalError) as exc:
-            self._fd, self._size = old_fd, old_size
+        except (OSError, ValueError) as exc:
+            if new_map is not None:
+                new_map.mm.close()
             os.close(fd)
             with contextlib.suppress(OSError):
                 os.unlink(path)
-            if isinstance(exc, JournalError):
-                raise
             raise JournalError(f"cannot start journal segment {path}: {exc}") from exc
-        if old_fd >= 0:
+        old_fd, old_map = self._fd, self._map
+        self._fd, self._map = fd, new_map
+        self._synced_size = 0
+        if old_map is not None:
+            self._retire(old_map)
+        elif old_fd >= 0:
             os.close(old_fd)
         was_empty = not self._last_seq
         self._size = len(head) + len(data)
@@ -733,6 +777,8 @@ class FileJournal:
             self._syncing = False
             raise JournalError(f"fsync of journal {self.directory} failed: {exc}") from exc
         error = None
+        grown = self._size - self._synced_size  # appended during the last interval
+        self._synced_size = self._size
         self._lock.release()
         try:
             _fsync(fd)
@@ -741,13 +787,51 @@ class FileJournal:
         finally:
             os.close(fd)
             self._lock.acquire()
-            self._syncing = False
-            self._cond.notify_all()
+            try:
+                if error is None:
+                    self._populate(grown)
+            finally:
+                self._syncing = False
+                while self._retired:
+                    self._close_mapping(self._retired.pop())
+                self._cond.notify_all()
         if error is not None:
             self._fail(error)
             raise JournalError(f"fsync of journal {self.directory} failed: {error}") from error
         if target > self._durable_seq:
             self._durable_seq = target
+
+    def _populate(self, grown: int) -> None:
+        """Make the pages the next appends will write writable now (lock held on entry and
+        exit, released meanwhile): those the fsync just write-protected at the end of the
+        records and twice what the last interval appended beyond. Mappings left meanwhile
+        are only closed by the caller, once this returns."""
+        m = self._map
+        if _madvise is None or m is None:
+            return
+        start = self._size - self._size % _PAGE
+        ahead = min(max(2 * grown, _POPULATE_MIN), _POPULATE_MAX)
+        end = min(m.capacity, self._size + ahead)
+        if end <= start:
+            return
+        self._lock.release()
+        try:
+            _madvise(m.address + start, end - start, _MADV_POPULATE_WRITE)  # errors: no harm
+        finally:
+            self._lock.acquire()
+
+    def _retire(self, m: _Mapping) -> None:
+        """A mapping no append uses any more (lock held): closed now, or by the fsync
+        that may be populating it."""
+        if self._syncing:
+            self._retired.append(m)
+        else:
+            self._close_mapping(m)
+
+    @staticmethod
+    def _close_mapping(m: _Mapping) -> None:
+        m.mm.close()
+        os.close(m.fd)
 
     def _batch_loop(self) -> None:
         while not self._stop.wait(self._interval):
@@ -846,6 +930,7 @@ class FileJournal:
         with self._lock:
             if self._fd >= 0 and self._failed is None:
                 try:
+                    os.ftruncate(self._fd, self._size)  # the preallocated zeros go
                     _fsync(self._fd)
                     if self._last_seq > self._durable_seq:
                         self._durable_seq = self._last_seq
@@ -857,6 +942,13 @@ class FileJournal:
             raise JournalError(f"fsync of journal {self.directory} failed: {error}") from error
 
     def _release_fds(self) -> None:
+        for m in self._retired:
+            self._close_mapping(m)
+        self._retired.clear()
+        if self._map is not None:
+            self._close_mapping(self._map)  # closes self._fd too
+            self._map = None
+            self._fd = -1
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

@@ -7,7 +7,10 @@ from typing import NamedTuple
 
 from riskgate.engine.apply import apply, bind_all
 from riskgate.engine.book import Book
+from riskgate.engine.capture import event_accounts
 from riskgate.engine.events import MarketApplied, Stamped
+
+ALL = "\x00all"  # in ``touched``: an event of every account (no account id is empty)
 
 
 class RecoveryError(RuntimeError):
@@ -19,14 +22,23 @@ class Replayed(NamedTuple):
     events: int  # how many were applied
 
 
-def replay(book: Book, events: Iterable[Stamped], after_seq: int = 0) -> Replayed:
-    """Apply ``events`` (those after ``after_seq``, in order, without gaps) to ``book``."""
+def replay(
+    book: Book, events: Iterable[Stamped], after_seq: int = 0, touched: set[str] | None = None
+) -> Replayed:
+    """Apply ``events`` (those after ``after_seq``, in order, without gaps) to ``book``.
+    ``touched`` collects the ids of the accounts they changed (``ALL``: possibly any)."""
     seq, n = after_seq, 0
     for stamped in events:
         if stamped.seq <= after_seq:
             continue
         if stamped.seq != seq + 1:
             raise RecoveryError(f"journal: event {seq + 1} missing (next is {stamped.seq})")
+        if touched is not None and ALL not in touched:
+            ids = event_accounts(stamped.event)
+            if ids is None or isinstance(stamped.event, MarketApplied):
+                touched.add(ALL)
+            else:
+                touched.update(ids)
         try:
             apply(book, stamped.event)
             if isinstance(stamped.event, MarketApplied):

@@ -19,7 +19,7 @@ from riskgate.engine.book import Book
 from riskgate.engine.events import Stamped
 from riskgate.engine.journal import codec
 from riskgate.engine.journal.file import FileJournal
-from riskgate.engine.journal.recovery import RecoveryError, replay
+from riskgate.engine.journal.recovery import ALL, RecoveryError, replay
 from riskgate.engine.journal.snapshots import (
     latest_snapshot,
     list_snapshots,
@@ -104,15 +104,16 @@ class DataStore:
         invalid = tuple(
             f"{s.path.name}: {s.error}" for s in list_snapshots(self.snapshot_dir) if not s.valid
         )
-        snap_seq, snap_path = 0, ""
+        snap_seq, snap_path, snap_hash, payload = 0, "", "", b""
         found = latest_snapshot(self.snapshot_dir)
         if found is not None:
             snap_seq, payload, path = found
             try:
-                codec.decode_snapshot(payload, book)
+                _, snap_hash = codec.decode_snapshot_hashed(payload, book)
             except codec.CodecError as exc:
                 raise RecoveryError(f"{path}: {exc}") from None
             snap_path = str(path)
+        snap_ids = list(book.accounts)
         first = self.journal.first_seq
         if first and first > snap_seq + 1:
             raise RecoveryError(
@@ -127,10 +128,21 @@ class DataStore:
             codec.decode_event_checked(seq, payload)
             for seq, payload in self.journal.records(snap_seq + 1)
         )
-        done = replay(book, events, after_seq=snap_seq)
+        touched: set[str] = set()
+        done = replay(book, events, after_seq=snap_seq, touched=touched)
+        if snap_hash and not done.events:
+            state = snap_hash  # nothing after the snapshot: the hash it was checked against
+        elif snap_hash and ALL not in touched:
+            # the accounts the tail left alone are encoded in the snapshot already
+            known = dict(zip(snap_ids, codec.snapshot_accounts(payload), strict=True))
+            for aid in touched:
+                known.pop(aid, None)
+            state = codec.state_hash_reusing(book, known)
+        else:
+            state = codec.state_hash(book)
         return Recovery(
             snap_seq, snap_path, done.events, done.seq, self.journal.truncated_bytes, invalid,
-            time.perf_counter() - t0, codec.state_hash(book),
+            time.perf_counter() - t0, state,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ snapshots
