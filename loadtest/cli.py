@@ -150,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="margin model of the riskgate server started by the harness (default deribit)",
     )
     g.add_argument(
+        "--stress",
+        metavar="FILE",
+        help="stress scenarios (TOML or .csv) of the riskgate server started by the harness",
+    )
+    g.add_argument(
         "--server-workers",
         type=_positive_int,
         default=DEFAULT_WORKERS,
@@ -605,7 +610,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         raise HarnessError(f"{data_dir} exists: a data directory of an earlier run")
                 cmd = servers.riskgate_command(
                     port, args.model, profile_path if name == "riskgate" else None,
-                    args.profile_clock, data_dir, fsync,
+                    args.profile_clock, data_dir, fsync, args.stress,
                 )  # fmt: skip
                 started_servers.append(servers.spawn(name, cmd, port, out_dir, env))
         if spawn_baseline:

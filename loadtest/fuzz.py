@@ -92,8 +92,10 @@ def named_accounts(rpc: str, r: Any) -> Any:
         return (r.order.account_id,)
     if rpc == "CheckOrders":
         return tuple(dict.fromkeys(o.account_id for o in r.orders))
-    if rpc == "UpdateMarket" or (rpc == "SetTradingState" and r.all_accounts):
-        return ALL
+    if rpc in ("UpdateMarket", "UpsertGroup", "GetGroup") or (
+        rpc == "SetTradingState" and r.all_accounts
+    ):
+        return ALL  # a group's limits bind every account in it
     if rpc == "StreamMarginStatus":
         return tuple(r.account_ids)
     if rpc == "ListInstruments":
@@ -298,6 +300,10 @@ class Fuzzer:
         if rpc == "ReportOrderEvent":
             return (set() if reply.duplicate else {r.account_id}), True
         if rpc in ("UpsertAccount", "SetPositions"):
+            return {r.account_id}, True
+        if rpc == "UpsertGroup":
+            return ALL, True
+        if rpc == "SetAccountGroup":
             return {r.account_id}, True
         return set(), True  # queries and streams: read-only
 

@@ -49,11 +49,14 @@ def riskgate_command(
     profile_clock: str = "cpu",
     data_dir: Path | None = None,
     fsync: str | None = None,
+    stress: str | None = None,
 ) -> list[str]:
     """``python -m riskgate.cli serve --listen 127.0.0.1:PORT --no-demo --model M`` (with
     ``data_dir``: ``--data-dir DIR --fsync POLICY``, every state change journaled there);
     with ``profile_out`` the same command under :mod:`loadtest.profiled_server` (cProfile)."""
     serve = ["serve", "--listen", f"{LOCALHOST}:{port}", "--no-demo", "--model", model]
+    if stress is not None:
+        serve += ["--stress", stress]
     if data_dir is not None:
         serve += ["--data-dir", str(data_dir), "--fsync", fsync or "batch"]
     if profile_out is not None:

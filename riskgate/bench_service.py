@@ -379,6 +379,11 @@ def render(results: dict) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    if getattr(args, "controls", False):  # the pre-trade controls' cost
+        from riskgate import bench_controls
+
+        res = bench_controls.run(args.legs, args.orders, args.seed, getattr(args, "rounds", 10))
+        return emit(res, bench_controls.render(res), args.json)
     results = run(
         args.legs,
         args.orders,

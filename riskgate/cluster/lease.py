@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from nats.js.api import KeyValueConfig, StorageType
@@ -51,6 +52,9 @@ class Lease:
         self.shard, self.owner_id, self.ttl_s = shard, owner_id, ttl_s
         self.key = lease_key(shard)
         self.revision = 0  # of our entry while we hold the lease; 0: not held
+        # when the write that last (re)started our lease's TTL was sent (monotonic): after
+        # ttl_s from it, it may have lapsed and a standby taken over, whatever we believe
+        self.renewed_at = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lt = LoopThread(f"riskgate-lease-{shard}")
@@ -83,6 +87,10 @@ class Lease:
     def held(self) -> bool:
         return self.revision != 0
 
+    def fresh(self, margin_s: float = 0.0) -> bool:
+        """Held, and renewed less than ``ttl_s - margin_s`` ago by this process's clock."""
+        return self.revision != 0 and time.monotonic() - self.renewed_at < self.ttl_s - margin_s
+
     def owner(self) -> str | None:
         """The current holder's id, or None (no lease, or it lapsed)."""
 
@@ -99,6 +107,7 @@ class Lease:
         """Take the lease if nobody holds it."""
 
         async def create() -> bool:
+            self.renewed_at = time.monotonic()
             try:
                 self.revision = await self._kv.create(self.key, self.owner_id.encode())
             except KeyWrongLastSequenceError:
@@ -121,6 +130,7 @@ class Lease:
             return False
 
         async def update() -> bool:
+            sent = time.monotonic()
             try:
                 self.revision = await self._kv.update(
                     self.key, self.owner_id.encode(), last=self.revision
@@ -128,6 +138,7 @@ class Lease:
             except (KeyWrongLastSequenceError, KeyNotFoundError):
                 self.revision = 0
                 return False
+            self.renewed_at = sent
             return True
 
         return self._lt.run(retrying(update, self.ttl_s, f"lease {self.key}"), self.ttl_s + 5.0)

@@ -59,6 +59,7 @@ class Standby:
         self.shard, self.engine, self.urls = shard, engine, list(urls)
         self.seq = engine.seq
         self.error: Exception | None = None
+        self.takeover_s = (0.0, 0.0)
         self._lock = threading.Lock()  # the book, while an event is applied
         self._applied = threading.Condition(self._lock)
         self._queue: queue.SimpleQueue[tuple[int, bytes]] = queue.SimpleQueue()
@@ -151,9 +152,13 @@ class Standby:
         # a writer id of its own even if two processes were given one owner id: the stream
         # deduplicates by it, and a stale writer's message must never pass as ours
         writer = f"{lease.owner_id}-{uuid.uuid4().hex[:8]}"
+        t0 = time.monotonic()
         sink = JetStreamJournal(self.urls, self.shard, writer_id=writer, mode=mode, **sink_options)
+        t1 = time.monotonic()
         try:
             self.wait_for(sink.start_seq, max(1.0, deadline - time.monotonic()))
+            # seconds: opening the stream as writer, then applying the events left
+            self.takeover_s = (t1 - t0, time.monotonic() - t1)
             if self.seq != sink.start_seq:
                 raise ClusterJournalError(
                     f"standby {self.shard}: applied {self.seq} of {sink.start_seq} events"

@@ -140,3 +140,7 @@ def check_limits(lim: Limits) -> None:
     for sym, v in lim.position_limits.items():
         if not _finite_positive(v):
             raise invalid(f"limits.position_limits.{sym}: must be finite and positive")
+    if lim.controls is not None:
+        from riskgate.engine.controls.admin import check_control_limits
+
+        check_control_limits(lim.controls)

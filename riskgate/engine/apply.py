@@ -38,12 +38,15 @@ from riskgate.engine.book import (
     pool_currency,
     side_figures,
 )
+from riskgate.engine.controls import handlers as controls
+from riskgate.engine.controls import track as control_track
 from riskgate.engine.events import (
     AccountUpserted,
     Audited,
     DecisionRemembered,
     Event,
     MarketApplied,
+    MarketSourced,
     OrderAccepted,
     OrderStep,
     PositionsSet,
@@ -89,11 +92,16 @@ def apply(book: Book, event: Event, hint: Any = None) -> None:
 
 
 def _market_applied(book: Book, ev: MarketApplied, hint: MarketState | None) -> None:
-    # accounts follow lazily (bind): each before the next event that touches it, and all of
-    # them before the next MarketApplied
+    # accounts follow lazily (bind): each before the next event that touches it; the live
+    # engine binds at once those whose status the update changes (accounts_to_bind), replay
+    # binds all of them: either way an account binds to the same bits
     if hint is None:
         hint = build_market_state(ev.version, ev.snapshot, book.model, book.rules_params)
         hint.received_ns = ev.received_ns
+    # the whole book re-margined on the new tables in one kernel call per chunk of rows,
+    # before the market is current (no account can bind to it half-computed); each
+    # account adopts its rows when it binds
+    book.arrays.remargin(hint, book.config.pm_equity_minimum_usd)
     book.market = hint
 
 
@@ -106,10 +114,12 @@ def bind(book: Book, acc: Account) -> None:
         return
     if old is not None:
         for ccy in dict.fromkeys(settle_currency(new.instruments[s]) for s in acc.basis):
-            _sync_collateral(acc, new, ccy)
+            _sync_collateral(acc, new, ccy, rebuild_next=True)
     # holdings (collateral rows included) are rebuilt on the new tables; cash is kept
     margins = {ccy: pool.rebind(new, new.tables[ccy]) for ccy, pool in acc.pools.items()}
     acc.market = new
+    if acc.controls is not None and acc.controls.track:
+        control_track.recompute(book, acc)  # credit usage at the new marks
     refresh_account(book, acc, margins)
 
 
@@ -117,6 +127,24 @@ def bind_all(book: Book) -> None:
     """Every account on the current market (replay: right after each MarketApplied)."""
     for acc in book.accounts.values():
         bind(book, acc)
+
+
+def accounts_to_bind(book: Book) -> list[Account]:
+    """The accounts the current market must be bound to right away (the live engine's
+    market update; the others bind, to the same state, when next touched)."""
+    market = book.market
+    if market is None:
+        return []
+    out = [a for a in book.arrays.accounts_to_bind(market) if a.market is not market]
+    # pre-trade controls follow the marks (loss limits trip on a market move; a group's
+    # credit usage sums its members at their marks): such accounts never bind lazily
+    chosen = {id(a) for a in out}
+    out.extend(
+        a
+        for a in book.accounts.values()
+        if a.controls is not None and a.market is not market and id(a) not in chosen
+    )
+    return out
 
 
 # ------------------------------------------------------------------ administration
@@ -137,10 +165,14 @@ def _account_upserted(book: Book, ev: AccountUpserted, hint: Any) -> None:
             TradingState.HALTED if halted else TradingState.ACTIVE,
             why if halted else "",
             market=market,
+            arrays=book.arrays,
         )
         book.accounts[ev.account_id] = acc
-    else:
+    eq0 = None
+    if not created:
         bind(book, acc)
+        if acc.controls is not None:
+            eq0 = control_track.equity_usd(acc, market)
         if ev.pool_mode is not None and ev.pool_mode != acc.pool_mode:
             # only while the account holds nothing (checked when deciding)
             acc.pool_mode = ev.pool_mode
@@ -160,6 +192,7 @@ def _account_upserted(book: Book, ev: AccountUpserted, hint: Any) -> None:
     if created and not acc.pools:
         acc.pool(market, USD)
     refresh_account(book, acc)
+    controls.account_upserted(book, acc, ev, eq0)
 
 
 def _positions_set(book: Book, ev: PositionsSet, hint: Any) -> None:
@@ -185,6 +218,8 @@ def _positions_set(book: Book, ev: PositionsSet, hint: Any) -> None:
     acc.avg_price = {sym: avg for sym, _, avg in ev.positions if avg is not None}
     for pool in acc.pools.values():
         acc.refresh_margin(pool)
+    if acc.controls is not None:
+        control_track.recompute(book, acc)
     refresh_account(book, acc)
 
 
@@ -236,8 +271,13 @@ def _order_accepted(book: Book, ev: OrderAccepted, hint: AcceptHint | None) -> N
         hint = None  # the market moved on between the decision and its commit
     pool = acc.pools.get(ev.pool)
     if pool is None:
-        pool = hint.pool if hint is not None else AccountPool(table, acc.method_in_use is _RULES)
+        pool = (
+            hint.pool
+            if hint is not None
+            else AccountPool(table, acc.method_in_use is _RULES, acc.arrays)
+        )
         acc.pools[ev.pool] = pool
+        acc.mirror()
     side = Side(req.side)
     qty = float(req.quantity)
     unit = order_unit(market.instruments[ev.symbol], req.price, market.quotes[ev.symbol].mark)
@@ -258,6 +298,10 @@ def _order_accepted(book: Book, ev: OrderAccepted, hint: AcceptHint | None) -> N
         unit=unit,
     )  # fmt: skip
     acc.open_orders += 1
+    if acc.controls is not None and acc.controls.plan_windows:
+        # the velocity windows count it at its decision time
+        n = control_track.usd_per_unit(book.controls, market, ev.symbol)
+        control_track.order_accepted(acc, ev.accepted_ns, qty * unit * n)
     acc.pending[coid] = ev.reserve_until_ns
     book.pending_accounts.add(acc)
     _remember(book, acc, req, ev.decision, ev.accepted_ns)
@@ -396,6 +440,14 @@ def _work(
     """The one place a working quantity changes (with a position change, for a fill): the
     side's state and the account's working total of that side move together (in units)."""
     buy = side is _BUY
+    st = acc.controls
+    if st is not None and not st.track:
+        st = None
+    if st is not None:  # credit usage follows the symbol's position and working orders
+        before = (
+            pool.P.qty.get(symbol, 0.0), acc.working_buy.get(symbol, 0.0),
+            acc.working_sell.get(symbol, 0.0),
+        )  # fmt: skip
     if buy:
         pool.change(market, symbol, d_position, d_working, 0.0)
         working = acc.working_buy
@@ -410,6 +462,9 @@ def _work(
             pool.align(market, symbol, buy)
     else:
         working[symbol] = v
+    if st is not None:
+        q1 = pool.P.qty.get(symbol, 0.0)
+        control_track.exposure_changed(acc, market, q1, symbol, *before)
 
 
 def _pool_of_collateral(acc: Account, market: MarketState, ccy: str) -> AccountPool:
@@ -498,8 +553,11 @@ def collateral_view(acc: Account, market: MarketState) -> dict[str, float]:
     return out
 
 
-def _sync_collateral(acc: Account, market: MarketState, ccy: str) -> None:
-    _pool_of_collateral(acc, market, ccy).set_collateral(ccy, collateral_total(acc, market, ccy))
+def _sync_collateral(
+    acc: Account, market: MarketState, ccy: str, rebuild_next: bool = False
+) -> None:
+    pool = _pool_of_collateral(acc, market, ccy)
+    pool.set_collateral(ccy, collateral_total(acc, market, ccy), rebuild_next)
 
 
 def equity_usd(acc: Account, market: MarketState) -> float:
@@ -552,6 +610,9 @@ def refresh_account(
             (acc.account_id, acc.status, worst, worst_pool, *figures, market.version)
         )
         acc.status = worst
+    acc.mirror()
+    if acc.controls is not None:
+        control_track.after_refresh(book, acc)
 
 
 def pool_for_order(acc: Account, market: MarketState, symbol: str) -> str:
@@ -562,8 +623,13 @@ def _audited(book: Book, ev: Audited, hint: Any) -> None:
     pass  # the audit trail only: nothing changes
 
 
+def _market_sourced(book: Book, ev: MarketSourced, hint: Any) -> None:
+    book.market_seq = ev.market_seq
+
+
 _HANDLERS = {
     Audited: _audited,
+    MarketSourced: _market_sourced,
     MarketApplied: _market_applied,
     AccountUpserted: _account_upserted,
     PositionsSet: _positions_set,
@@ -572,4 +638,5 @@ _HANDLERS = {
     DecisionRemembered: _decision_remembered,
     OrderStep: _order_step,
     ReservationsExpired: _reservations_expired,
+    **controls.HANDLERS,
 }

@@ -20,13 +20,14 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from itertools import chain
 
 import numpy as np
 
 from riskgate.domain.instruments import Instrument
+from riskgate.engine.arrays import MODE_AUTO, MODE_EAGER, MODE_PORTFOLIO, ArrayBook
+from riskgate.engine.controls.model import AccountControls, ControlBook
 from riskgate.engine.market import MarketState
-from riskgate.engine.state import PoolState, StateError
+from riskgate.engine.state import PoolState
 from riskgate.engine.types import (
     Decision,
     EngineConfig,
@@ -103,8 +104,8 @@ def side_figures(out: np.ndarray) -> tuple[float, float, tuple[int, int, float]]
 def scenario_info(table: RiskTable, key: tuple[int, int, float]) -> ScenarioInfo:
     """The scenario a (cell, underlying row, worst loss) key names in ``table``."""
     cell, u, loss = key
-    move, vol, moves = table.labels[u][cell]
-    return ScenarioInfo(cell, move, vol, table.currency, table.coins[u], loss, moves)
+    move, vol, moves, name = table.labels[u][cell]
+    return ScenarioInfo(cell, move, vol, table.currency, table.coins[u], loss, moves, name)
 
 
 class RulesTotals:
@@ -129,7 +130,10 @@ class AccountPool:
         "B",
         "P",
         "S",
+        "__weakref__",
+        "_chunk",
         "_out3",
+        "_p",
         "currency",
         "equity",
         "im",
@@ -144,11 +148,21 @@ class AccountPool:
         "track_rules",
     )  # fmt: skip
 
-    def __init__(self, table: RiskTable, track_rules: bool = False) -> None:
+    def __init__(
+        self, table: RiskTable, track_rules: bool = False, arrays: ArrayBook | None = None
+    ) -> None:
         self.currency = table.currency
-        self.P = PoolState(table)
-        self.B = PoolState(table)
-        self.S = PoolState(table)
+        if arrays is None:
+            self._chunk, self._p = None, -1
+            self.P = PoolState(table)
+            self.B = PoolState(table)
+            self.S = PoolState(table)
+        else:  # three consecutive rows of the array book: P, B, S
+            seg = arrays.segment(table)
+            chunk, p = self._chunk, self._p = seg.allocate(self)
+            self.P = PoolState(table, seg, chunk, 3 * p)
+            self.B = PoolState(table, seg, chunk, 3 * p + 1)
+            self.S = PoolState(table, seg, chunk, 3 * p + 2)
         self.rules = {"P": RulesTotals(), "B": RulesTotals(), "S": RulesTotals()}
         self.im_B = self.im_S = self.mm_B = self.mm_S = 0.0
         self.im = self.mm = 0.0
@@ -214,9 +228,11 @@ class AccountPool:
         r.im += im1 - im0
         r.mm += mm1 - mm0
 
-    def set_collateral(self, currency: str, amount: float) -> None:
+    def set_collateral(self, currency: str, amount: float, rebuild_next: bool = False) -> None:
+        """``rebuild_next``: the states are rebuilt from holdings right after (a bind), so
+        only the holdings change now."""
         for _, state in self.states():
-            state.set_collateral(currency, amount)
+            state.set_collateral(currency, amount, rebuild_next)
         self.equity = self.P.equity
 
     def set_track_rules(self, market: MarketState, on: bool) -> None:
@@ -236,35 +252,79 @@ class AccountPool:
                     r.mm += mm
 
     def rebind(self, market: MarketState | None, table: RiskTable) -> np.ndarray:
-        """Rebuild the three states on a new table (a market update) and margin them, in one
-        kernel call (``market``: the new market, for the per-leg totals of a pool that keeps
-        them). Returns the margin outputs ``[3, n_u + 1, N_OUT]`` of P, B and S
-        (scratch of this pool: read them before its next rebind)."""
-        P, B, S = self.P, self.B, self.S
-        symbols = list(dict.fromkeys(chain(P.qty, B.qty, S.qty)))
-        try:
-            rows = np.array([table.row[s] for s in symbols], dtype=np.int64)
-        except KeyError as exc:
-            raise StateError(f"{exc.args[0]}: not in the new {table.currency} risk table") from None
-        qty = np.array(
-            [[P.qty.get(s, 0.0) for s in symbols], [B.qty.get(s, 0.0) for s in symbols],
-             [S.qty.get(s, 0.0) for s in symbols]],
-            dtype=np.float64,
-        ).reshape(3, len(symbols))  # fmt: skip
-        for state in (P, B, S):
-            state.retable(table)
+        """Rebuild the three states on a new table (a market update) and margin them
+        (``market``: the new market, for the per-leg totals of a pool that keeps them).
+        Returns the margin outputs ``[3, n_u + 1, N_OUT]`` of P, B and S (scratch of this
+        pool: read them before its next rebind). Each state is rebuilt from its own
+        holdings in their order: the arithmetic of the array book's whole-book kernel."""
+        out = self.adopt(market, table) if market is not None else None
+        if out is not None:
+            return out
         out3 = self._out3
         if out3.shape[1] != len(table.coins) + 1:
             out3 = self._out3 = np.zeros((3, len(table.coins) + 1, mk.N_OUT))
-        table.model.remargin_kernel(
-            P.pnl, P.aux, B.pnl, B.aux, S.pnl, S.aux, table.risk, table.attr, rows, qty,
-            table.und_price, table.gparams, table.uparams, out3,
+        if self._rebuild_rows(table, out3):
+            self._after_rebind(market)
+            return out3
+        for k, state in enumerate((self.P, self.B, self.S)):
+            state.rebind(table)
+            out3[k] = state.margin_out()
+        self._after_rebind(market)
+        return out3
+
+    def adopt(self, market: MarketState, table: RiskTable) -> np.ndarray | None:
+        """Take the rows the array book's kernel computed on ``market`` for this pool, if
+        they are still this pool's (its holdings have not changed since) and priced;
+        returns their margin outputs, or None (the pool must be rebuilt)."""
+        chunk = self._chunk
+        if chunk is None:
+            return None
+        k = market.version & 1
+        p = self._p
+        r = 3 * p
+        if (
+            chunk.result_market[k] is not market
+            or chunk.result_gen[k][p] != chunk.gen[p]
+            or chunk.failed[k][r : r + 3].any()
+            or not (self.P.in_array_book and self.B.in_array_book and self.S.in_array_book)
+        ):
+            return None
+        chunk.pnl[r : r + 3] = chunk.result_pnl[k][r : r + 3]
+        chunk.aux[r : r + 3] = chunk.result_aux[k][r : r + 3]
+        for state in (self.P, self.B, self.S):
+            state.table = table
+            state._staged = None
+        self._after_rebind(market)
+        return chunk.result_out[k][r : r + 3]
+
+    def _rebuild_rows(self, table: RiskTable, out3: np.ndarray) -> bool:
+        """Rebuild and margin the pool's rows of the array book in one kernel call (the
+        whole-book kernel's arithmetic); False if it cannot (not in the array book, not the
+        current market's table, a holding it does not price)."""
+        chunk, P, B, S = self._chunk, self.P, self.B, self.S
+        if chunk is None or P._seg is None or not (B.in_array_book and S.in_array_book):
+            return False
+        if P._pnl.shape != (len(table.coins), table.n_cells):
+            return False
+        id_row = P._seg.arrays.cached_id_rows(table)
+        if id_row is None:
+            return False
+        ok = table.model.remargin_pool_kernel(
+            chunk.pos_id, chunk.pos_q, chunk.n_pos, self._p, id_row, table.risk, table.attr,
+            table.und_price, table.gparams, table.uparams, chunk.pnl, chunk.aux, out3,
+            chunk.failed1,
         )  # fmt: skip
+        if ok:
+            for state in (P, B, S):
+                state.table = table
+                state._staged = None
+        return ok
+
+    def _after_rebind(self, market: MarketState | None) -> None:
         if self.track_rules:
             assert market is not None, "a pool keeping per-leg totals needs the market"
             self._recompute_rules(market)
-        self.equity = P.equity
-        return out3
+        self.equity = self.P.equity
 
 
 @dataclass(eq=False)
@@ -300,6 +360,8 @@ class Account:
     status: MarginStatus = MarginStatus.OK
     method_in_use: MarginMethod = MarginMethod.PORTFOLIO
     market: MarketState | None = field(default=None, repr=False)  # what the state is bound to
+    controls: AccountControls | None = field(default=None, repr=False)  # pre-trade controls
+    arrays: ArrayBook | None = field(default=None, repr=False)  # where its pools' rows live
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -328,8 +390,9 @@ class Account:
         p = self.pools.get(currency)
         if p is None:
             p = self.pools[currency] = AccountPool(
-                market.tables[currency], self.method_in_use == MarginMethod.RULES_BASED
-            )
+                market.tables[currency], self.method_in_use == MarginMethod.RULES_BASED,
+                self.arrays,
+            )  # fmt: skip
         return p
 
     def refresh_margin(self, pool: AccountPool, out3: np.ndarray | None = None) -> None:
@@ -345,6 +408,33 @@ class Account:
             pool.im_S, pool.mm_S = pool.rules["S"].im, pool.rules["S"].mm
         pool.im = max(pool.im_B, pool.im_S)
         pool.mm = max(pool.mm_B, pool.mm_S)
+
+    def mirror(self) -> None:
+        """Tell the array book, per pool, what a market update needs to decide whether this
+        account may bind lazily (after every change of its status, method, pools or
+        futures, and of the market it is bound to)."""
+        pools = self.pools
+        simple = (
+            len(pools) == 1
+            and not self.basis
+            and self.method_in_use is MarginMethod.PORTFOLIO
+            and self.margin_method in (MarginMethod.PORTFOLIO, MarginMethod.AUTO)
+        )
+        version = 0 if self.market is None else self.market.version
+        for ccy, pool in pools.items():
+            chunk = pool._chunk
+            if chunk is None:
+                continue
+            p = pool._p
+            chunk.accounts[p] = self
+            in_book = pool.P.in_array_book and pool.B.in_array_book and pool.S.in_array_book
+            if simple and ccy == USD and in_book:
+                auto = self.margin_method is MarginMethod.AUTO
+                chunk.mode[p] = MODE_AUTO if auto else MODE_PORTFOLIO
+            else:
+                chunk.mode[p] = MODE_EAGER
+            chunk.status[p] = int(self.status)
+            chunk.bound[p] = version
 
     def order_ended(self, order: WorkingOrder, window: int) -> None:
         """Book-keeping when an order stops working; ended orders are kept (for duplicate
@@ -384,9 +474,14 @@ class Book:
     market: MarketState | None = None
     accounts: dict[str, Account] = field(default_factory=dict)
     halt_all: tuple[bool, str] = (False, "")
+    market_seq: int = 0  # cluster mode: the last market-stream message taken (MarketSourced)
     # accounts with PENDING_ACK orders (their reservations may expire)
     pending_accounts: set[Account] = field(default_factory=set)
     # margin status changes made by apply, for the engine to publish (apply does no I/O)
     status_changes: deque[tuple[str, MarginStatus, MarginStatus, str, float, float, float, int]] = (
         field(default_factory=deque)
     )
+    controls: ControlBook = field(default_factory=ControlBook)  # groups, trading day
+    # every account pool's scenario states as rows of a few arrays (re-margined in one
+    # kernel call per chunk on a market update)
+    arrays: ArrayBook = field(default_factory=ArrayBook, repr=False)

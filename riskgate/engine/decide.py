@@ -21,6 +21,7 @@ from typing import NamedTuple
 from riskgate.domain.instruments import Instrument, InstrumentError, parse_symbol
 from riskgate.domain.units import money, plain
 from riskgate.engine.apply import AcceptHint, order_unit
+from riskgate.engine.attribution import explain_side, explain_state, wanted
 from riskgate.engine.book import (
     Account,
     AccountPool,
@@ -29,6 +30,7 @@ from riskgate.engine.book import (
     scenario_info,
     side_figures,
 )
+from riskgate.engine.controls import check as controls_check
 from riskgate.engine.market import MarketState
 from riskgate.engine.types import (
     Decision,
@@ -92,10 +94,12 @@ def decide(
     budget_end: int,
     clock_ns: Callable[[], int],
     stale_ns: int = 0,
+    now_ns: int = 0,
 ) -> Accept | Decision:
     """One decision on ``acc`` (its lock held, bound to ``market``); fills ``d``'s numbers.
     ``stale_ns``: how far the market is past its maximum age (> 0: only orders that lower
-    the margin requirement pass)."""
+    the margin requirement pass). ``now_ns``: the decision's wall-clock time, the one an
+    accepted order's event records (the controls' velocity windows run on it)."""
     # 1. validation and idempotency
     if reserve:
         prior = acc.decisions.get(order.client_order_id)
@@ -128,7 +132,9 @@ def decide(
     signed = units if buy else -units
     ccy = pool_currency(inst, acc.segregated)
     # a pool the account doesn't have yet joins it only when an order is reserved
-    pool = acc.pools.get(ccy) or AccountPool(market.tables[ccy], acc.method_in_use is _RULES)
+    pool = acc.pools.get(ccy) or AccountPool(
+        market.tables[ccy], acc.method_in_use is _RULES, acc.arrays
+    )
     d.pool_currency = ccy
     d.margin_method = acc.method_in_use
     # 2. trading state
@@ -157,6 +163,10 @@ def decide(
         # 3. static limits
         if acc.limits.active:
             check_static(acc, market, order, inst, qty, units, signed, pos)
+        if acc.controls is not None and acc.controls.active:  # velocity, credit, loss, groups
+            controls_check.check(
+                acc, market, inst, qty, units, buy, pos, order.price, reduces_position, now_ns
+            )
         # 4. margin
         side_after = margin_step(acc, market, pool, symbol, buy, signed, d)
         if stale_ns > 0 and not d.risk_reducing:
@@ -295,7 +305,8 @@ def margin_step(
     equity = pool.equity
     im_before = pool.im
     side_im_before = pool.im_B if buy else pool.im_S
-    side_im, side_mm, key = side_figures(state.whatif_out(symbol, signed))
+    out = state.whatif_out(symbol, signed)
+    side_im, side_mm, key = side_figures(out)
     if acc.method_in_use is _RULES:
         coef = market.rules_coefficients(pool.currency, symbol)
         r = pool.rules["B" if buy else "S"]
@@ -317,6 +328,13 @@ def margin_step(
     d.risk_reducing = side_im < side_im_before - _EPS * max(1.0, side_im_before)
     # written so that a NaN margin on either side, or an infinite equity, fails closed
     if not (side_im <= equity and other_im <= equity and equity < _INF) and not d.risk_reducing:
+        if acc.method_in_use is not _RULES and wanted():  # the legs behind the scenario
+            other = pool.S if buy else pool.B
+            d.attribution = (
+                explain_side(state, out, symbol, signed)
+                if other_im <= side_im
+                else explain_state(other)
+            )
         raise Reject(
             Reason.INSUFFICIENT_MARGIN,
             f"initial margin after {money(im_after, pool.currency)} exceeds equity "

@@ -18,6 +18,7 @@ checks on other accounts keep flowing; an account touched before its turn binds 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import queue
 import threading
 import time
@@ -27,11 +28,13 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from riskgate.domain.market import MarketSnapshot
-from riskgate.engine import admin, decide, market_update, views
-from riskgate.engine.apply import apply, bind
+from riskgate.engine import admin, arrays, decide, market_update, views
+from riskgate.engine.apply import accounts_to_bind, apply, bind
 from riskgate.engine.book import Account, AccountPool, Book
 from riskgate.engine.capture import SnapshotCapture
-from riskgate.engine.events import ACTOR, Audited, Event, Stamped
+from riskgate.engine.controls import views as control_views
+from riskgate.engine.controls.engine_path import ControlsPath
+from riskgate.engine.events import ACTOR, Audited, Event, MarketSourced, Stamped
 from riskgate.engine.market import MarketState
 from riskgate.engine.orders import OrderPath
 from riskgate.engine.state import StateError
@@ -66,7 +69,7 @@ class EventSink(Protocol):
     def wait_durable(self, seq: int) -> None: ...
 
 
-class RiskEngine(OrderPath):
+class RiskEngine(OrderPath, ControlsPath):
     def __init__(
         self,
         model: ScenarioModel,
@@ -99,6 +102,7 @@ class RiskEngine(OrderPath):
         self.counters: dict[str, int] = {"latency_rejects": 0, "decisions": 0}
         self._dropping: frozenset[str] = frozenset()  # symbols a market update is removing
         self._capture: SnapshotCapture | None = None  # while a snapshot is being taken
+        self._throttle = {}  # gateway principal -> its orders' window (not durable)
 
     @property
     def market(self) -> MarketState | None:
@@ -130,6 +134,7 @@ class RiskEngine(OrderPath):
             pool = AccountPool(table)
             pool.B.set_quantity(sym, 1.0)
             pool.rebind(None, table)
+            arrays.warm_up(table)
 
     # ================================================================ committing ===========
 
@@ -193,6 +198,9 @@ class RiskEngine(OrderPath):
         self.book = book
         self.seq = self._written = seq
         book.status_changes.clear()
+        # what replay queued was acted on when it happened (its trips are in the journal)
+        book.controls.alerts.clear()
+        book.controls.loss_candidates.clear()
 
     def snapshot(self) -> tuple[int, bytes]:
         """The whole book and the sequence number of the last event in it.
@@ -215,9 +223,11 @@ class RiskEngine(OrderPath):
                 if self._pending:
                     self._write_pending()
                 seq, halt = self.seq, self.book.halt_all
+                groups = codec.controls_head_to_proto(self.book)  # members' commits change it
                 self._capture = capture = SnapshotCapture(accounts, codec.account_state_bytes)
-            head = codec.book_head_to_proto(self.book, seq)  # the market cannot change
+            head = codec.book_head_to_proto(self.book, seq, controls=False)  # market: fixed
             head.halt_all, head.halt_all_reason = halt
+            head.MergeFrom(groups)
             try:
                 for acc in accounts:
                     self._capture_one(capture, acc)
@@ -246,14 +256,21 @@ class RiskEngine(OrderPath):
         marks_usd: Mapping[str, float],
         ivs: Mapping[str, float],
         rate: float | None = None,
+        market_seq: int = 0,
+        received_ns: int | None = None,
     ) -> MarketUpdateResult:
+        """``market_seq`` (cluster mode): the update is that message of the market stream,
+        journaled with it (``MarketSourced``) so a new owner knows where to go on from;
+        ``received_ns``: its arrival time (default now)."""
         t0 = time.perf_counter_ns()
+        self.roll_trading_day()  # the loss limits' day, before the market moves
         with self._market_lock:
             old = self.book.market
             event, new = market_update.prepare(
                 old, self.model, self.rules_params, full_snapshot=full_snapshot,
                 valuation_time=valuation_time, index_usd=index_usd, marks_usd=marks_usd,
-                ivs=ivs, rate=rate, received_ns=self.wall_ns(),
+                ivs=ivs, rate=rate,
+                received_ns=self.wall_ns() if received_ns is None else received_ns,
             )  # fmt: skip
             # instruments this update drops take no new orders or positions from now on, so
             # once no account holds them (checked under each account's lock) none can
@@ -261,19 +278,35 @@ class RiskEngine(OrderPath):
                 frozenset(old.instruments) - frozenset(new.instruments) if old else frozenset()
             )
             try:
-                market_update.check_priced(
-                    market_update.held_symbols(list(self.accounts.values())), new
-                )
+                if self._dropping:
+                    # what is held was priced by the market before (an update that drops
+                    # an instrument checks none holds it): only a drop can leave a holding
+                    # unpriced, and only then is every account read
+                    market_update.check_priced(
+                        market_update.held_symbols(list(self.accounts.values())), new
+                    )
                 seq = self._commit(event, new)
-                n = 0
-                for account in list(self.accounts.values()):
+                if market_seq:
+                    seq = self._commit(MarketSourced(market_seq))
+                # the array book has re-margined every account; those whose status, method
+                # or futures this update changes (or that have pre-trade controls, whose
+                # loss limits and credit usage follow the marks) bind now, the others when
+                # next touched
+                n = len(self.accounts)
+                for account in accounts_to_bind(self.book):
                     with account.lock:
                         self._bind(account)
-                    n += 1
             finally:
                 self._dropping = frozenset()
         self._durable(seq)
         return MarketUpdateResult(new.version, n, time.perf_counter_ns() - t0)
+
+    def skip_market(self, market_seq: int, refused: str) -> None:
+        """Cluster mode: journal that this shard refused message ``market_seq`` of the
+        market stream (it goes on with the next one)."""
+        with self._market_lock:
+            seq = self._commit(MarketSourced(market_seq, refused or "refused"))
+        self._durable(seq)
 
     def load_snapshot(self, snapshot: MarketSnapshot) -> MarketUpdateResult:
         """A full market update from a snapshot object (demo data, benchmarks, tests)."""
@@ -383,7 +416,7 @@ class RiskEngine(OrderPath):
             try:
                 aid, prev, status, pool, eq, im, mm, version = changes.popleft()
             except IndexError:
-                return
+                break
             event = MarginStatusEvent(aid, prev, status, pool, eq, im, mm, time.time_ns(), version)
             with self._sub_lock:
                 subs = list(self._subscribers)
@@ -391,6 +424,9 @@ class RiskEngine(OrderPath):
                 # a subscriber that stopped reading loses events, not the engine
                 with contextlib.suppress(queue.Full):
                     q.put_nowait(event)
+        cb = self.book.controls
+        if cb.loss_candidates or cb.alerts:
+            self._enforce_controls()  # loss limits crossed trip; credit alerts go out
 
     def current_status_events(self, account_ids: Iterable[str]) -> list[MarginStatusEvent]:
         """The current status of each account, with the figures of its worst pool (the same
@@ -412,6 +448,9 @@ class RiskEngine(OrderPath):
         with acc.lock:
             self._bind(acc)
             view = views.account_view(acc)
+            if acc.controls is not None:
+                cv = control_views.account_controls_view(self.book, acc, self.wall_ns())
+                view = dataclasses.replace(view, controls=cv)
         self._publish_changes()
         return view
 

@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from typing import NamedTuple
 
 from riskgate.domain.market import MarketSnapshot
+from riskgate.engine.controls.model import ControlLimits
 from riskgate.engine.types import (
     Decision,
     Limits,
@@ -107,6 +108,50 @@ class MarketApplied(NamedTuple):
     received_ns: int = 0  # wall clock: when the update arrived (the market's age counts from it)
 
 
+class MarketSourced(NamedTuple):
+    """Cluster mode: the shard took message ``market_seq`` of the market stream (applied it,
+    or refused it: ``refused`` says why); it takes ``market_seq + 1`` next."""
+
+    market_seq: int
+    refused: str = ""
+
+
+# ---- pre-trade controls (riskgate/engine/controls)
+
+
+class GroupUpserted(NamedTuple):
+    """An account group created or changed (None: unchanged; parent "" = top level)."""
+
+    group_id: str
+    parent_id: str | None
+    limits: ControlLimits | None
+
+
+class AccountGroupSet(NamedTuple):
+    """An account joins a group ("" = leaves its group)."""
+
+    account_id: str
+    group_id: str
+
+
+class LossLimitTripped(NamedTuple):
+    """A loss limit crossed: the account, or every account of the group, takes ``state``
+    (committed by the engine under the system principal, never decided by apply)."""
+
+    group: bool
+    scope_id: str  # account id or group id
+    state: TradingState
+    pnl_usd: float
+    limit_usd: float
+    reason: str
+
+
+class TradingDayStarted(NamedTuple):
+    """The trading day starts: loss baselines become the equity now, trips re-arm."""
+
+    day_start_ns: int  # wall clock
+
+
 Event = (
     AccountUpserted
     | PositionsSet
@@ -117,6 +162,11 @@ Event = (
     | ReservationsExpired
     | MarketApplied
     | Audited
+    | MarketSourced
+    | GroupUpserted
+    | AccountGroupSet
+    | LossLimitTripped
+    | TradingDayStarted
 )
 
 # who is making the call being served (set by the server's access interceptor); the engine
@@ -137,8 +187,10 @@ def event_account(event: Event) -> str:
     """The account an event changes ("" for market data and all-account events)."""
     if isinstance(event, OrderAccepted | DecisionRemembered):
         return event.request.account_id
-    if isinstance(event, MarketApplied):
+    if isinstance(event, MarketApplied | MarketSourced | GroupUpserted | TradingDayStarted):
         return ""
+    if isinstance(event, LossLimitTripped):
+        return "" if event.group else event.scope_id
     if isinstance(event, Audited):
         return event.accounts[0] if len(event.accounts) == 1 else ""
     return event.account_id

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from riskgate.domain.instruments import InstrumentError, parse_symbol
-from riskgate.engine import admin, decide, lifecycle
+from riskgate.engine import admin, attribution, decide, lifecycle
 from riskgate.engine.book import Account
 from riskgate.engine.events import DecisionRemembered, OrderAccepted, OrderStep, ReservationsExpired
 from riskgate.engine.types import (
@@ -125,6 +125,8 @@ class OrderPath:
                         f"client_order_id is longer than {limit} bytes",
                         "client_order_id",
                     )
+                if self.config.throttle_max_orders:
+                    self._throttle_order(start)  # the message throttle per gateway principal
             # uncontended: no timeout bookkeeping (a timed acquire costs ~4x)
             if not acc.lock.acquire(False):
                 remaining = (budget_end - self.clock_ns()) / 1e9
@@ -157,10 +159,20 @@ class OrderPath:
         market = acc.market
         d.market_version = market.version
         max_age = self.config.max_market_age_ns
-        stale = self.wall_ns() - market.received_ns - max_age if max_age else 0
+        now = self.wall_ns()  # the decision's time: the accepted event records it
+        stale = now - market.received_ns - max_age if max_age else 0
         try:
             out = decide.decide(
-                acc, market, order, d, reserve, self._dropping, budget_end, self.clock_ns, stale
+                acc,
+                market,
+                order,
+                d,
+                reserve,
+                self._dropping,
+                budget_end,
+                self.clock_ns,
+                stale,
+                now,
             )
         except _Reject as r:
             self._finish(d, r, start)
@@ -172,7 +184,6 @@ class OrderPath:
         d.accepted = True
         self._finish(d, None, start)
         if reserve:
-            now = self.wall_ns()
             accepted = OrderAccepted(
                 order, d, out.symbol, out.pool, now, now + self.config.reservation_ttl_ns
             )
@@ -228,8 +239,21 @@ class OrderPath:
         self._durable(self.seq)
         return out
 
-    def whatif(self: RiskEngine, order: OrderRequest, deadline_ns: int | None = None) -> Decision:
-        return self.check_order(order, deadline_ns, reserve=False)
+    def whatif(
+        self: RiskEngine,
+        order: OrderRequest,
+        deadline_ns: int | None = None,
+        explain: bool = False,
+    ) -> Decision:
+        """``check_order`` reserving nothing; ``explain``: also the attribution of the
+        scenario that sets the margin after the order (accepted or not), computed after the
+        decision (its compute time is not the decision's)."""
+        d = self.check_order(order, deadline_ns, reserve=False)
+        if explain and not d.attribution and d.pool_currency:
+            from riskgate.engine.attribution import explain_order
+
+            d.attribution = explain_order(self, order, d)
+        return d
 
     def max_quantity(
         self: RiskEngine, account_id: str, symbol: str, price: float | None
@@ -256,7 +280,8 @@ class OrderPath:
             def probe(q: float, side: Side = side) -> Decision:
                 return self.whatif(OrderRequest(acc.account_id, "", inst.symbol, side, q, px))
 
-            results.append(decide.max_side(probe))
+            with attribution.suppressed():  # probes need no attribution
+                results.append(decide.max_side(probe))
         (qb, rb), (qs, rs) = results
         return MaxQuantityResult(
             account_id, inst.symbol, qb, qs, rb, rs, time.perf_counter_ns() - t0, market.version

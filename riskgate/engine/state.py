@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from riskgate.models.risk_table import (
     collateral_symbol,
     table_quantity,
 )
+
+if TYPE_CHECKING:
+    from riskgate.engine.arrays import Chunk, Segment
 
 
 class StateError(ValueError):
@@ -85,14 +88,17 @@ def read_margin(
         )
     row = out[total]
     cell = int(row[mk.O_CELL])
-    scenario = table.cell_label(best_coin, cell) if table.coins else {}
+    label = table.cell_label(best_coin, cell) if table.coins else {}
+    scenario = label
     if model.name == "deribit":
         # the pool's worst cell is shared by all coins: report each coin's move there
         scenario = {
             "cell": cell,
-            "vol_move": scenario.get("vol_move"),
+            "vol_move": label.get("vol_move"),
             "price_move": {c: float(table.grids[c].moves[cell]) for c in coins},
         }
+        if "name" in label:  # a stress scenario: its name
+            scenario["name"] = label["name"]
     else:
         scenario = {**scenario, "underlying": best_coin}
     return PoolMargin(
@@ -110,25 +116,85 @@ def read_margin(
 
 
 class PoolState:
-    """One margin pool of one account."""
+    """One margin pool of one account.
+
+    Its ``pnl`` and ``aux`` arrays are its own, or, for the state of an account pool of a
+    book, a row of the book's array book (:mod:`riskgate.engine.arrays`), whose holdings
+    matrix it then keeps in step with ``qty``."""
 
     __slots__ = (
-        "_out", "_saux", "_spnl", "_staged", "aux", "cash", "cash_balances", "pnl", "qty", "table",
+        "_aux", "_cash", "_chunk", "_out", "_pnl", "_qty", "_r", "_saux", "_seg", "_slots",
+        "_spnl", "_staged", "cash_balances", "table",
     )  # fmt: skip
 
-    def __init__(self, table: RiskTable) -> None:
+    def __init__(
+        self, table: RiskTable, seg: Segment | None = None, chunk: Chunk | None = None,
+        row: int = -1,
+    ) -> None:  # fmt: skip
         self.table = table
         n_u, n_cells = len(table.coins), table.n_cells
-        self.pnl = np.zeros((n_u, n_cells))
-        self.aux = np.zeros((n_u, mk.N_AUX))
+        self._seg, self._chunk, self._r = seg, chunk, row
+        self._slots: dict[str, int] = {}  # symbol -> slot of the row's holdings
+        if chunk is None:
+            self._pnl = np.zeros((n_u, n_cells))
+            self._aux = np.zeros((n_u, mk.N_AUX))
+        else:
+            self._pnl = chunk.pnl[row]
+            self._aux = chunk.aux[row]
         self._spnl = np.zeros((n_u, n_cells))
         self._saux = np.zeros((n_u, mk.N_AUX))
         self._out = np.zeros((n_u + 1, mk.N_OUT))
-        self.qty: dict[str, float] = {}
+        self._qty: dict[str, float] = {}
         self.cash_balances: dict[str, float] = {}
-        self.cash = 0.0  # collateral that never moves in this pool's currency
+        self._cash = 0.0  # collateral that never moves in this pool's currency
         # (symbol, quantity) whose state the scratch arrays hold, until the state changes
         self._staged: tuple[str, float] | None = None
+
+    @property
+    def cash(self) -> float:
+        return self._cash
+
+    @cash.setter
+    def cash(self, value: float) -> None:
+        self._cash = value
+        if self._chunk is not None:
+            self._chunk.cash[self._r] = value
+
+    @property
+    def pnl(self) -> np.ndarray:
+        return self._pnl
+
+    @pnl.setter
+    def pnl(self, value: np.ndarray) -> None:
+        if self._chunk is None:
+            self._pnl = value
+        else:
+            self._pnl[...] = value
+
+    @property
+    def aux(self) -> np.ndarray:
+        return self._aux
+
+    @aux.setter
+    def aux(self, value: np.ndarray) -> None:
+        if self._chunk is None:
+            self._aux = value
+        else:
+            self._aux[...] = value
+
+    @property
+    def qty(self) -> dict[str, float]:
+        return self._qty
+
+    @qty.setter
+    def qty(self, value: dict[str, float]) -> None:
+        """Holdings replaced wholesale (a snapshot being restored)."""
+        for symbol in list(self._qty):
+            self._hold(symbol, 0.0)
+        self._qty = {}
+        for symbol, q in value.items():
+            self._qty[symbol] = q
+            self._hold(symbol, q)
 
     @property
     def currency(self) -> str:
@@ -140,58 +206,105 @@ class PoolState:
         except KeyError:
             raise StateError(f"{symbol}: not in the {self.currency} pool's risk table") from None
 
-    def set_quantity(self, symbol: str, quantity: float) -> None:
-        """The one place a pool's holdings change."""
+    def set_quantity(self, symbol: str, quantity: float, rebuild_next: bool = False) -> None:
+        """The one place a pool's holdings change (``rebuild_next``: only the holdings, the
+        arrays are rebuilt from them next, as a bind does)."""
         if not math.isfinite(quantity):
             raise StateError(f"{symbol}: quantity must be finite")
         i = self._row(symbol)
-        if self._staged == (symbol, quantity):
+        if rebuild_next:
+            pass
+        elif self._staged == (symbol, quantity):
             # the last what-if computed exactly this state: adopt it
-            self.pnl, self._spnl = self._spnl, self.pnl
-            self.aux, self._saux = self._saux, self.aux
+            if self._chunk is None:
+                self._pnl, self._spnl = self._spnl, self._pnl
+                self._aux, self._saux = self._saux, self._aux
+            else:  # the state's arrays are the array book's row: copy into it
+                np.copyto(self._pnl, self._spnl)
+                np.copyto(self._aux, self._saux)
         else:
             t = self.table
             mk.apply_change(
-                self.pnl, self.aux, t.risk, t.attr, i, self.qty.get(symbol, 0.0), quantity
+                self._pnl, self._aux, t.risk, t.attr, i, self._qty.get(symbol, 0.0), quantity
             )
         self._staged = None
+        if self._chunk is not None and self._qty.get(symbol, 0.0) != quantity:
+            self._hold(symbol, quantity)
         if quantity == 0.0:
-            self.qty.pop(symbol, None)
+            self._qty.pop(symbol, None)
         else:
-            self.qty[symbol] = quantity
+            self._qty[symbol] = quantity
+
+    def _hold(self, symbol: str, quantity: float) -> None:
+        """The array book's holdings row follows a change of ``qty`` (same order)."""
+        chunk, seg, r = self._chunk, self._seg, self._r
+        if chunk is None or seg is None:
+            return
+        slots = self._slots
+        with seg.lock:
+            k = slots.get(symbol)
+            if quantity == 0.0:
+                if k is None:
+                    return
+                del slots[symbol]
+                n = len(slots)
+                pos_id, pos_q = chunk.pos_id, chunk.pos_q
+                pos_id[r, k:n] = pos_id[r, k + 1 : n + 1]
+                pos_q[r, k:n] = pos_q[r, k + 1 : n + 1]
+                pos_id[r, n] = -1
+                pos_q[r, n] = 0.0
+                for s, j in slots.items():
+                    if j > k:
+                        slots[s] = j - 1
+                chunk.n_pos[r] = n
+            elif k is None:
+                k = len(slots)
+                if k == chunk.pos_id.shape[1]:
+                    chunk.widen()
+                chunk.pos_id[r, k] = seg.arrays.instrument_id(symbol)
+                chunk.pos_q[r, k] = quantity
+                slots[symbol] = k
+                chunk.n_pos[r] = k + 1
+            else:
+                chunk.pos_q[r, k] = quantity
+            chunk.gen[r // 3] += 1
 
     def add_quantity(self, symbol: str, delta_qty: float) -> None:
-        self.set_quantity(symbol, self.qty.get(symbol, 0.0) + delta_qty)
+        self.set_quantity(symbol, self._qty.get(symbol, 0.0) + delta_qty)
 
-    def set_collateral(self, currency: str, amount: float) -> None:
+    def set_collateral(self, currency: str, amount: float, rebuild_next: bool = False) -> None:
         if currency == self.currency or (self.currency == USD and currency in USD_LIKE):
             self.cash_balances[currency] = amount
             self.cash = sum(self.cash_balances.values())
         else:
-            self.set_quantity(collateral_symbol(currency), amount)
+            self.set_quantity(collateral_symbol(currency), amount, rebuild_next)
 
     @property
     def equity(self) -> float:
-        return self.cash + sum(self.aux[:, mk.X_VALUE].tolist())
+        # summed left to right, as the array book's kernel sums it (book_rows.lazy_pools)
+        v = 0.0
+        for x in self._aux[:, mk.X_VALUE].tolist():
+            v += x
+        return self._cash + v
 
     def net_option_value(self) -> float:
         t = self.table
         return sum(
             q * float(t.attr[t.row[s], mk.A_VALUE])
-            for s, q in self.qty.items()
+            for s, q in self._qty.items()
             if t.attr[t.row[s], mk.A_CALL] + t.attr[t.row[s], mk.A_PUT] > 0
         )
 
     def margin_out(self) -> np.ndarray:
         """Kernel output block of the state as it is (scratch: read it, don't keep it)."""
         t = self.table
-        t.model.margin_kernel(self.pnl, self.aux, t.und_price, t.gparams, t.uparams, self._out)
+        t.model.margin_kernel(self._pnl, self._aux, t.und_price, t.gparams, t.uparams, self._out)
         return self._out
 
     def margin(self) -> PoolMargin:
         t = self.table
-        t.model.margin_kernel(self.pnl, self.aux, t.und_price, t.gparams, t.uparams, self._out)
-        active = (self.pnl != 0.0).any(axis=1) | (self.aux != 0.0).any(axis=1)
+        t.model.margin_kernel(self._pnl, self._aux, t.und_price, t.gparams, t.uparams, self._out)
+        active = (self._pnl != 0.0).any(axis=1) | (self._aux != 0.0).any(axis=1)
         return read_margin(t, self._out, self.equity, self.net_option_value(), active)
 
     def whatif_out(self, symbol: str, delta_qty: float) -> np.ndarray:
@@ -201,10 +314,10 @@ class PoolState:
         """
         t = self.table
         i = self._row(symbol)
-        q0 = self.qty.get(symbol, 0.0)
+        q0 = self._qty.get(symbol, 0.0)
         q1 = q0 + delta_qty
         t.model.whatif_kernel(
-            self.pnl, self.aux, t.risk, t.attr, i, q0, q1,
+            self._pnl, self._aux, t.risk, t.attr, i, q0, q1,
             t.und_price, t.gparams, t.uparams, self._spnl, self._saux, self._out,
         )  # fmt: skip
         self._staged = (symbol, q1)
@@ -217,28 +330,38 @@ class PoolState:
         return float(out[total, mk.O_IM]), float(out[total, mk.O_MM])
 
     def rebind(self, table: RiskTable) -> None:
-        """Re-margin on a new table (market update): rebuild the state from holdings."""
+        """Re-margin on a new table (market update): rebuild the state from holdings, in
+        their order (the arithmetic of the array book's whole-book kernel)."""
         try:
-            rows = np.array([table.row[s] for s in self.qty], dtype=np.int64)
+            rows = np.array([table.row[s] for s in self._qty], dtype=np.int64)
         except KeyError as exc:
             raise StateError(f"{exc.args[0]}: not in the new {table.currency} risk table") from None
-        qty = np.array(list(self.qty.values()), dtype=np.float64)
+        qty = np.array(list(self._qty.values()), dtype=np.float64)
         self.retable(table)
-        mk.rebuild_state(self.pnl, self.aux, table.risk, table.attr, rows, qty)
+        mk.rebuild_state(self._pnl, self._aux, table.risk, table.attr, rows, qty)
 
     def retable(self, table: RiskTable) -> None:
         """Point the state at a new table; its arrays must be rebuilt from holdings next
         (:meth:`rebind`, or a pool's rebind for its three states together). A market that
-        adds a coin changes the arrays' shape (and the coins' rows): they are reallocated."""
+        adds a coin changes the arrays' shape (and the coins' rows): they are reallocated,
+        and a state of the array book leaves it for arrays of its own."""
         n_u, n_cells = len(table.coins), table.n_cells
-        if self.pnl.shape != (n_u, n_cells):
-            self.pnl = np.zeros((n_u, n_cells))
-            self.aux = np.zeros((n_u, mk.N_AUX))
+        if self._pnl.shape != (n_u, n_cells):
+            if self._chunk is not None:
+                self._chunk.cash[self._r] = 0.0
+            self._chunk = self._seg = None
+            self._slots = {}
+            self._pnl = np.zeros((n_u, n_cells))
+            self._aux = np.zeros((n_u, mk.N_AUX))
             self._spnl = np.zeros((n_u, n_cells))
             self._saux = np.zeros((n_u, mk.N_AUX))
             self._out = np.zeros((n_u + 1, mk.N_OUT))
         self.table = table
         self._staged = None
+
+    @property
+    def in_array_book(self) -> bool:
+        return self._chunk is not None
 
 
 class PortfolioState:

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from riskgate.engine.controls.model import ControlLimits
+    from riskgate.engine.controls.views import ControlsView
 
 
 class Reason(enum.IntEnum):
@@ -28,6 +32,12 @@ class Reason(enum.IntEnum):
     INTERNAL_ERROR = 16
     REDUCE_ONLY_VIOLATION = 17
     MARKET_DATA_STALE = 18
+    # pre-trade controls (riskgate/engine/controls)
+    VELOCITY_LIMIT = 19
+    CREDIT_LIMIT = 20
+    LOSS_LIMIT = 21
+    GROUP_LIMIT = 22
+    MESSAGE_THROTTLE = 23
 
 
 class Side(enum.IntEnum):
@@ -118,6 +128,11 @@ class EngineConfig:
     # a CheckOrders batch lets a waiting caller decide after holding the gate this long
     max_gate_hold_ns: int = 1_000_000
     default_limits: Limits = field(default_factory=lambda: Limits())
+    # pre-trade controls: the trading day starts at this offset from 00:00 UTC; a gateway
+    # principal may send at most throttle_max_orders orders per throttle_window_ns (0: off)
+    day_roll_offset_ns: int = 0
+    throttle_max_orders: int = 0
+    throttle_window_ns: int = 1_000_000_000
 
 
 class OrderRequest(NamedTuple):
@@ -155,6 +170,8 @@ class ScenarioInfo(NamedTuple):
     # (coin, price move) of every coin the scenario moves (a deribit pool's cell moves all
     # of its coins at once), sorted by coin
     price_moves: tuple[tuple[str, float], ...] = ()
+    # the stress scenario's name when the cell is one (riskgate.models.stress), else ""
+    name: str = ""
 
 
 @dataclass(slots=True)
@@ -181,6 +198,9 @@ class Decision:
     margin_method: MarginMethod = MarginMethod.PORTFOLIO
     compute_ns: int = 0
     market_version: int = 0
+    # margin rejects and WhatIf(explain): the legs behind the worst scenario, largest loss
+    # first ((symbol, quantity, pnl) of riskgate.engine.attribution.LegPnl), summing to -loss
+    attribution: tuple = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +225,8 @@ class Limits:
     max_open_orders: int | None = None
     default_position_limit: float | None = None
     position_limits: dict[str, float] = field(default_factory=dict)
+    # velocity, credit, loss and class limits (riskgate.engine.controls.model.ControlLimits)
+    controls: ControlLimits | None = None
     active: bool = field(init=False, default=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -333,6 +355,7 @@ class AccountView:
     limits: Limits
     market_version: int
     valuation_time_ns: int
+    controls: ControlsView | None = None  # pre-trade controls, when the account has any
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,6 +369,14 @@ class MarginStatusEvent:
     maintenance_margin: float
     time_ns: int
     market_version: int
+    # a pre-trade control alert ("" for a margin status change): CREDIT_WARNING or
+    # LOSS_LIMIT_TRIPPED, about a group (group_id) or the account
+    alert: str = ""
+    group_id: str = ""
+    limit_name: str = ""
+    limit_value: float = 0.0
+    used: float = 0.0
+    warning_fraction: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,3 +23,12 @@ def kernel(fn: Callable[..., Any]) -> Callable[..., Any]:
     if not JIT_ENABLED:
         return fn
     return numba.njit(cache=True, nogil=False, fastmath=False)(fn)
+
+
+def kernel_nogil(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """As :func:`kernel`, releasing the GIL: for the long whole-book kernels of a market
+    update, which read only arrays no other thread writes while they run, so that order
+    checks keep flowing."""
+    if not JIT_ENABLED:
+        return fn
+    return numba.njit(cache=True, nogil=True, fastmath=False)(fn)

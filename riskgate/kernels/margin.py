@@ -97,7 +97,7 @@ DU_OFFSET = 0
 DU_DAMPENER = 1
 DU_DELTA_SHOCK = 2
 N_DBT_U = 3
-# gparams: [mm_factor, first_extended_cell]
+# gparams: [mm_factor, first_extended_cell, end of the extended cells (stress cells follow)]
 
 
 @kernel
@@ -280,6 +280,7 @@ def margin_deribit(
     out[:, :] = 0.0
     total = n_u
     first_ext = int(gparams[1])
+    end_ext = int(gparams[2])
     worst_total = 0.0
     worst_cell = 0
     for c in range(n_cells):
@@ -288,7 +289,7 @@ def margin_deribit(
             v = pnl[u, c]
             g = v if v < 0.0 else uparams[u, DU_OFFSET] * v
             damp = uparams[u, DU_DAMPENER]
-            if c >= first_ext and damp > 0.0 and g < 0.0:
+            if first_ext <= c < end_ext and damp > 0.0 and g < 0.0:
                 g = min(g + damp, 0.0)
             agg += g
             if -g > out[u, O_WORST]:

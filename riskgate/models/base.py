@@ -13,11 +13,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from riskgate.config import MODEL_NAMES as _MODEL_NAMES
+
+if TYPE_CHECKING:
+    from riskgate.models.stress import StressSet
 
 
 class ModelParamsError(ValueError):
@@ -27,6 +30,7 @@ class ModelParamsError(ValueError):
 VOL_UP = 1
 VOL_SAME = 0
 VOL_DOWN = -1
+VOL_STRESS = 2  # a stress cell: its vol moves by the scenario's shift (CoinGrid.vol_shift)
 
 
 @dataclass(frozen=True)
@@ -37,15 +41,38 @@ class CoinGrid:
     d1_moves: np.ndarray  # price move applied to delta-one instruments
     opt_weight: np.ndarray  # weight of option P&L
     d1_weight: np.ndarray  # weight of delta-one P&L
-    vol_dir: np.ndarray  # int: VOL_UP / VOL_SAME / VOL_DOWN
+    vol_dir: np.ndarray  # int: VOL_UP / VOL_SAME / VOL_DOWN, VOL_STRESS for stress cells
+    # stress cells (riskgate.models.stress) follow the model's own: their names, and per
+    # cell the absolute vol shift (0 for the model's cells)
+    names: tuple[str, ...] = ()
+    vol_shift: np.ndarray | None = None
+
+    @property
+    def n_base(self) -> int:
+        """Cells of the model's own table (the stress cells come after them)."""
+        return len(self.moves) - len(self.names)
+
+    def vol_label(self, cell: int) -> str:
+        d = int(self.vol_dir[cell])
+        if d == VOL_STRESS:
+            assert self.vol_shift is not None
+            return f"{float(self.vol_shift[cell]):+g}"
+        return {VOL_UP: "up", VOL_SAME: "unchanged", VOL_DOWN: "down"}[d]
+
+    def name(self, cell: int) -> str:
+        """The stress scenario's name of a stress cell, else ""."""
+        k = cell - self.n_base
+        return self.names[k] if k >= 0 else ""
 
     def label(self, cell: int) -> dict[str, Any]:
-        vol = {VOL_UP: "up", VOL_SAME: "unchanged", VOL_DOWN: "down"}[int(self.vol_dir[cell])]
-        return {
+        out: dict[str, Any] = {
             "cell": int(cell),
             "price_move": float(self.moves[cell]),
-            "vol_move": vol,
+            "vol_move": self.vol_label(cell),
         }
+        if cell >= self.n_base:
+            out["name"] = self.name(cell)
+        return out
 
 
 def _num(table: Mapping[str, Any], key: str, where: str, *, minimum: float | None = None) -> float:
@@ -97,10 +124,26 @@ class ScenarioModel(ABC):
     # True: a pool's coins are summed cell by cell, so its worst cell moves every coin at
     # once (deribit); False: each coin's scan risk is taken at its own worst cell (span)
     pool_shares_cells: bool = False
+    # stress cells' shocked vols are floored here (span and tims: their vol_floor)
+    stress_vol_floor: float = 0.0
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         self.data = data
         self._grids: dict[str, CoinGrid] = {}
+        self._base_grids: dict[str, CoinGrid] = {}
+        self.stress: StressSet | None = None
+
+    def with_stress(self, stress: StressSet | None) -> ScenarioModel:
+        """Append ``stress``'s scenarios to every coin's cells (before any grid is used)."""
+        self.stress = stress
+        self._grids.clear()
+        return self
+
+    @property
+    def identity(self) -> str:
+        """What a snapshot records about the model: its name, and the stress scenarios'
+        digest when it has any (``deribit+stress:<digest>``)."""
+        return self.name if self.stress is None else f"{self.name}+stress:{self.stress.digest}"
 
     # ---- per-underlying parameters -----------------------------------------------------
 
@@ -116,10 +159,49 @@ class ScenarioModel(ABC):
         where = f"underlyings.{coin if coin in self.data['underlyings'] else 'DEFAULT'}"
         return _num(self.coin_table(coin), key, where, minimum=minimum)
 
+    def base_grid(self, coin: str) -> CoinGrid:
+        """The model's own cells of ``coin``, without stress cells."""
+        if coin not in self._base_grids:
+            self._base_grids[coin] = self._build_grid(coin)
+        return self._base_grids[coin]
+
     def grid(self, coin: str) -> CoinGrid:
+        """Every cell of ``coin``: the model's own, then one per stress scenario."""
         if coin not in self._grids:
-            self._grids[coin] = self._build_grid(coin)
+            base = self.base_grid(coin)
+            if self.stress is None or not self.stress.scenarios:
+                self._grids[coin] = base
+            else:
+                sc = self.stress.scenarios
+                mv = np.array([s.price_move(coin) for s in sc])
+                w = np.array([s.weight for s in sc])
+                shift = np.zeros(len(base.moves) + len(sc))
+                shift[len(base.moves) :] = [s.vol_move(coin) for s in sc]
+                self._grids[coin] = CoinGrid(
+                    moves=np.concatenate([base.moves, mv]),
+                    d1_moves=np.concatenate([base.d1_moves, mv]),
+                    opt_weight=np.concatenate([base.opt_weight, w]),
+                    d1_weight=np.concatenate([base.d1_weight, w]),
+                    vol_dir=np.concatenate([base.vol_dir, np.full(len(sc), VOL_STRESS)]),
+                    names=tuple(s.name for s in sc),
+                    vol_shift=shift,
+                )
         return self._grids[coin]
+
+    def all_scenario_vols(self, coin: str, vol: np.ndarray, dte_days: np.ndarray) -> np.ndarray:
+        """Shocked vols ``[n, C]`` over every cell: the model's, then the stress shifts."""
+        base = self.scenario_vols(coin, vol, dte_days)
+        g = self.grid(coin)
+        if not g.names:
+            return base
+        assert g.vol_shift is not None
+        shifts = g.vol_shift[base.shape[1] :]
+        stress = np.maximum(vol[:, None] + shifts[None, :], self.stress_vol_floor)
+        return np.hstack([base, stress])
+
+    @property
+    def n_base_cells(self) -> int:
+        return len(self.base_grid(next(iter(self.data["underlyings"]))).moves)
 
     @property
     def n_cells(self) -> int:
@@ -136,7 +218,8 @@ class ScenarioModel(ABC):
 
     @abstractmethod
     def scenario_vols(self, coin: str, vol: np.ndarray, dte_days: np.ndarray) -> np.ndarray:
-        """Shocked vols ``[n, C]`` for options of one coin with current vols ``vol[n]``."""
+        """Shocked vols ``[n, C_base]`` over the model's own cells (``base_grid``) for
+        options of one coin with current vols ``vol[n]``."""
 
     @abstractmethod
     def kernel_params(self, coins: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -155,6 +238,8 @@ class ScenarioModel(ABC):
     margin_kernel: Callable[..., None]
     whatif_kernel: Callable[..., None]
     remargin_kernel: Callable[..., None]
+    remargin_rows_kernel: Callable[..., None]  # whole-book (riskgate.kernels.book_rows)
+    remargin_pool_kernel: Callable[..., bool]  # one pool of the array book
 
 
 _REGISTRY: dict[str, Callable[[Mapping[str, Any]], ScenarioModel]] = {}
@@ -179,9 +264,19 @@ def model_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def load_model(name: str, params_path: str | Path | None = None) -> ScenarioModel:
-    """The named model with its packaged parameters, or the user's TOML file."""
+def load_model(
+    name: str,
+    params_path: str | Path | None = None,
+    stress_path: str | Path | None = None,
+) -> ScenarioModel:
+    """The named model with its packaged parameters, or the user's TOML file; with a stress
+    file, its scenarios appended as extra cells (:mod:`riskgate.models.stress`)."""
+    from riskgate.models.stress import load_stress
+
     names = model_names()
     if name not in _REGISTRY:
         raise ModelParamsError(f"--model: unknown model {name!r} (choose from {', '.join(names)})")
-    return _REGISTRY[name](load_params_file(name, params_path))
+    model = _REGISTRY[name](load_params_file(name, params_path))
+    if stress_path is not None:
+        model.with_stress(load_stress(stress_path))
+    return model

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from riskgate.kernels import book_rows
 from riskgate.kernels import margin as mk
 from riskgate.models.base import (
     VOL_DOWN,
@@ -28,6 +29,8 @@ class DeribitModel(ScenarioModel):
     margin_kernel = staticmethod(mk.margin_deribit)
     whatif_kernel = staticmethod(mk.whatif_deribit)
     remargin_kernel = staticmethod(mk.remargin_deribit)
+    remargin_rows_kernel = staticmethod(book_rows.remargin_rows_deribit)
+    remargin_pool_kernel = staticmethod(book_rows.remargin_pool_deribit)
     look_ahead_years = 0.0
     pool_shares_cells = True
 
@@ -94,7 +97,7 @@ class DeribitModel(ScenarioModel):
         scale = (30.0 / dte) ** power
         vol_up = np.maximum(vol * (1.0 + up * scale), min_up)
         vol_down = np.maximum(vol * (1.0 - down * scale), 0.0)
-        dirs = self.grid(coin).vol_dir
+        dirs = self.base_grid(coin).vol_dir
         out = np.empty((vol.shape[0], dirs.shape[0]))
         out[:, dirs == VOL_UP] = vol_up[:, None]
         out[:, dirs == VOL_SAME] = vol[:, None]
@@ -102,7 +105,8 @@ class DeribitModel(ScenarioModel):
         return out
 
     def kernel_params(self, coins: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        g = np.array([self.mm_factor, float(self.first_extended_cell)])
+        # the extended cells' dampener stops at the stress cells (they follow the table)
+        g = np.array([self.mm_factor, float(self.first_extended_cell), float(self.n_base_cells)])
         u = np.zeros((len(coins), mk.N_DBT_U))
         for k, coin in enumerate(coins):
             u[k, mk.DU_OFFSET] = self.coin_param(coin, "pnl_offset", minimum=0.0)

@@ -28,7 +28,6 @@ from riskgate.kernels.risk_arrays import build_risk_table
 from riskgate.models.base import CoinGrid, ScenarioModel
 
 USD = "USD"
-_VOL_NAMES = {1: "up", 0: "unchanged", -1: "down"}
 COLLATERAL_PREFIX = "collateral:"
 
 
@@ -56,10 +55,11 @@ class RiskTable:
     gparams: np.ndarray
     uparams: np.ndarray
     grids: Mapping[str, CoinGrid] = field(repr=False)
-    # [u][cell] -> (price move, vol move, every coin's move): scenario names without work
-    # on the hot path. The coins' moves are ((coin, move), ...) of each coin the cell moves
-    # together: every coin of a USD pool when the model sums coins cell by cell, else u's.
-    labels: tuple[tuple[tuple[float, str, tuple[tuple[str, float], ...]], ...], ...] = field(
+    # [u][cell] -> (price move, vol move, every coin's move, stress scenario name or ""):
+    # scenario names without work on the hot path. The coins' moves are ((coin, move), ...)
+    # of each coin the cell moves together: every coin of a USD pool when the model sums
+    # coins cell by cell, else u's.
+    labels: tuple[tuple[tuple[float, str, tuple[tuple[str, float], ...], str], ...], ...] = field(
         default=(), repr=False
     )
 
@@ -101,8 +101,9 @@ def _labels(
         tuple(
             (
                 float(grids[c].moves[k]),
-                _VOL_NAMES[int(grids[c].vol_dir[k])],
+                grids[c].vol_label(k),
                 shared[k] if shared is not None else ((c, float(grids[c].moves[k])),),
+                grids[c].name(k),
             )
             for k in range(n_cells)
         )
@@ -177,7 +178,7 @@ def build_table(
     for coin, k in coin_pos.items():
         sel = (und == k) & ((kind == Kind.CALL) | (kind == Kind.PUT))
         if sel.any():
-            vol_scen[sel] = model.scenario_vols(coin, vol[sel], dte_days[sel])
+            vol_scen[sel] = model.all_scenario_vols(coin, vol[sel], dte_days[sel])
     index_usd = np.array([snapshot.index(c) for c in coin_list])
     moves = np.stack([grids[c].moves for c in coin_list])
     d1_moves = np.stack([grids[c].d1_moves for c in coin_list])

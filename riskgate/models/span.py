@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from riskgate.kernels import book_rows
 from riskgate.kernels import margin as mk
 from riskgate.models.base import (
     VOL_DOWN,
@@ -41,6 +42,8 @@ class SpanModel(ScenarioModel):
     margin_kernel = staticmethod(mk.margin_span)
     whatif_kernel = staticmethod(mk.whatif_span)
     remargin_kernel = staticmethod(mk.remargin_span)
+    remargin_rows_kernel = staticmethod(book_rows.remargin_rows_span)
+    remargin_pool_kernel = staticmethod(book_rows.remargin_pool_span)
     # the calendar-spread, delivery and inter-commodity charges count futures equivalents
     futures_equivalent_deltas = True
     breakdown_columns = (
@@ -58,6 +61,7 @@ class SpanModel(ScenarioModel):
         self.cover_fraction = _num(data, "cover_fraction", "span", minimum=0.0)
         self.look_ahead_years = _num(data, "look_ahead_days", "span", minimum=0.0) / 365.0
         self.vol_floor = _num(data, "vol_floor", "span", minimum=1e-6)
+        self.stress_vol_floor = self.vol_floor
         self.delivery_window_days = float(data.get("delivery_window_days", 0.0))
         bounds = data.get("tier_boundaries_days", [])
         if not isinstance(bounds, list) or len(bounds) + 1 > mk.MAX_TIERS:
@@ -135,7 +139,7 @@ class SpanModel(ScenarioModel):
 
     def scenario_vols(self, coin: str, vol: np.ndarray, dte_days: np.ndarray) -> np.ndarray:
         vsr = self.coin_param(coin, "vol_scan_range", minimum=0.0)
-        dirs = self.grid(coin).vol_dir.astype(np.float64)
+        dirs = self.base_grid(coin).vol_dir.astype(np.float64)
         return np.maximum(vol[:, None] + dirs[None, :] * vsr, self.vol_floor)
 
     def kernel_params(self, coins: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -149,6 +153,8 @@ class SpanModel(ScenarioModel):
             g += [float(pos[a]), float(pos[b]), ra, rb, rate]
         g += [float(c) for c in _TIME_CELLS]
         g += [float(c) for c in _PAIRED_CELLS]
+        # a stress cell pairs with itself (it has no opposite-vol twin), like an extreme
+        g += [float(c) for c in range(len(_PAIRED_CELLS), self.n_cells)]
         u = np.zeros((len(coins), mk.N_SPAN_U))
         for k, coin in enumerate(coins):
             u[k, mk.SU_SOM] = self.coin_param(coin, "short_option_minimum", minimum=0.0)

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from riskgate.kernels import book_rows
 from riskgate.kernels import margin as mk
 from riskgate.models.base import (
     VOL_DOWN,
@@ -49,12 +50,15 @@ class TimsModel(ScenarioModel):
     margin_kernel = staticmethod(mk.margin_tims)
     whatif_kernel = staticmethod(mk.whatif_tims)
     remargin_kernel = staticmethod(mk.remargin_tims)
+    remargin_rows_kernel = staticmethod(book_rows.remargin_rows_tims)
+    remargin_pool_kernel = staticmethod(book_rows.remargin_pool_tims)
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         super().__init__(data)
         self.im_ratio = _num(data, "im_ratio", "tims", minimum=1.0)
         self.look_ahead_years = _num(data, "look_ahead_days", "tims", minimum=0.0) / 365.0
         self.vol_floor = _num(data, "vol_floor", "tims", minimum=1e-6)
+        self.stress_vol_floor = self.vol_floor
         points = data.get("points_per_side", 5)
         if isinstance(points, bool) or not isinstance(points, int) or points < 1:
             raise ModelParamsError("tims.points_per_side: an integer >= 1")
@@ -110,7 +114,7 @@ class TimsModel(ScenarioModel):
 
     def scenario_vols(self, coin: str, vol: np.ndarray, dte_days: np.ndarray) -> np.ndarray:
         shift = self.coin_param(coin, "vol_shift", minimum=0.0)
-        dirs = self.grid(coin).vol_dir.astype(np.float64)
+        dirs = self.base_grid(coin).vol_dir.astype(np.float64)
         return np.maximum(vol[:, None] + dirs[None, :] * shift, self.vol_floor)
 
     def kernel_params(self, coins: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -95,6 +95,10 @@ def _stream(r: pb.StreamMarginStatusRequest) -> Accounts:
     return list(r.account_ids) or ALL_ACCOUNTS
 
 
+def _all(r: Any) -> Accounts:
+    return ALL_ACCOUNTS
+
+
 def _none(r: Any) -> Accounts:
     return None
 
@@ -127,6 +131,11 @@ RULES: dict[str, Rule] = {
     # market data is about no account: any role may read what is listed
     "ListInstruments": _rule("gateway viewer market account_admin risk_officer", _none, False),
     "StreamMarginStatus": _rule("gateway viewer", _stream, False),
+    # pre-trade controls: a group's limits can trip every account in it, so changing a
+    # group is about all accounts (scope "*"); putting an account in a group is about it
+    "UpsertGroup": _rule("risk_officer", _all, True),
+    "SetAccountGroup": _rule("risk_officer", _account, True),
+    "GetGroup": _rule("risk_officer viewer", _all, False),
 }
 
 _principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(

@@ -239,6 +239,9 @@ def engine_config(settings: Settings) -> EngineConfig:
         max_gate_hold_ns=int(settings.max_gate_hold_us * 1e3),
         pm_equity_minimum_usd=settings.pm_equity_minimum_usd,
         max_batch_orders=settings.max_batch_orders,
+        day_roll_offset_ns=settings.day_roll_offset_ns,
+        throttle_max_orders=settings.throttle_max_orders,
+        throttle_window_ns=settings.throttle_window_ms * 1_000_000,
         default_limits=Limits(
             max_order_quantity=_limit(settings.default_max_order_quantity),
             max_order_notional_usd=_limit(settings.default_max_order_notional_usd),
@@ -253,7 +256,7 @@ def engine_config(settings: Settings) -> EngineConfig:
 
 def create_engine(settings: Settings) -> RiskEngine:
     """An engine with the configured model and rules parameters and no data."""
-    model = load_model(settings.model, settings.model_params)
+    model = load_model(settings.model, settings.model_params, settings.stress_file)
     rules = load_rules_params(settings.rules_params)
     return RiskEngine(model, rules, engine_config(settings))
 
@@ -379,12 +382,39 @@ def load_demo(
     Positions are entered at their mark (their average price)."""
     dm = demo_market(valuation_time=valuation_time or _now_hour())
     engine.load_snapshot(dm.snapshot)
-    quotes = engine.market.quotes if engine.market is not None else {}
+    return demo_accounts(engine, settings)
+
+
+def demo_market_request(valuation_time: datetime | None = None) -> Any:
+    """The demo market as an UpdateMarket request (cluster mode publishes it)."""
+    from riskgate.v1 import riskgate_pb2 as pb
+
+    snap = demo_market(valuation_time=valuation_time or _now_hour()).snapshot
+    req = pb.UpdateMarketRequest(
+        full_snapshot=True, index_usd=snap.index_usd, marks_usd=snap.marks_usd, ivs=snap.ivs,
+        rate=snap.rate,
+    )  # fmt: skip
+    req.valuation_time.FromDatetime(snap.valuation_time)
+    return req
+
+
+def demo_accounts(
+    engine: RiskEngine, settings: Settings, wanted: Callable[[str], bool] | None = None
+) -> list[str]:
+    """The demo accounts (those ``wanted`` picks: cluster mode, the shard's) on the engine's
+    market (the demo market); returns their ids."""
+    market = engine.market
+    if market is None:
+        return []
+    dm = demo_market(valuation_time=market.valuation_time)
+    quotes = market.quotes
     templates = _demo_templates(dm)
     ids = []
     for k in range(settings.demo_accounts):
         pool_mode, method, collateral, positions = templates[k % len(templates)]
         account_id = f"demo-{k + 1}"
+        if wanted is not None and not wanted(account_id):
+            continue
         engine.upsert_account(
             account_id, collateral=collateral, pool_mode=pool_mode, margin_method=method
         )
@@ -492,6 +522,9 @@ def warm_kernel_cache(models: Sequence[str] = ("deribit", "span", "tims")) -> No
 
 # ====================================================================== server ===========
 
+# health service names of the cluster roles: SERVING for the role this process has now
+CLUSTER_OWNER, CLUSTER_STANDBY = "riskgate.cluster.owner", "riskgate.cluster.standby"
+
 
 class RiskGateServer:
     """The gRPC server: RiskGate, health and reflection services, reservation expiry."""
@@ -506,6 +539,17 @@ class RiskGateServer:
         self.health = HealthService()
         self.demo_accounts: list[str] = []
         self.durability: Durability | None = None  # with a data_dir, for a server-made engine
+        self.cluster: Any = None  # cluster mode (journal_url): riskgate.cluster.node.ClusterNode
+        if settings.cluster and engine is None:
+            try:
+                from riskgate.cluster.node import ClusterNode
+            except ImportError as exc:
+                raise ServeError(
+                    f"journal_url: cluster mode needs the cluster extra "
+                    f"(pip install 'riskgate[cluster]'): {exc}"
+                ) from None
+
+            self.cluster = ClusterNode(settings, self.engine)
         self.port: int | None = None
         self.warm_up_s: float = 0.0
         self._server: grpc.Server | None = None
@@ -548,7 +592,7 @@ class RiskGateServer:
                         max_workers=s.grpc_workers, thread_name_prefix="riskgate-rpc"
                     ),
                     options=_SERVER_OPTIONS,
-                    interceptors=[access],
+                    interceptors=[access, *self._cluster_interceptors()],
                 )
                 self._register(server)
                 try:
@@ -573,7 +617,11 @@ class RiskGateServer:
         self._log_access()
         try:
             recovered = False
-            if self._own_engine and s.data_dir is not None:
+            if self.cluster is not None:
+                # the shard's stream is the journal (riskgate/cluster/node.py); refused
+                # calls go to it too while this process owns the shard
+                self.access.sinks.append(self._journal_refusal)
+            elif self._own_engine and s.data_dir is not None:
                 try:
                     self.durability = Durability(s, self.engine)
                     recovered = not self.durability.recover().empty
@@ -582,7 +630,7 @@ class RiskGateServer:
                 self.access.sinks.append(self._journal_refusal)
             elif self._own_engine:
                 _log.warning("in_memory", detail="no data_dir: state is lost when the process ends")
-            if self._own_engine and s.demo and not recovered:
+            if self._own_engine and s.demo and not recovered and self.cluster is None:
                 self.demo_accounts = load_demo(self.engine, s)
             self.warm_up_s = warm_up(self.engine)
             tune_gc()
@@ -596,18 +644,55 @@ class RiskGateServer:
         self._expiry_thread.start()
         if self.durability is not None:
             self.durability.start()
-        self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        if self.cluster is not None:
+            self._start_cluster()
+        else:
+            self._set_health(health_pb2.HealthCheckResponse.SERVING)
         market = self.engine.market
         _log.info(
             "serving",
             address=self.address,
-            model=s.model,
+            model=self.engine.model.identity,
             market_version=market.version if market else None,
             instruments=len(market.instruments) if market else 0,
             accounts=len(self.engine.accounts),
             warm_up_s=round(self.warm_up_s, 3),
         )
         return port
+
+    # ---- cluster mode (riskgate/cluster) ------------------------------------------------
+
+    def _cluster_interceptors(self) -> list[grpc.ServerInterceptor]:
+        if self.cluster is None:
+            return []
+        from riskgate.cluster.routing import ShardRouter
+
+        return [ShardRouter(self.cluster)]
+
+    def _start_cluster(self) -> None:
+        """Join the cluster: a standby at once, the owner once it holds the lease; health
+        says which (RiskGate SERVING on the owner only)."""
+        node, s = self.cluster, self.settings
+        node.address = s.advertise_address or self.address
+        node.on_role = self._on_role
+        self.servicer.market_source = node.update_market
+        self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        try:
+            node.start()
+        except Exception as exc:
+            self.stop(grace=0)
+            raise ServeError(f"journal_url: cannot join the cluster: {exc}") from None
+
+    def _on_role(self, role: str) -> None:
+        from riskgate.cluster.node import OWNER, STANDBY
+
+        up, down = (
+            health_pb2.HealthCheckResponse.SERVING,
+            health_pb2.HealthCheckResponse.NOT_SERVING,
+        )
+        self.health.set(SERVICE_NAME, up if role == OWNER else down)
+        self.health.set(CLUSTER_OWNER, up if role == OWNER else down)
+        self.health.set(CLUSTER_STANDBY, up if role == STANDBY else down)
 
     def _log_access(self) -> None:
         s, auth = self.settings, self.access.auth if self.access else None
@@ -685,9 +770,12 @@ class RiskGateServer:
             raise ServeError(f"metrics_address: expected HOST:PORT, got {address!r}")
         host = host.removeprefix("[").removesuffix("]") or "0.0.0.0"  # [::1]:P, :P
         try:
-            httpd, _thread = start_metrics_server(
-                host, int(port), registry_for(self.servicer.metrics, self.engine)
-            )
+            registry = registry_for(self.servicer.metrics, self.engine)
+            if self.cluster is not None:
+                from riskgate.cluster.metrics import ClusterCollector
+
+                registry.register(ClusterCollector(self.cluster))
+            httpd, _thread = start_metrics_server(host, int(port), registry)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise ServeError(f"metrics_address: cannot bind {address}: {reason}") from None
@@ -697,8 +785,11 @@ class RiskGateServer:
 
     def _expiry_loop(self) -> None:
         while not self._stop_expiry.wait(EXPIRY_INTERVAL_S):
+            if self.cluster is not None and not self.cluster.is_owner():
+                continue  # a standby's book changes only by the owner's events
             try:
                 n = self.engine.expire_reservations()
+                self.engine.roll_trading_day()  # pre-trade controls: the loss limits' day
             except Exception:
                 _log.exception("reservation_expiry_failed")
                 continue
@@ -725,6 +816,8 @@ class RiskGateServer:
             self._expiry_thread.join(timeout=1.0)
         if self.durability is not None:
             self.durability.close()  # the shutdown snapshot, then the journal is closed
+        if self.cluster is not None:
+            self.cluster.close()  # a clean stop releases the lease: the standby takes over
         self._terminated = server
         _log.info("stopped")
 
@@ -739,6 +832,9 @@ class RiskGateServer:
 def _describe(server: RiskGateServer) -> str:
     market = server.engine.market
     parts = [f"model {server.settings.model}"]
+    stress = server.engine.model.stress
+    if stress is not None:
+        parts[0] += f" + {len(stress.scenarios)} stress scenarios ({stress.source})"
     if market is not None:
         parts.append(f"market v{market.version}, {len(market.instruments)} instruments")
     else:
@@ -751,7 +847,13 @@ def _describe(server: RiskGateServer) -> str:
         parts.append(f"{len(server.engine.accounts)} accounts recovered")
     else:
         parts.append("no accounts (create them with UpsertAccount)")
-    if d is not None and d.recovery is not None:
+    node = server.cluster
+    if node is not None:
+        parts.append(
+            f"shard {node.shard} of {node.shards} ({node.role}; journal on NATS "
+            f"{server.settings.journal_url}, replication_ack {server.settings.replication_ack})"
+        )
+    elif d is not None and d.recovery is not None:
         rec = d.recovery
         parts.append(
             f"data in {server.settings.data_dir}, fsync {server.settings.journal_fsync}"

@@ -17,6 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from riskgate.domain.instruments import Instrument, Kind
 from riskgate.engine import types as et
+from riskgate.engine.controls import codec as control_codec
 from riskgate.engine.market import MarketState
 from riskgate.engine.types import invalid
 from riskgate.server.validate import clip_message
@@ -123,6 +124,7 @@ def _scenario(s: et.ScenarioInfo) -> pb.Scenario:
         underlying=s.underlying,
         loss=s.loss,
         price_moves=dict(s.price_moves),
+        name=s.name,
     )
 
 
@@ -184,6 +186,12 @@ def fill_decision(msg: pb.Decision, d: et.Decision) -> pb.Decision:
         ws.loss = s.loss
         if s.price_moves:
             ws.price_moves.update(s.price_moves)
+        if s.name:
+            ws.name = s.name
+    if d.attribution:
+        add = msg.attribution.add
+        for symbol, quantity, pnl in d.attribution:
+            add(symbol=symbol, quantity=quantity, pnl=pnl)
     if d.detail:
         msg.detail = clip_message(d.detail)  # quotes at most a short prefix of a bad value
     if not d.accepted:
@@ -303,6 +311,11 @@ def limits_from_proto(msg: pb.Limits, defaults: et.Limits) -> et.Limits:
         position_limits=(
             dict(msg.position_limits) if msg.position_limits else dict(defaults.position_limits)
         ),
+        controls=(
+            control_codec.limits_from_proto(msg.controls)
+            if msg.HasField("controls")
+            else defaults.controls
+        ),
     )
 
 
@@ -319,6 +332,8 @@ def limits_to_proto(lim: et.Limits) -> pb.Limits:
         msg.max_open_orders = lim.max_open_orders
     if lim.default_position_limit is not None:
         msg.default_position_limit = lim.default_position_limit
+    if lim.controls is not None:
+        msg.controls.CopyFrom(control_codec.limits_to_proto(lim.controls))
     return msg
 
 
@@ -425,12 +440,14 @@ def account_view_to_proto(v: et.AccountView) -> pb.AccountView:
     )
     if v.worst_scenario is not None:
         msg.worst_scenario.CopyFrom(_scenario(v.worst_scenario))
+    if v.controls is not None:
+        msg.controls.CopyFrom(control_codec.controls_view_to_proto(v.controls))
     return msg
 
 
 def status_event_to_proto(e: et.MarginStatusEvent, current: bool = False) -> pb.MarginStatusEvent:
     """``current``: an ``include_current`` snapshot, whose previous_status is UNSPECIFIED."""
-    return pb.MarginStatusEvent(
+    m = pb.MarginStatusEvent(
         account_id=e.account_id,
         previous_status=0 if current else e.previous_status,
         status=e.status,
@@ -441,3 +458,5 @@ def status_event_to_proto(e: et.MarginStatusEvent, current: bool = False) -> pb.
         time=timestamp_from_ns(e.time_ns),
         market_version=e.market_version,
     )
+    control_codec.alert_to_proto(m, e)
+    return m

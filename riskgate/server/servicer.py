@@ -26,6 +26,7 @@ from riskgate.engine.engine import RiskEngine
 from riskgate.engine.types import Decision, EngineError, OrderRequest, Reason, precondition
 from riskgate.server import convert, market_guard
 from riskgate.server.access import current_principal
+from riskgate.server.controls_rpc import ControlsRpc
 from riskgate.server.logging import get_logger, log_level
 from riskgate.server.metrics import ServiceMetrics
 from riskgate.server.validate import clip, clip_message
@@ -64,7 +65,7 @@ class AcceptSampler:
         return period == 1 or next(self._counter) % period == 0
 
 
-class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
+class RiskGateServicer(ControlsRpc, riskgate_pb2_grpc.RiskGateServicer):
     def __init__(self, engine: RiskEngine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
@@ -76,6 +77,8 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
         self._closing = threading.Event()
         self.metrics = ServiceMetrics()
         self._guards = market_guard.GuardLimits.from_settings(settings)
+        # cluster mode: market updates go to every shard through this (riskgate/cluster)
+        self.market_source: Callable[[pb.UpdateMarketRequest], Any] | None = None
 
     def close(self) -> None:
         """End open margin-status streams (their callers see the stream complete)."""
@@ -104,8 +107,12 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
         context.abort(code, message)
         raise AssertionError("unreachable")  # context.abort raises
 
-    def _decide(self, order: OrderRequest, deadline_ns: int | None, reserve: bool) -> Decision:
+    def _decide(
+        self, order: OrderRequest, deadline_ns: int | None, reserve: bool, explain: bool = False
+    ) -> Decision:
         try:
+            if explain:  # WhatIf with explain: the attribution too
+                return self.engine.whatif(order, deadline_ns, explain=True)
             return self.engine.check_order(order, deadline_ns, reserve=reserve)
         except Exception as exc:  # fail closed: a reject, never an accept or a crash
             self._log.exception(
@@ -185,7 +192,7 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
         if not request.HasField("order"):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "order: missing")
         order = convert.order_from_proto(request.order)
-        d = self._decide(order, self._deadline_ns(context), False)
+        d = self._decide(order, self._deadline_ns(context), False, request.explain)
         self.metrics.decision("WhatIf", d)
         self._log_decision(order, d, whatif=True)
         return convert.decision_to_proto(d)
@@ -295,6 +302,8 @@ class RiskGateServicer(riskgate_pb2_grpc.RiskGateServicer):
             )
 
         def run() -> Any:
+            if self.market_source is not None:
+                return self.market_source(request)
             return self.engine.update_market(
                 full_snapshot=request.full_snapshot,
                 valuation_time=convert.valuation_time_from_proto(request),

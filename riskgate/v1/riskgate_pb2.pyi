@@ -31,6 +31,11 @@ class RejectReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REJECT_REASON_INTERNAL_ERROR: _ClassVar[RejectReason]
     REJECT_REASON_REDUCE_ONLY_VIOLATION: _ClassVar[RejectReason]
     REJECT_REASON_MARKET_DATA_STALE: _ClassVar[RejectReason]
+    REJECT_REASON_VELOCITY_LIMIT: _ClassVar[RejectReason]
+    REJECT_REASON_CREDIT_LIMIT: _ClassVar[RejectReason]
+    REJECT_REASON_LOSS_LIMIT: _ClassVar[RejectReason]
+    REJECT_REASON_GROUP_LIMIT: _ClassVar[RejectReason]
+    REJECT_REASON_MESSAGE_THROTTLE: _ClassVar[RejectReason]
 
 class Side(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -104,6 +109,12 @@ class Settlement(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SETTLEMENT_UNSPECIFIED: _ClassVar[Settlement]
     SETTLEMENT_LINEAR: _ClassVar[Settlement]
     SETTLEMENT_INVERSE: _ClassVar[Settlement]
+
+class ControlAlert(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONTROL_ALERT_UNSPECIFIED: _ClassVar[ControlAlert]
+    CONTROL_ALERT_CREDIT_WARNING: _ClassVar[ControlAlert]
+    CONTROL_ALERT_LOSS_LIMIT_TRIPPED: _ClassVar[ControlAlert]
 REJECT_REASON_UNSPECIFIED: RejectReason
 REJECT_REASON_INVALID_ORDER: RejectReason
 REJECT_REASON_UNKNOWN_ACCOUNT: RejectReason
@@ -123,6 +134,11 @@ REJECT_REASON_MARKET_DATA_MISSING: RejectReason
 REJECT_REASON_INTERNAL_ERROR: RejectReason
 REJECT_REASON_REDUCE_ONLY_VIOLATION: RejectReason
 REJECT_REASON_MARKET_DATA_STALE: RejectReason
+REJECT_REASON_VELOCITY_LIMIT: RejectReason
+REJECT_REASON_CREDIT_LIMIT: RejectReason
+REJECT_REASON_LOSS_LIMIT: RejectReason
+REJECT_REASON_GROUP_LIMIT: RejectReason
+REJECT_REASON_MESSAGE_THROTTLE: RejectReason
 SIDE_UNSPECIFIED: Side
 SIDE_BUY: Side
 SIDE_SELL: Side
@@ -166,6 +182,9 @@ INSTRUMENT_KIND_PUT: InstrumentKind
 SETTLEMENT_UNSPECIFIED: Settlement
 SETTLEMENT_LINEAR: Settlement
 SETTLEMENT_INVERSE: Settlement
+CONTROL_ALERT_UNSPECIFIED: ControlAlert
+CONTROL_ALERT_CREDIT_WARNING: ControlAlert
+CONTROL_ALERT_LOSS_LIMIT_TRIPPED: ControlAlert
 
 class Order(_message.Message):
     __slots__ = ("account_id", "client_order_id", "symbol", "side", "order_type", "quantity", "price", "reduce_only", "time_in_force")
@@ -190,10 +209,12 @@ class Order(_message.Message):
     def __init__(self, account_id: _Optional[str] = ..., client_order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[Side, str]] = ..., order_type: _Optional[_Union[OrderType, str]] = ..., quantity: _Optional[float] = ..., price: _Optional[float] = ..., reduce_only: _Optional[bool] = ..., time_in_force: _Optional[_Union[TimeInForce, str]] = ...) -> None: ...
 
 class CheckOrderRequest(_message.Message):
-    __slots__ = ("order",)
+    __slots__ = ("order", "explain")
     ORDER_FIELD_NUMBER: _ClassVar[int]
+    EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     order: Order
-    def __init__(self, order: _Optional[_Union[Order, _Mapping]] = ...) -> None: ...
+    explain: bool
+    def __init__(self, order: _Optional[_Union[Order, _Mapping]] = ..., explain: _Optional[bool] = ...) -> None: ...
 
 class CheckOrdersRequest(_message.Message):
     __slots__ = ("orders",)
@@ -220,7 +241,7 @@ class RejectContext(_message.Message):
     def __init__(self, field: _Optional[str] = ..., limit_value: _Optional[float] = ..., actual_value: _Optional[float] = ..., unit: _Optional[str] = ...) -> None: ...
 
 class Scenario(_message.Message):
-    __slots__ = ("index", "price_move_fraction", "vol_move", "pool_currency", "underlying", "loss", "price_moves")
+    __slots__ = ("index", "price_move_fraction", "vol_move", "pool_currency", "underlying", "loss", "price_moves", "name")
     class PriceMovesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -235,6 +256,7 @@ class Scenario(_message.Message):
     UNDERLYING_FIELD_NUMBER: _ClassVar[int]
     LOSS_FIELD_NUMBER: _ClassVar[int]
     PRICE_MOVES_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
     index: int
     price_move_fraction: float
     vol_move: str
@@ -242,10 +264,11 @@ class Scenario(_message.Message):
     underlying: str
     loss: float
     price_moves: _containers.ScalarMap[str, float]
-    def __init__(self, index: _Optional[int] = ..., price_move_fraction: _Optional[float] = ..., vol_move: _Optional[str] = ..., pool_currency: _Optional[str] = ..., underlying: _Optional[str] = ..., loss: _Optional[float] = ..., price_moves: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    name: str
+    def __init__(self, index: _Optional[int] = ..., price_move_fraction: _Optional[float] = ..., vol_move: _Optional[str] = ..., pool_currency: _Optional[str] = ..., underlying: _Optional[str] = ..., loss: _Optional[float] = ..., price_moves: _Optional[_Mapping[str, float]] = ..., name: _Optional[str] = ...) -> None: ...
 
 class Decision(_message.Message):
-    __slots__ = ("account_id", "client_order_id", "accepted", "reason", "detail", "context", "initial_margin_before", "initial_margin_after", "maintenance_margin_before", "maintenance_margin_after", "equity_before", "equity_after", "worst_scenario", "pool_currency", "risk_reducing", "duplicate", "margin_method", "compute_ns", "market_version")
+    __slots__ = ("account_id", "client_order_id", "accepted", "reason", "detail", "context", "initial_margin_before", "initial_margin_after", "maintenance_margin_before", "maintenance_margin_after", "equity_before", "equity_after", "worst_scenario", "pool_currency", "risk_reducing", "duplicate", "margin_method", "compute_ns", "market_version", "attribution")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
@@ -265,6 +288,7 @@ class Decision(_message.Message):
     MARGIN_METHOD_FIELD_NUMBER: _ClassVar[int]
     COMPUTE_NS_FIELD_NUMBER: _ClassVar[int]
     MARKET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTION_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     client_order_id: str
     accepted: bool
@@ -284,7 +308,18 @@ class Decision(_message.Message):
     margin_method: MarginMethod
     compute_ns: int
     market_version: int
-    def __init__(self, account_id: _Optional[str] = ..., client_order_id: _Optional[str] = ..., accepted: _Optional[bool] = ..., reason: _Optional[_Union[RejectReason, str]] = ..., detail: _Optional[str] = ..., context: _Optional[_Union[RejectContext, _Mapping]] = ..., initial_margin_before: _Optional[float] = ..., initial_margin_after: _Optional[float] = ..., maintenance_margin_before: _Optional[float] = ..., maintenance_margin_after: _Optional[float] = ..., equity_before: _Optional[float] = ..., equity_after: _Optional[float] = ..., worst_scenario: _Optional[_Union[Scenario, _Mapping]] = ..., pool_currency: _Optional[str] = ..., risk_reducing: _Optional[bool] = ..., duplicate: _Optional[bool] = ..., margin_method: _Optional[_Union[MarginMethod, str]] = ..., compute_ns: _Optional[int] = ..., market_version: _Optional[int] = ...) -> None: ...
+    attribution: _containers.RepeatedCompositeFieldContainer[LegAttribution]
+    def __init__(self, account_id: _Optional[str] = ..., client_order_id: _Optional[str] = ..., accepted: _Optional[bool] = ..., reason: _Optional[_Union[RejectReason, str]] = ..., detail: _Optional[str] = ..., context: _Optional[_Union[RejectContext, _Mapping]] = ..., initial_margin_before: _Optional[float] = ..., initial_margin_after: _Optional[float] = ..., maintenance_margin_before: _Optional[float] = ..., maintenance_margin_after: _Optional[float] = ..., equity_before: _Optional[float] = ..., equity_after: _Optional[float] = ..., worst_scenario: _Optional[_Union[Scenario, _Mapping]] = ..., pool_currency: _Optional[str] = ..., risk_reducing: _Optional[bool] = ..., duplicate: _Optional[bool] = ..., margin_method: _Optional[_Union[MarginMethod, str]] = ..., compute_ns: _Optional[int] = ..., market_version: _Optional[int] = ..., attribution: _Optional[_Iterable[_Union[LegAttribution, _Mapping]]] = ...) -> None: ...
+
+class LegAttribution(_message.Message):
+    __slots__ = ("symbol", "quantity", "pnl")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    PNL_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    quantity: float
+    pnl: float
+    def __init__(self, symbol: _Optional[str] = ..., quantity: _Optional[float] = ..., pnl: _Optional[float] = ...) -> None: ...
 
 class MaxQuantityRequest(_message.Message):
     __slots__ = ("account_id", "symbol", "price")
@@ -393,7 +428,7 @@ class OrderEventAck(_message.Message):
     def __init__(self, account_id: _Optional[str] = ..., client_order_id: _Optional[str] = ..., duplicate: _Optional[bool] = ..., order_status: _Optional[_Union[OrderStatus, str]] = ..., filled_quantity: _Optional[float] = ..., working_quantity: _Optional[float] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("max_order_quantity", "max_order_notional_usd", "price_band_fraction", "max_open_orders", "default_position_limit", "position_limits")
+    __slots__ = ("max_order_quantity", "max_order_notional_usd", "price_band_fraction", "max_open_orders", "default_position_limit", "position_limits", "controls")
     class PositionLimitsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -407,13 +442,133 @@ class Limits(_message.Message):
     MAX_OPEN_ORDERS_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_POSITION_LIMIT_FIELD_NUMBER: _ClassVar[int]
     POSITION_LIMITS_FIELD_NUMBER: _ClassVar[int]
+    CONTROLS_FIELD_NUMBER: _ClassVar[int]
     max_order_quantity: float
     max_order_notional_usd: float
     price_band_fraction: float
     max_open_orders: int
     default_position_limit: float
     position_limits: _containers.ScalarMap[str, float]
-    def __init__(self, max_order_quantity: _Optional[float] = ..., max_order_notional_usd: _Optional[float] = ..., price_band_fraction: _Optional[float] = ..., max_open_orders: _Optional[int] = ..., default_position_limit: _Optional[float] = ..., position_limits: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    controls: ControlLimits
+    def __init__(self, max_order_quantity: _Optional[float] = ..., max_order_notional_usd: _Optional[float] = ..., price_band_fraction: _Optional[float] = ..., max_open_orders: _Optional[int] = ..., default_position_limit: _Optional[float] = ..., position_limits: _Optional[_Mapping[str, float]] = ..., controls: _Optional[_Union[ControlLimits, _Mapping]] = ...) -> None: ...
+
+class ControlLimits(_message.Message):
+    __slots__ = ("max_orders", "orders_window_ms", "max_notional_usd", "notional_window_ms", "max_gross_notional_usd", "max_net_notional_usd", "credit_warning_fraction", "max_daily_loss_usd", "loss_action", "class_max_quantity", "class_price_band")
+    class ClassMaxQuantityEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class ClassPriceBandEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    MAX_ORDERS_FIELD_NUMBER: _ClassVar[int]
+    ORDERS_WINDOW_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_NOTIONAL_USD_FIELD_NUMBER: _ClassVar[int]
+    NOTIONAL_WINDOW_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_GROSS_NOTIONAL_USD_FIELD_NUMBER: _ClassVar[int]
+    MAX_NET_NOTIONAL_USD_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_WARNING_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    MAX_DAILY_LOSS_USD_FIELD_NUMBER: _ClassVar[int]
+    LOSS_ACTION_FIELD_NUMBER: _ClassVar[int]
+    CLASS_MAX_QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    CLASS_PRICE_BAND_FIELD_NUMBER: _ClassVar[int]
+    max_orders: int
+    orders_window_ms: int
+    max_notional_usd: float
+    notional_window_ms: int
+    max_gross_notional_usd: float
+    max_net_notional_usd: float
+    credit_warning_fraction: float
+    max_daily_loss_usd: float
+    loss_action: TradingState
+    class_max_quantity: _containers.ScalarMap[str, float]
+    class_price_band: _containers.ScalarMap[str, float]
+    def __init__(self, max_orders: _Optional[int] = ..., orders_window_ms: _Optional[int] = ..., max_notional_usd: _Optional[float] = ..., notional_window_ms: _Optional[int] = ..., max_gross_notional_usd: _Optional[float] = ..., max_net_notional_usd: _Optional[float] = ..., credit_warning_fraction: _Optional[float] = ..., max_daily_loss_usd: _Optional[float] = ..., loss_action: _Optional[_Union[TradingState, str]] = ..., class_max_quantity: _Optional[_Mapping[str, float]] = ..., class_price_band: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class LimitUsage(_message.Message):
+    __slots__ = ("scope", "limit", "limit_value", "used", "unit")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    USED_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    scope: str
+    limit: str
+    limit_value: float
+    used: float
+    unit: str
+    def __init__(self, scope: _Optional[str] = ..., limit: _Optional[str] = ..., limit_value: _Optional[float] = ..., used: _Optional[float] = ..., unit: _Optional[str] = ...) -> None: ...
+
+class ControlsView(_message.Message):
+    __slots__ = ("groups", "day_pnl_usd", "loss_limit_tripped", "trading_day_start_ns", "usage")
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    DAY_PNL_USD_FIELD_NUMBER: _ClassVar[int]
+    LOSS_LIMIT_TRIPPED_FIELD_NUMBER: _ClassVar[int]
+    TRADING_DAY_START_NS_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    groups: _containers.RepeatedScalarFieldContainer[str]
+    day_pnl_usd: float
+    loss_limit_tripped: bool
+    trading_day_start_ns: int
+    usage: _containers.RepeatedCompositeFieldContainer[LimitUsage]
+    def __init__(self, groups: _Optional[_Iterable[str]] = ..., day_pnl_usd: _Optional[float] = ..., loss_limit_tripped: _Optional[bool] = ..., trading_day_start_ns: _Optional[int] = ..., usage: _Optional[_Iterable[_Union[LimitUsage, _Mapping]]] = ...) -> None: ...
+
+class UpsertGroupRequest(_message.Message):
+    __slots__ = ("group_id", "parent_id", "limits")
+    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    PARENT_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    group_id: str
+    parent_id: str
+    limits: ControlLimits
+    def __init__(self, group_id: _Optional[str] = ..., parent_id: _Optional[str] = ..., limits: _Optional[_Union[ControlLimits, _Mapping]] = ...) -> None: ...
+
+class SetAccountGroupRequest(_message.Message):
+    __slots__ = ("account_id", "group_id")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    group_id: str
+    def __init__(self, account_id: _Optional[str] = ..., group_id: _Optional[str] = ...) -> None: ...
+
+class SetAccountGroupResponse(_message.Message):
+    __slots__ = ("controls",)
+    CONTROLS_FIELD_NUMBER: _ClassVar[int]
+    controls: ControlsView
+    def __init__(self, controls: _Optional[_Union[ControlsView, _Mapping]] = ...) -> None: ...
+
+class GetGroupRequest(_message.Message):
+    __slots__ = ("group_id",)
+    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    group_id: str
+    def __init__(self, group_id: _Optional[str] = ...) -> None: ...
+
+class GroupView(_message.Message):
+    __slots__ = ("group_id", "parent_id", "accounts", "child_groups", "limits", "day_pnl_usd", "loss_limit_tripped", "usage")
+    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    PARENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    CHILD_GROUPS_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    DAY_PNL_USD_FIELD_NUMBER: _ClassVar[int]
+    LOSS_LIMIT_TRIPPED_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    group_id: str
+    parent_id: str
+    accounts: _containers.RepeatedScalarFieldContainer[str]
+    child_groups: _containers.RepeatedScalarFieldContainer[str]
+    limits: ControlLimits
+    day_pnl_usd: float
+    loss_limit_tripped: bool
+    usage: _containers.RepeatedCompositeFieldContainer[LimitUsage]
+    def __init__(self, group_id: _Optional[str] = ..., parent_id: _Optional[str] = ..., accounts: _Optional[_Iterable[str]] = ..., child_groups: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[ControlLimits, _Mapping]] = ..., day_pnl_usd: _Optional[float] = ..., loss_limit_tripped: _Optional[bool] = ..., usage: _Optional[_Iterable[_Union[LimitUsage, _Mapping]]] = ...) -> None: ...
 
 class UpsertAccountRequest(_message.Message):
     __slots__ = ("account_id", "collateral", "pool_mode", "margin_method", "limits")
@@ -659,7 +814,7 @@ class PoolView(_message.Message):
     def __init__(self, currency: _Optional[str] = ..., equity: _Optional[float] = ..., initial_margin: _Optional[float] = ..., maintenance_margin: _Optional[float] = ..., worst_scenario: _Optional[_Union[Scenario, _Mapping]] = ..., add_ons: _Optional[_Mapping[str, float]] = ..., margin_status: _Optional[_Union[MarginStatus, str]] = ..., margin_method: _Optional[_Union[MarginMethod, str]] = ...) -> None: ...
 
 class AccountView(_message.Message):
-    __slots__ = ("account_id", "trading_state", "trading_state_reason", "pool_mode", "margin_method", "margin_status", "equity_usd", "initial_margin_usd", "maintenance_margin_usd", "worst_scenario", "pools", "positions", "working_orders", "collateral", "limits", "market_version", "valuation_time")
+    __slots__ = ("account_id", "trading_state", "trading_state_reason", "pool_mode", "margin_method", "margin_status", "equity_usd", "initial_margin_usd", "maintenance_margin_usd", "worst_scenario", "pools", "positions", "working_orders", "collateral", "limits", "market_version", "valuation_time", "controls")
     class CollateralEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -684,6 +839,7 @@ class AccountView(_message.Message):
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     MARKET_VERSION_FIELD_NUMBER: _ClassVar[int]
     VALUATION_TIME_FIELD_NUMBER: _ClassVar[int]
+    CONTROLS_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     trading_state: TradingState
     trading_state_reason: str
@@ -701,7 +857,8 @@ class AccountView(_message.Message):
     limits: Limits
     market_version: int
     valuation_time: _timestamp_pb2.Timestamp
-    def __init__(self, account_id: _Optional[str] = ..., trading_state: _Optional[_Union[TradingState, str]] = ..., trading_state_reason: _Optional[str] = ..., pool_mode: _Optional[_Union[MarginPoolMode, str]] = ..., margin_method: _Optional[_Union[MarginMethod, str]] = ..., margin_status: _Optional[_Union[MarginStatus, str]] = ..., equity_usd: _Optional[float] = ..., initial_margin_usd: _Optional[float] = ..., maintenance_margin_usd: _Optional[float] = ..., worst_scenario: _Optional[_Union[Scenario, _Mapping]] = ..., pools: _Optional[_Iterable[_Union[PoolView, _Mapping]]] = ..., positions: _Optional[_Iterable[_Union[PositionView, _Mapping]]] = ..., working_orders: _Optional[_Iterable[_Union[WorkingOrder, _Mapping]]] = ..., collateral: _Optional[_Mapping[str, float]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., market_version: _Optional[int] = ..., valuation_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    controls: ControlsView
+    def __init__(self, account_id: _Optional[str] = ..., trading_state: _Optional[_Union[TradingState, str]] = ..., trading_state_reason: _Optional[str] = ..., pool_mode: _Optional[_Union[MarginPoolMode, str]] = ..., margin_method: _Optional[_Union[MarginMethod, str]] = ..., margin_status: _Optional[_Union[MarginStatus, str]] = ..., equity_usd: _Optional[float] = ..., initial_margin_usd: _Optional[float] = ..., maintenance_margin_usd: _Optional[float] = ..., worst_scenario: _Optional[_Union[Scenario, _Mapping]] = ..., pools: _Optional[_Iterable[_Union[PoolView, _Mapping]]] = ..., positions: _Optional[_Iterable[_Union[PositionView, _Mapping]]] = ..., working_orders: _Optional[_Iterable[_Union[WorkingOrder, _Mapping]]] = ..., collateral: _Optional[_Mapping[str, float]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., market_version: _Optional[int] = ..., valuation_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., controls: _Optional[_Union[ControlsView, _Mapping]] = ...) -> None: ...
 
 class StreamMarginStatusRequest(_message.Message):
     __slots__ = ("account_ids", "include_current")
@@ -712,7 +869,7 @@ class StreamMarginStatusRequest(_message.Message):
     def __init__(self, account_ids: _Optional[_Iterable[str]] = ..., include_current: _Optional[bool] = ...) -> None: ...
 
 class MarginStatusEvent(_message.Message):
-    __slots__ = ("account_id", "previous_status", "status", "pool_currency", "equity", "initial_margin", "maintenance_margin", "time", "market_version")
+    __slots__ = ("account_id", "previous_status", "status", "pool_currency", "equity", "initial_margin", "maintenance_margin", "time", "market_version", "alert", "group_id", "limit_name", "limit_value", "used", "warning_fraction")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_STATUS_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -722,6 +879,12 @@ class MarginStatusEvent(_message.Message):
     MAINTENANCE_MARGIN_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     MARKET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ALERT_FIELD_NUMBER: _ClassVar[int]
+    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_NAME_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    USED_FIELD_NUMBER: _ClassVar[int]
+    WARNING_FRACTION_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     previous_status: MarginStatus
     status: MarginStatus
@@ -731,4 +894,10 @@ class MarginStatusEvent(_message.Message):
     maintenance_margin: float
     time: _timestamp_pb2.Timestamp
     market_version: int
-    def __init__(self, account_id: _Optional[str] = ..., previous_status: _Optional[_Union[MarginStatus, str]] = ..., status: _Optional[_Union[MarginStatus, str]] = ..., pool_currency: _Optional[str] = ..., equity: _Optional[float] = ..., initial_margin: _Optional[float] = ..., maintenance_margin: _Optional[float] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., market_version: _Optional[int] = ...) -> None: ...
+    alert: ControlAlert
+    group_id: str
+    limit_name: str
+    limit_value: float
+    used: float
+    warning_fraction: float
+    def __init__(self, account_id: _Optional[str] = ..., previous_status: _Optional[_Union[MarginStatus, str]] = ..., status: _Optional[_Union[MarginStatus, str]] = ..., pool_currency: _Optional[str] = ..., equity: _Optional[float] = ..., initial_margin: _Optional[float] = ..., maintenance_margin: _Optional[float] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., market_version: _Optional[int] = ..., alert: _Optional[_Union[ControlAlert, str]] = ..., group_id: _Optional[str] = ..., limit_name: _Optional[str] = ..., limit_value: _Optional[float] = ..., used: _Optional[float] = ..., warning_fraction: _Optional[float] = ...) -> None: ...

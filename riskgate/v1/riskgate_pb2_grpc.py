@@ -98,6 +98,21 @@ class RiskGateStub:
                 request_serializer=riskgate_dot_v1_dot_riskgate__pb2.StreamMarginStatusRequest.SerializeToString,
                 response_deserializer=riskgate_dot_v1_dot_riskgate__pb2.MarginStatusEvent.FromString,
                 _registered_method=True)
+        self.UpsertGroup = channel.unary_unary(
+                '/riskgate.v1.RiskGate/UpsertGroup',
+                request_serializer=riskgate_dot_v1_dot_riskgate__pb2.UpsertGroupRequest.SerializeToString,
+                response_deserializer=riskgate_dot_v1_dot_riskgate__pb2.GroupView.FromString,
+                _registered_method=True)
+        self.SetAccountGroup = channel.unary_unary(
+                '/riskgate.v1.RiskGate/SetAccountGroup',
+                request_serializer=riskgate_dot_v1_dot_riskgate__pb2.SetAccountGroupRequest.SerializeToString,
+                response_deserializer=riskgate_dot_v1_dot_riskgate__pb2.SetAccountGroupResponse.FromString,
+                _registered_method=True)
+        self.GetGroup = channel.unary_unary(
+                '/riskgate.v1.RiskGate/GetGroup',
+                request_serializer=riskgate_dot_v1_dot_riskgate__pb2.GetGroupRequest.SerializeToString,
+                response_deserializer=riskgate_dot_v1_dot_riskgate__pb2.GroupView.FromString,
+                _registered_method=True)
 
 
 class RiskGateServicer:
@@ -255,6 +270,37 @@ class RiskGateServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpsertGroup(self, request, context):
+        """Creates an account group (a firm or desk umbrella) or changes it: its parent group
+        (groups nest; a group's usage is the sum of every account inside it) and its control
+        limits. A present `limits` replaces the group's limits. Audited; role risk_officer with
+        scope "*" (a group's limits bind every account in it).
+        Status codes: INVALID_ARGUMENT for a missing group_id or a NaN/inf/non-positive limit;
+        NOT_FOUND for an unknown parent; FAILED_PRECONDITION for a parent change of a group
+        that has accounts or groups in it, or one that would make a cycle.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetAccountGroup(self, request, context):
+        """Puts an account into a group (empty group_id: out of any group). Its exposure moves
+        with it; velocity windows count from now on. Audited; role risk_officer.
+        Status codes: INVALID_ARGUMENT for a missing account_id; NOT_FOUND for an unknown
+        account or group.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetGroup(self, request, context):
+        """A group's limits, members and usage against each limit.
+        Status codes: INVALID_ARGUMENT for a missing group_id; NOT_FOUND for an unknown group.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RiskGateServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -317,6 +363,21 @@ def add_RiskGateServicer_to_server(servicer, server):
                     servicer.StreamMarginStatus,
                     request_deserializer=riskgate_dot_v1_dot_riskgate__pb2.StreamMarginStatusRequest.FromString,
                     response_serializer=riskgate_dot_v1_dot_riskgate__pb2.MarginStatusEvent.SerializeToString,
+            ),
+            'UpsertGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpsertGroup,
+                    request_deserializer=riskgate_dot_v1_dot_riskgate__pb2.UpsertGroupRequest.FromString,
+                    response_serializer=riskgate_dot_v1_dot_riskgate__pb2.GroupView.SerializeToString,
+            ),
+            'SetAccountGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAccountGroup,
+                    request_deserializer=riskgate_dot_v1_dot_riskgate__pb2.SetAccountGroupRequest.FromString,
+                    response_serializer=riskgate_dot_v1_dot_riskgate__pb2.SetAccountGroupResponse.SerializeToString,
+            ),
+            'GetGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGroup,
+                    request_deserializer=riskgate_dot_v1_dot_riskgate__pb2.GetGroupRequest.FromString,
+                    response_serializer=riskgate_dot_v1_dot_riskgate__pb2.GroupView.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -647,6 +708,87 @@ class RiskGate:
             '/riskgate.v1.RiskGate/StreamMarginStatus',
             riskgate_dot_v1_dot_riskgate__pb2.StreamMarginStatusRequest.SerializeToString,
             riskgate_dot_v1_dot_riskgate__pb2.MarginStatusEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpsertGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/riskgate.v1.RiskGate/UpsertGroup',
+            riskgate_dot_v1_dot_riskgate__pb2.UpsertGroupRequest.SerializeToString,
+            riskgate_dot_v1_dot_riskgate__pb2.GroupView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAccountGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/riskgate.v1.RiskGate/SetAccountGroup',
+            riskgate_dot_v1_dot_riskgate__pb2.SetAccountGroupRequest.SerializeToString,
+            riskgate_dot_v1_dot_riskgate__pb2.SetAccountGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/riskgate.v1.RiskGate/GetGroup',
+            riskgate_dot_v1_dot_riskgate__pb2.GetGroupRequest.SerializeToString,
+            riskgate_dot_v1_dot_riskgate__pb2.GroupView.FromString,
             options,
             channel_credentials,
             insecure,

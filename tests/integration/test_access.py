@@ -55,8 +55,13 @@ MAY_CALL = {
     "GetAccount": {"gateway", "viewer"},
     "ListInstruments": {"gateway", "viewer", "market", "account_admin", "risk_officer"},
     "StreamMarginStatus": {"gateway", "viewer"},
+    "UpsertGroup": {"risk_officer"},
+    "SetAccountGroup": {"risk_officer"},
+    "GetGroup": {"risk_officer", "viewer"},
 }
 NOT_ABOUT_ACCOUNTS = {"UpdateMarket", "ListInstruments"}
+# a group's limits bind every account in it: these need account scope "*"
+ABOUT_ALL_ACCOUNTS = {"UpsertGroup", "GetGroup"}
 _seq = iter(range(10**9))
 
 
@@ -89,6 +94,9 @@ REQUESTS: dict[str, Callable[[str], Any]] = {
     "StreamMarginStatus": lambda a: pb.StreamMarginStatusRequest(
         account_ids=[a], include_current=True
     ),
+    "UpsertGroup": lambda a: pb.UpsertGroupRequest(group_id=f"group-{a}"),
+    "SetAccountGroup": lambda a: pb.SetAccountGroupRequest(account_id=a),
+    "GetGroup": lambda a: pb.GetGroupRequest(group_id=f"group-{a}"),
 }
 assert (
     set(REQUESTS)
@@ -186,10 +194,13 @@ def test_every_rpc_every_role_in_and_out_of_scope(env: Env, rpc: str, who: str, 
     allowed_role = ROLE_OF[who] in MAY_CALL[rpc]
     about_accounts = rpc not in NOT_ABOUT_ACCOUNTS
     request = REQUESTS[rpc](account)
-    if allowed_role and (account == IN or not about_accounts):
+    if allowed_role and (account == IN or not about_accounts) and rpc not in ABOUT_ALL_ACCOUNTS:
         result = env.call(rpc, request, who)
         if isinstance(result, grpc.RpcError):  # an engine answer, not a refusal
-            assert (rpc, result.code()) == ("ReportOrderEvent", C.NOT_FOUND), result
+            assert (rpc, result.code()) in (
+                ("ReportOrderEvent", C.NOT_FOUND),
+                ("GetGroup", C.NOT_FOUND),
+            ), result
         return
     n = len(env.records)
     with unchanged(env):
@@ -199,13 +210,17 @@ def test_every_rpc_every_role_in_and_out_of_scope(env: Env, rpc: str, who: str, 
     if not allowed_role:
         need = " or ".join(sorted(MAY_CALL[rpc]))
         assert f"{rpc} needs role {need}" in result.details()
+    elif rpc in ABOUT_ALL_ACCOUNTS:  # every principal here is scoped to desk-a-*
+        assert f"{rpc} for all accounts needs account scope '*'" in result.details()
     else:
         assert f"account '{account}' is outside the scope of principal {who}" in result.details()
     # the refusal is audited with the principal, the method and the account
     record = env.records[n]
     assert record["principal"] == who and record["method"] == rpc
     assert record["outcome"] == "PERMISSION_DENIED"
-    if about_accounts:
+    if rpc in ABOUT_ALL_ACCOUNTS:
+        assert record["accounts"] == "*"
+    elif about_accounts:
         assert record["accounts"] == [account]
 
 

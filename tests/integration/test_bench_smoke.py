@@ -160,3 +160,14 @@ def test_bench_recovery_smoke(tmp_path, capsys) -> None:
         if case != "empty":  # the service recovered the same state
             assert run["state_hash"] == b["state_hash"] and run["accounts"] == 20
             assert 0.0 < run["recovery_s"] < run["serving_s"]
+
+
+def test_bench_update_sweeps_account_counts(tmp_path, capsys) -> None:
+    out = tmp_path / "bench_update.json"
+    args = ["bench-update", "--accounts", "10", "30", "--legs", "3", "--updates", "2"]
+    assert main([*args, "--json", str(out)]) == 0
+    assert "re-margin µs/account" in capsys.readouterr().out
+    res = json.loads(out.read_text())
+    assert [r["accounts"] for r in res["sweep"]] == [10, 30]
+    for r in res["sweep"]:
+        assert r["update_ms"]["median"] <= r["update_ms"]["p99"] <= r["update_ms"]["max"]

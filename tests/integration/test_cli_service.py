@@ -238,6 +238,30 @@ def test_large_reject_amounts_are_not_in_scientific_notation(
     assert re.search(rf"values +limit {money}, actual {money}", out), out
 
 
+def test_reject_prints_the_legs_behind_it_and_whatif_explains_on_request(
+    target: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    code, out, _ = _run(
+        capsys, "check", "demo-1", PERP, "buy", "1000", "70000", "--whatif", "--json", *target
+    )
+    d = json.loads(out)
+    assert code == 1 and d["reason"] == "REJECT_REASON_INSUFFICIENT_MARGIN"
+    legs = d["attribution"]
+    assert legs[0]["symbol"] == PERP and legs[-1]["symbol"] == "aggregation"
+    assert sum(a["pnl"] for a in legs) == pytest.approx(-d["worst_scenario"]["loss"], rel=1e-9)
+    code, out, _ = _run(
+        capsys, "check", "demo-1", PERP, "buy", "1000", "70000", "--whatif", *target
+    )
+    assert re.search(r"P&L by leg +-[\d,]+\.\d\d USD  BTC-PERPETUAL  \(\+[\d,.]+\)", out), out
+    assert "aggregation" in out
+    # an accept carries none, unless asked
+    argv = ["check", "demo-1", PERP, "buy", "0.01", "70000", "--whatif", *target]
+    code, out, _ = _run(capsys, *argv)
+    assert code == 0 and "P&L by leg" not in out
+    code, out, _ = _run(capsys, *argv, "--explain", "--json")
+    assert code == 0 and json.loads(out)["attribution"][-1]["symbol"] == "aggregation"
+
+
 # ---- the worst scenario names every coin its cell moves --------------------------------------
 
 
@@ -419,3 +443,36 @@ def test_restart_from_a_data_directory(tmp_path: Path, capsys: pytest.CaptureFix
         assert "2 accounts recovered" in line and "recovered to event" in line, line
         assert "no accounts" not in line and "demo accounts" not in line
         assert _working(srv, "demo-1") == {"keep-1": 0.5}  # the reservation survived
+
+
+# ---- pre-trade controls -------------------------------------------------------------------
+
+
+def test_controls_and_groups_from_the_command_line(
+    server: RiskGateServer, target: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    code, out, err = _run(
+        capsys, "group", "set", "cli-desk", "--max-gross", "1000000", "--max-orders", "5", *target
+    )
+    assert (code, err) == (0, [])
+    assert out.splitlines()[0].startswith("group cli-desk  parent -")
+    assert _run(capsys, "group", "join", "demo-4", "cli-desk", *target)[1] == (
+        "account demo-4: group cli-desk\n"
+    )
+    code, out, err = _run(
+        capsys, "controls", "demo-4", "--max-orders", "1", "--orders-window-ms", "60000",
+        "--class-max-qty", "option=2", *target,
+    )  # fmt: skip
+    assert (code, err) == (0, [])
+    assert "  groups cli-desk  day's P&L 0 USD" in out
+    assert re.search(r"account\s+orders\s+0 of\s+1 orders/60s", out)
+    _run(capsys, "check", "demo-4", PERP, "buy", "0.1", "70000", *target)
+    code, out, _ = _run(capsys, "check", "demo-4", PERP, "buy", "0.1", "70000", *target)
+    assert "VELOCITY_LIMIT" in out
+    code, out, _ = _run(capsys, "group", "show", "cli-desk", "--json", *target)
+    view = json.loads(out)
+    assert view["accounts"] == ["demo-4"]
+    assert {u["limit"]: u["used"] for u in view["usage"]}["orders"] == 1
+    # the static limits stay as they were; --clear removes the controls
+    code, out, _ = _run(capsys, "controls", "demo-4", "--clear", "--json", *target)
+    assert "controls" not in json.loads(out)["limits"]

@@ -249,3 +249,30 @@ def test_without_a_data_dir_the_service_says_it_keeps_nothing() -> None:
     with serving(_settings(demo=False)) as srv:
         assert srv.durability is None
         assert "in memory" in _describe(srv)
+
+
+def test_a_restart_with_other_stress_scenarios_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stress = Path(__file__).resolve().parents[2] / "examples" / "stress" / "illustrative.toml"
+    data = tmp_path / "data"
+    settings = _settings(data_dir=str(data), demo=True, stress_file=str(stress))
+    with serving(settings) as srv:
+        assert "stress scenarios" in _describe(srv)
+        channel, stub = _stub(srv)
+        with channel:
+            create_account(stub, "acct-1", 1_000_000.0)
+            d = stub.WhatIf(_order("w", qty=20.0), timeout=T)
+            assert d.worst_scenario.name == "crypto crash"  # the service margins the stress
+    # shut down: a snapshot recording the stressed model; the same file restarts
+    with serving(settings) as srv:
+        assert "acct-1" in srv.engine.accounts
+    for other in (None, str(tmp_path / "other.toml")):
+        if other is not None:
+            Path(other).write_text('[[scenario]]\nname = "x"\nprice_move = { BTC = -0.2 }\n')
+        srv = RiskGateServer(settings.replace(stress_file=other))
+        with pytest.raises(ServeError, match=r"deribit\+stress:"):
+            srv.start()
+    assert cli_main(["journal", "verify", str(data)]) == 1
+    assert "give the server's stress file with --stress" in capsys.readouterr().err
+    assert cli_main(["journal", "verify", str(data), "--stress", str(stress)]) == 0

@@ -20,6 +20,7 @@ import pytest
 
 from riskgate.cluster import Lease, Standby
 from riskgate.engine.engine import RiskEngine
+from riskgate.engine.events import ACTOR
 from riskgate.engine.journal import codec
 from riskgate.engine.journal.nats_journal import (
     ClusterJournalError,
@@ -321,11 +322,21 @@ def test_a_sink_refuses_events_of_an_engine_that_did_not_recover(cluster) -> Non
 
 def test_losing_the_quorum_fails_closed(tmp_path) -> None:
     with NatsCluster(tmp_path) as cluster:
-        sink = JetStreamJournal(cluster.urls, 1, durable_timeout_s=3.0, ack_timeout_s=0.5)
+        sink = JetStreamJournal(
+            cluster.urls, 1, durable_timeout_s=3.0, ack_timeout_s=0.5,
+            async_principals=["gw-async"],
+        )  # fmt: skip
         try:
             eng = make_engine(sink=sink)
             cluster.kill_node(0)
             cluster.kill_node(1)  # one of three left: no stream can acknowledge
+            # a principal acknowledged async gets its reply without the acknowledgement
+            token = ACTOR.set("gw-async")
+            try:
+                eng.upsert_account("B", collateral={"USD": 1.0})
+            finally:
+                ACTOR.reset(token)
+            assert sink.acked < eng.seq and sink.lag >= 1
             with pytest.raises(JournalUnavailable, match="not acknowledged"):
                 eng.upsert_account("A", collateral={"USD": 1.0})
             with pytest.raises(JournalUnavailable):  # and it stays failed

@@ -32,15 +32,18 @@ SNAP = MARKET.snapshot
 INSTS = MARKET.instruments
 MODEL_NAMES = ("deribit", "span")
 MODES = ("cross", "segregated")
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+STRESS = EXAMPLES / "stress" / "illustrative.toml"
 MODELS = {name: load_model(name) for name in MODEL_NAMES}
+# the incremental properties hold with stress cells appended too
+MODELS |= {f"{name}+stress": load_model(name, stress_path=STRESS) for name in MODEL_NAMES}
 TABLES = {
-    (name, mode): build_tables(MODELS[name], SNAP, INSTS, mode == "segregated")
-    for name in MODEL_NAMES
+    (name, mode): build_tables(model, SNAP, INSTS, mode == "segregated")
+    for name, model in MODELS.items()
     for mode in MODES
 }
-COMBOS = [pytest.param(name, mode, id=f"{name}-{mode}") for name in MODEL_NAMES for mode in MODES]
+COMBOS = [pytest.param(name, mode, id=f"{name}-{mode}") for name in MODELS for mode in MODES]
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 HEDGES = ("short_put_spread.json", "iron_condor.json", "long_calendar.json", "hedged_straddle.json")
 
 RTOL = 1e-9

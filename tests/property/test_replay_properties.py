@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from riskgate.engine.book import Book
+from riskgate.engine.controls.model import ControlLimits
 from riskgate.engine.engine import RiskEngine
 from riskgate.engine.journal import codec
 from riskgate.engine.journal.recovery import replay
@@ -39,6 +40,15 @@ SYMBOLS = [
     "BTC_USDC-25DEC26-60500-P", "ETH_USDC-PERPETUAL", "ETH-25DEC26-2375-P", "BTC_USDC",
 ]  # fmt: skip
 ACCOUNTS = ["A", "B", "C"]
+GROUPS = ["F", "D1", "D2"]
+# small limits, so that they bind in short scripts
+CONTROLS = [
+    ControlLimits(max_orders=3, max_notional_usd=150_000.0, notional_window_ns=2_000_000_000),
+    ControlLimits(max_gross_usd=200_000.0, max_net_usd=120_000.0, credit_warning_fraction=0.5),
+    ControlLimits(max_loss_usd=500.0, loss_action=TradingState.HALTED,
+                  class_max_quantity={"option": 1.0}, class_price_band={"future": 0.05}),
+    ControlLimits(max_orders=5, max_gross_usd=400_000.0, max_loss_usd=2_000.0),
+]  # fmt: skip
 TTL_NS = 5_000_000_000
 
 
@@ -70,9 +80,16 @@ ops = st.one_of(
               st.sampled_from([0.1, 0.5, 1.0]), st.integers(0, 3)),
     st.tuples(st.just("state"), st.sampled_from([*ACCOUNTS, "*"]), st.sampled_from(list(TradingState))),
     st.tuples(st.just("market"), st.sampled_from([-0.05, 0.0, 0.03]), st.sampled_from([0.0, 0.02]),
-              st.integers(0, 30)),
+              st.integers(0, 30), st.booleans()),
+    st.tuples(st.just("market_skipped")),
     st.tuples(st.just("clock"), st.sampled_from([1_000_000_000, TTL_NS])),
     st.tuples(st.just("snapshot")),
+    # pre-trade controls: account limits, groups, membership, the trading day
+    st.tuples(st.just("controls"), acct, st.integers(0, len(CONTROLS) - 1)),
+    st.tuples(st.just("group"), st.sampled_from(GROUPS), st.sampled_from([None, "", "F"]),
+              st.integers(-1, len(CONTROLS) - 1)),
+    st.tuples(st.just("join"), acct, st.sampled_from(["", *GROUPS])),
+    st.tuples(st.just("day"), st.booleans()),
 )  # fmt: skip
 
 
@@ -112,19 +129,33 @@ def _run(eng: RiskEngine, clock: Clock, op: tuple, snaps: list) -> None:
         _, a, state = op
         eng.set_trading_state("" if a == "*" else a, a == "*", state, f"set {state.name}")
     elif kind == "market":
-        _, move, iv_move, minutes = op
+        _, move, iv_move, minutes, sourced = op
         t = max(eng.market.valuation_time, VT + timedelta(minutes=minutes))
+        # cluster mode: the update came from the market stream (its seq is journaled too)
         eng.update_market(
+            market_seq=eng.book.market_seq + 1 if sourced else 0,
             full_snapshot=False, valuation_time=t,
             index_usd={"BTC": SNAP.index_usd["BTC"] * (1 + move)},
             marks_usd={s: SNAP.marks_usd[s] * (1 + move) for s in ("BTC-PERPETUAL", "BTC_USDC-PERPETUAL")},
             ivs={s: v * (1 + iv_move) for s, v in list(SNAP.ivs.items())[:5]},
         )  # fmt: skip
+    elif kind == "market_skipped":
+        eng.skip_market(eng.book.market_seq + 1, "refused by this shard")
     elif kind == "clock":
         clock.now += op[1]
         eng.expire_reservations()
     elif kind == "snapshot":
         snaps.append(codec.encode_snapshot(eng.book, eng.seq))
+    elif kind == "controls":
+        eng.upsert_account(op[1], limits=Limits(max_open_orders=8, controls=CONTROLS[op[2]]))
+    elif kind == "group":
+        _, g, parent, k = op
+        eng.upsert_group(g, None if parent == g else parent, CONTROLS[k] if k >= 0 else None)
+    elif kind == "join":
+        eng.set_account_group(op[1], op[2])
+    elif kind == "day":
+        clock.now += 86_400 * 10**9 if op[1] else 0
+        eng.roll_trading_day()
 
 
 def _fresh_book(model: str) -> Book:
@@ -139,7 +170,7 @@ def make_config():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["deribit", "span"])
+@pytest.mark.parametrize("model", ["deribit", "span", "tims+stress"])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(script=st.lists(ops, min_size=5, max_size=40))
 def test_replay_and_snapshot_rebuild_the_live_state(model: str, script: list) -> None:
@@ -160,10 +191,12 @@ def test_replay_and_snapshot_rebuild_the_live_state(model: str, script: list) ->
     book = _fresh_book(model)
     assert replay(book, decoded).seq == eng.seq
     assert codec.state_hash(book) == live
-    twin = RiskEngine(MODELS[model], RULES, make_config())
+    twin = RiskEngine(MODELS[model], RULES, make_config(), clock_ns=clock, wall_ns=clock)
     twin.restore(book, eng.seq)
     for a in eng.accounts:
         assert twin.account_view(a) == eng.account_view(a)
+    for g in eng.book.controls.groups:
+        assert twin.group_view(g) == eng.group_view(g)
 
     for snap in snaps[-2:]:
         restored = _fresh_book(model)

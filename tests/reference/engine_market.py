@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from riskgate.demo import demo_market
 from riskgate.engine.engine import EngineConfig, RiskEngine
@@ -14,6 +15,10 @@ DM = demo_market(VT, strikes_per_expiry=7)
 SNAP = DM.snapshot
 MODEL_NAMES = ("deribit", "span")
 MODELS = {name: load_model(name) for name in MODEL_NAMES}
+# tims with the illustrative stress cells: the engine tests that take a model by name can
+# also run on a model with stress scenarios (a snapshot records its identity)
+STRESS_FILE = Path(__file__).resolve().parents[2] / "examples" / "stress" / "illustrative.toml"
+MODELS["tims+stress"] = load_model("tims", stress_path=STRESS_FILE)
 RULES = load_rules_params()
 
 

@@ -51,6 +51,15 @@ TIMS (``riskgate/models/tims.py``)
     group's worst scenario loss, shared in proportion to the members' worst losses. Per
     coin MM = max(worst - offset, short_option_minimum x price x short contracts).
 
+Stress scenarios (``riskgate/models/stress.py``; ``naive_margin(..., stress=...)``)
+    Each scenario adds one cell after the model's own, to every coin: price move and
+    delta-one move = the coin's ``price_move`` (else the ``*`` entry, else 0), vol =
+    ``max(vol + vol_move, floor)`` (floor: ``vol_floor`` for span and tims, 0 for
+    deribit), option and delta-one weight = ``weight``. deribit: an ordinary cell (no
+    extended weighting, no dampener), summed over coins after the gain offset; span: one
+    more scenario of each coin's scan, paired with itself in the volatility-risk split;
+    tims: one more price point, shared by a product group's coins.
+
 SPAN's inter-commodity credit
     Per coin the scan risk is split into time risk (mean loss of scenarios 1 and 2),
     volatility risk (half the worst scenario's loss less its opposite-vol pair's; 15 and 16
@@ -100,6 +109,42 @@ DEFAULT_CONVENTIONS = {"option_delta_fs": True, "coin_pool_collateral_delta": Fa
 
 
 # --------------------------------------------------------------------------- parameters
+
+
+def load_stress(path: str | Path) -> list[dict]:
+    """A stress TOML as plain dicts: ``[{"name", "weight", "price_move", "vol_move"}]``."""
+    with open(path, "rb") as fh:
+        data = tomllib.load(fh)
+    return [
+        {
+            "name": t["name"],
+            "weight": float(t.get("weight", 1.0)),
+            "price_move": {k.upper(): float(v) for k, v in t["price_move"].items()},
+            "vol_move": {k.upper(): float(v) for k, v in t.get("vol_move", {}).items()},
+        }
+        for t in data["scenario"]
+    ]
+
+
+def stress_move(table: dict, coin: str) -> float:
+    return table.get(coin, table.get("*", 0.0))
+
+
+def stress_cells(stress: list[dict], coin: str) -> list[dict]:
+    """One cell per stress scenario for ``coin`` (deribit's cell layout; ``vol`` is the
+    absolute vol shift as a float, so it cannot be mistaken for "up"/"same"/"down")."""
+    return [
+        {
+            "m_opt": stress_move(s["price_move"], coin),
+            "m_d1": stress_move(s["price_move"], coin),
+            "vol": stress_move(s["vol_move"], coin),
+            "w_opt": s["weight"],
+            "w_d1": s["weight"],
+            "ext": False,
+            "name": s["name"],
+        }
+        for s in stress
+    ]
 
 
 def load_params(model: str) -> dict:
@@ -448,23 +493,27 @@ def deribit_shocked_vol(params: dict, cp: dict, vol: float, tte_years: float, ki
     return max(vol * (1.0 - float(cp["vol_range_down"]) * scale), 0.0)
 
 
-def deribit_pool(pool: str, pool_legs: list, cash: float, params: dict, conventions: dict) -> dict:
+def deribit_pool(
+    pool: str, pool_legs: list, cash: float, params: dict, conventions: dict, stress: list
+) -> dict:
     coins = _pool_coins(pool_legs)
-    n_cells = int(params["price_steps"]) * 3 + len(params["extended_moves"])
+    n_cells = int(params["price_steps"]) * 3 + len(params["extended_moves"]) + len(stress)
     agg = [0.0] * n_cells
     roll = 0.0
     delta_shock = 0.0
     per_coin = {}
     for coin in coins:
         cp = coin_params(params, coin)
-        cells = deribit_cells(params, cp)
+        cells = deribit_cells(params, cp) + stress_cells(stress, coin)
         vec = [0.0] * n_cells
         for leg in pool_legs:
             if leg["coin"] != coin:
                 continue
             for c, cell in enumerate(cells):
                 vol_s = 0.0
-                if leg["kind"] == "option":
+                if leg["kind"] == "option" and isinstance(cell["vol"], float):
+                    vol_s = max(leg["vol"] + cell["vol"], 0.0)
+                elif leg["kind"] == "option":
                     vol_s = deribit_shocked_vol(params, cp, leg["vol"], leg["T"], cell["vol"])
                 pnl, is_opt = unit_pnl(leg, pool, cell["m_opt"], cell["m_d1"], vol_s, 0.0)
                 weight = cell["w_opt"] if is_opt else cell["w_d1"]
@@ -495,12 +544,14 @@ def deribit_pool(pool: str, pool_legs: list, cash: float, params: dict, conventi
         delta_shock += coin_shock
         per_coin[coin] = {"vector": vec, "roll_shock": coin_roll, "delta_shock": coin_shock}
     worst = max(0.0, -min(agg)) if agg else 0.0
+    worst_cell = agg.index(min(agg)) if agg and worst > 0.0 else 0
     im = worst + roll + delta_shock
     return {
         "equity": _equity(pool, pool_legs, cash),
         "initial_margin": im,
         "maintenance_margin": float(params["mm_factor"]) * im,
         "worst_case": worst,
+        "worst_cell": worst_cell,
         "details": {
             "aggregate": agg,
             "roll_shock": roll,
@@ -633,7 +684,13 @@ def price_risk_split(weighted_pnl: list[float], net_delta: float, cap: float) ->
     return split
 
 
-def span_pool(pool: str, pool_legs: list, cash: float, params: dict, conventions: dict) -> dict:
+def _as_span_cells(cells: list[dict]) -> list[dict]:
+    return [{"move": c["m_opt"], "vol": c["vol"], "weight": c["w_opt"]} for c in cells]
+
+
+def span_pool(
+    pool: str, pool_legs: list, cash: float, params: dict, conventions: dict, stress: list
+) -> dict:
     coins = _pool_coins(pool_legs)
     look_ahead = float(params["look_ahead_days"]) / 365.0
     boundaries = [float(b) for b in params["tier_boundaries_days"]]
@@ -642,14 +699,16 @@ def span_pool(pool: str, pool_legs: list, cash: float, params: dict, conventions
     per_coin = {}
     for coin in coins:
         cp = coin_params(params, coin)
-        cells = span_cells(params, cp)
+        cells = span_cells(params, cp) + _as_span_cells(stress_cells(stress, coin))
         vec = [0.0] * len(cells)
         for leg in pool_legs:
             if leg["coin"] != coin:
                 continue
             for c, cell in enumerate(cells):
                 vol_s = 0.0
-                if leg["kind"] == "option":
+                if leg["kind"] == "option" and isinstance(cell["vol"], float):
+                    vol_s = max(leg["vol"] + cell["vol"], float(params["vol_floor"]))
+                elif leg["kind"] == "option":
                     vol_s = span_shocked_vol(params, cp, leg["vol"], cell["vol"])
                 pnl, _ = unit_pnl(leg, pool, cell["move"], cell["move"], vol_s, look_ahead)
                 vec[c] += leg["q"] * pnl * cell["weight"]
@@ -738,13 +797,14 @@ def tims_shocked_vol(params: dict, cp: dict, vol: float, kind: str) -> float:
     return max(vol + shift, floor) if kind == "up" else max(vol - shift, floor)
 
 
-def tims_pool(pool: str, pool_legs: list, cash: float, params: dict) -> dict:
+def tims_pool(pool: str, pool_legs: list, cash: float, params: dict, stress: list) -> dict:
     coins = _pool_coins(pool_legs)
     look_ahead = float(params["look_ahead_days"]) / 365.0
     per_coin = {}
     for coin in coins:
         cp = coin_params(params, coin)
-        cells = tims_cells(params, cp)
+        cells = [{**c, "weight": 1.0} for c in tims_cells(params, cp)]
+        cells += _as_span_cells(stress_cells(stress, coin))
         vec = [0.0] * len(cells)
         shorts = 0.0
         for leg in pool_legs:
@@ -752,10 +812,12 @@ def tims_pool(pool: str, pool_legs: list, cash: float, params: dict) -> dict:
                 continue
             for c, cell in enumerate(cells):
                 vol_s = 0.0
-                if leg["kind"] == "option":
+                if leg["kind"] == "option" and isinstance(cell["vol"], float):
+                    vol_s = max(leg["vol"] + cell["vol"], float(params["vol_floor"]))
+                elif leg["kind"] == "option":
                     vol_s = tims_shocked_vol(params, cp, leg["vol"], cell["vol"])
                 pnl, _ = unit_pnl(leg, pool, cell["move"], cell["move"], vol_s, look_ahead)
-                vec[c] += leg["q"] * pnl
+                vec[c] += leg["q"] * pnl * cell["weight"]
             if leg["kind"] == "option" and leg["q"] < 0.0:
                 shorts += -leg["q"]
         price = pool_legs_price(pool_legs, coin, pool)
@@ -808,14 +870,17 @@ def naive_margin(
     model: str,
     params: dict | None = None,
     conventions: dict | None = None,
+    stress: list[dict] | None = None,
 ) -> dict:
     """Portfolio margin of ``portfolio`` (riskgate's file format) under ``model``.
 
     Returns ``{"pools": {CCY: {"equity", "initial_margin", "maintenance_margin",
     "worst_case", "details"}}}`` in pool currency. ``params`` replaces the shipped TOML
     (same layout); ``conventions`` overrides ``DEFAULT_CONVENTIONS``. For ``span`` the
-    ``worst_case`` is the sum of the per-coin scan risks.
+    ``worst_case`` is the sum of the per-coin scan risks. ``stress``: scenarios as
+    :func:`load_stress` gives them, appended to every coin's cells.
     """
+    stress = stress or []
     if params is None:
         params = load_params(model)
     conv = dict(DEFAULT_CONVENTIONS)
@@ -825,11 +890,11 @@ def naive_margin(
     pools = {}
     for pool, pool_legs in legs.items():
         if model == "deribit":
-            pools[pool] = deribit_pool(pool, pool_legs, cash[pool], params, conv)
+            pools[pool] = deribit_pool(pool, pool_legs, cash[pool], params, conv, stress)
         elif model == "span":
-            pools[pool] = span_pool(pool, pool_legs, cash[pool], params, conv)
+            pools[pool] = span_pool(pool, pool_legs, cash[pool], params, conv, stress)
         elif model == "tims":
-            pools[pool] = tims_pool(pool, pool_legs, cash[pool], params)
+            pools[pool] = tims_pool(pool, pool_legs, cash[pool], params, stress)
         else:
             raise ValueError(f"unknown model {model!r}")
     return {"pools": pools}

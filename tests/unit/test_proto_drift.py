@@ -92,9 +92,9 @@ def test_changed_proto_is_reported_naming_the_generated_file(tmp_path: Path) -> 
     protos = _copy_protos(tmp_path)
     proto = protos / "riskgate" / "v1" / "riskgate.proto"
     text = proto.read_text()
-    anchor = "  uint64 market_version = 19;\n}"
+    anchor = "  uint64 market_version = 19;\n"  # inside Decision, whatever follows it
     assert anchor in text
-    proto.write_text(text.replace(anchor, anchor[:-1] + "  string drift_probe = 99;\n}", 1))
+    proto.write_text(text.replace(anchor, anchor + "  string drift_probe = 99;\n", 1))
 
     report = gen.find_drift(REPO_ROOT, protos)
     assert not report.ok
@@ -176,6 +176,10 @@ RPCS = {
     "GetAccount": ("GetAccountRequest", "AccountView", False),
     "ListInstruments": ("ListInstrumentsRequest", "ListInstrumentsResponse", False),
     "StreamMarginStatus": ("StreamMarginStatusRequest", "MarginStatusEvent", True),
+    # pre-trade controls: account groups
+    "UpsertGroup": ("UpsertGroupRequest", "GroupView", False),
+    "SetAccountGroup": ("SetAccountGroupRequest", "SetAccountGroupResponse", False),
+    "GetGroup": ("GetGroupRequest", "GroupView", False),
 }
 
 # Numbers are part of the API: a renumbering must fail here.
@@ -198,6 +202,11 @@ REJECT_REASONS = {
     "REJECT_REASON_MARKET_DATA_MISSING": 15,
     "REJECT_REASON_INTERNAL_ERROR": 16,
     "REJECT_REASON_REDUCE_ONLY_VIOLATION": 17,
+    "REJECT_REASON_VELOCITY_LIMIT": 19,
+    "REJECT_REASON_CREDIT_LIMIT": 20,
+    "REJECT_REASON_LOSS_LIMIT": 21,
+    "REJECT_REASON_GROUP_LIMIT": 22,
+    "REJECT_REASON_MESSAGE_THROTTLE": 23,
 }
 
 

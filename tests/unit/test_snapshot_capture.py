@@ -134,3 +134,27 @@ def test_a_snapshot_beside_a_writing_thread() -> None:
 )
 def test_event_accounts(event, accounts) -> None:
     assert event_accounts(event) == accounts
+
+
+def test_book_level_state_is_in_the_copy_on_write_snapshot() -> None:
+    """Fields of the snapshot outside the accounts (account groups with their usage, the
+    cluster's market position) survive the piecewise assembly: the payload's hash is the
+    live book's and a book decoded from it hashes the same."""
+    from riskgate.engine.controls.model import ControlLimits
+
+    eng, _sink = _engine()
+    eng.upsert_group("desk", None, ControlLimits(max_gross_usd=1e9, max_orders=100))
+    for aid in ACCOUNTS[:3]:
+        eng.set_account_group(aid, "desk")
+    assert eng.check_order(_order(ACCOUNTS[0], "grouped")).accepted
+    eng.book.market_seq = 7
+    live = codec.state_hash(eng.book)
+    seq, payload = eng.snapshot()
+    msg = epb.BookSnapshot.FromString(payload)
+    assert [g.group_id for g in msg.groups] == ["desk"]
+    assert msg.market_seq == 7
+    assert msg.state_hash == live
+    book = eng.new_book()
+    assert codec.decode_snapshot(payload, book) == seq
+    assert codec.state_hash(book) == live
+    assert list(book.controls.groups["desk"].members) == ACCOUNTS[:3]

@@ -18,7 +18,10 @@ import numpy as np
 from riskgate.domain.market import MarketSnapshot
 from riskgate.engine import events as ev
 from riskgate.engine import types as et
+from riskgate.engine.apply import bind_all
+from riskgate.engine.attribution import LegPnl
 from riskgate.engine.book import Account, AccountPool, Book, RulesTotals, WorkingOrder
+from riskgate.engine.controls import codec as control_codec
 from riskgate.engine.market import build_market_state
 from riskgate.engine.state import PoolState
 from riskgate.kernels import margin as mk
@@ -87,10 +90,11 @@ def _decision_from_proto(m: pb.Decision) -> et.Decision:
         m.maintenance_margin_after, m.equity_before, m.equity_after,
         None if s is None else et.ScenarioInfo(
             s.index, s.price_move_fraction, s.vol_move, s.pool_currency, s.underlying, s.loss,
-            tuple(sorted(s.price_moves.items())),
+            tuple(sorted(s.price_moves.items())), s.name,
         ),
         m.pool_currency, m.risk_reducing, m.duplicate, et.MarginMethod(m.margin_method),
         m.compute_ns, m.market_version,
+        tuple(LegPnl(a.symbol, a.quantity, a.pnl) for a in m.attribution),
     )  # fmt: skip
 
 
@@ -165,11 +169,13 @@ def event_to_proto(stamped: ev.Stamped) -> epb.Event:
         m.state, m.reason = int(e.state), e.reason
     elif isinstance(e, ev.MarketApplied):
         _market_to_proto(msg.market_applied, e.version, e.snapshot, e.received_ns)
+    elif isinstance(e, ev.MarketSourced):
+        msg.market_sourced.market_seq, msg.market_sourced.refused = e.market_seq, e.refused
     elif isinstance(e, ev.Audited):
         m = msg.audited
         m.principal, m.method, m.outcome, m.detail = e.principal, e.method, e.outcome, e.detail
         m.accounts.extend(e.accounts)
-    else:  # pragma: no cover - every event type is listed above
+    elif not control_codec.event_to_proto(msg, e):  # pragma: no cover - all are listed
         raise CodecError(f"cannot encode {type(e).__name__}")
     return msg
 
@@ -233,11 +239,15 @@ def event_from_proto(msg: epb.Event) -> ev.Stamped:
         e = ev.TradingStateSet(m.account_id, m.all_accounts, et.TradingState(m.state), m.reason)
     elif which == "market_applied":
         e = _market_from_proto(msg.market_applied)
+    elif which == "market_sourced":
+        e = ev.MarketSourced(msg.market_sourced.market_seq, msg.market_sourced.refused)
     elif which == "audited":
         m = msg.audited
         e = ev.Audited(m.principal, m.method, tuple(m.accounts), m.outcome, m.detail)
     else:
-        raise CodecError(f"event {msg.seq}: no body")
+        e = control_codec.event_from_proto(msg, which)  # type: ignore[assignment]
+        if e is None:
+            raise CodecError(f"event {msg.seq}: no body")
     return ev.Stamped(msg.seq, msg.time_ns, e, msg.principal)
 
 
@@ -265,20 +275,34 @@ def decode_event_checked(seq: int, payload: bytes) -> ev.Stamped:
 
 
 def book_to_proto(book: Book, seq: int) -> epb.BookSnapshot:
-    """The whole book (every account bound to ``book.market``)."""
+    """The whole book, every account bound to ``book.market`` first (a live engine leaves
+    accounts a market update does not change to bind when next touched)."""
+    bind_all(book)
     msg = book_head_to_proto(book, seq)
     for acc in book.accounts.values():
         _account_to_proto(msg.accounts.add(), acc)
     return msg
 
 
-def book_head_to_proto(book: Book, seq: int) -> epb.BookSnapshot:
-    """The book's snapshot message without its accounts (the market, the halt)."""
-    msg = epb.BookSnapshot(seq=seq, model=book.model.name, state_format=STATE_FORMAT)
+def book_head_to_proto(book: Book, seq: int, *, controls: bool = True) -> epb.BookSnapshot:
+    """The book's snapshot message without its accounts (the market, the halt, and with
+    ``controls`` the account groups and the trading day)."""
+    # the model's identity: its name, and its stress scenarios' digest if it has any
+    msg = epb.BookSnapshot(seq=seq, model=book.model.identity, state_format=STATE_FORMAT)
     if book.market is not None:
         m = book.market
         _market_to_proto(msg.market, m.version, m.snapshot, m.received_ns)
     msg.halt_all, msg.halt_all_reason = book.halt_all
+    msg.market_seq = book.market_seq
+    if controls:
+        control_codec.book_to_proto(msg, book)
+    return msg
+
+
+def controls_head_to_proto(book: Book) -> epb.BookSnapshot:
+    """Only the book-level controls state (groups, trading day), as a partial snapshot."""
+    msg = epb.BookSnapshot()
+    control_codec.book_to_proto(msg, book)
     return msg
 
 
@@ -301,10 +325,18 @@ def snapshot_payload(head: epb.BookSnapshot, accounts: Iterable[bytes]) -> bytes
 
 def _assemble(head: epb.BookSnapshot, accounts: Iterable[bytes]) -> tuple[list[bytes], str]:
     """The snapshot's pieces but ``seq`` and the hash, and the state hash over them."""
-    before = epb.BookSnapshot(halt_all=head.halt_all, halt_all_reason=head.halt_all_reason)
-    if head.HasField("market"):
-        before.market.CopyFrom(head.market)
-    after = epb.BookSnapshot(model=head.model, state_format=head.state_format)
+    # every field of the head but seq and the hash, split around the accounts' field number
+    # (deterministic serialisation writes fields in number order): a field added to
+    # BookSnapshot later is covered without touching this
+    before, after = epb.BookSnapshot(), epb.BookSnapshot()
+    before.CopyFrom(head)
+    after.CopyFrom(head)
+    for name in ("seq", "state_hash", "accounts"):
+        before.ClearField(name)
+        after.ClearField(name)
+    for fd, _ in head.ListFields():
+        if fd.name not in ("seq", "state_hash", "accounts"):
+            (after if fd.number < _ACCOUNTS_FIELD else before).ClearField(fd.name)
     parts = [before.SerializeToString(deterministic=True)]
     for b in accounts:
         n = len(b)
@@ -394,6 +426,7 @@ def _account_to_proto(m: epb.AccountState, a: Account) -> None:
         )
         pm.scenario_keys.extend((*pool.scen_B, *pool.scen_S))
     _kv(m.futures_basis, a.basis.items())
+    control_codec.account_to_proto(m, a)
 
 
 def encode_snapshot(book: Book, seq: int) -> bytes:
@@ -509,8 +542,12 @@ def decode_snapshot_hashed(payload: bytes, book: Book) -> tuple[int, str]:
         msg.ParseFromString(payload)
     except Exception as exc:
         raise CodecError(f"undecodable snapshot: {exc}") from None
-    if msg.model and msg.model != book.model.name:
-        raise CodecError(f"snapshot: made with model {msg.model!r}, not {book.model.name!r}")
+    if msg.model and msg.model != book.model.identity:
+        raise CodecError(
+            f"snapshot: made with model {msg.model!r}, not {book.model.identity!r} (a model "
+            "with stress scenarios is named <model>+stress:<digest of the scenarios>: start "
+            "with the same model and stress file)"
+        )
     if msg.state_format != STATE_FORMAT:
         raise CodecError(
             f"snapshot: state format {msg.state_format}, not {STATE_FORMAT} (written by another "
@@ -521,8 +558,14 @@ def decode_snapshot_hashed(payload: bytes, book: Book) -> tuple[int, str]:
         book.market = build_market_state(m.version, m.snapshot, book.model, book.rules_params)
         book.market.received_ns = m.received_ns
     book.halt_all = (msg.halt_all, msg.halt_all_reason)
+    book.market_seq = msg.market_seq
+    try:
+        control_codec.groups_from_proto(msg, book)
+    except (KeyError, ValueError) as exc:
+        raise CodecError(f"snapshot: bad group state: {exc}") from None
     for am in msg.accounts:
         acc = _account_from_proto(am, book)
+        control_codec.account_from_proto(am, acc, book)
         book.accounts[acc.account_id] = acc
         if acc.pending:
             book.pending_accounts.add(acc)
@@ -540,7 +583,7 @@ def _account_from_proto(m: epb.AccountState, book: Book) -> Account:
     a = Account(
         m.account_id, et.PoolMode(m.pool_mode), et.MarginMethod(m.margin_method),
         _limits(m.limits), et.TradingState(m.trading_state),
-        m.trading_state_reason, market=market,
+        m.trading_state_reason, market=market, arrays=book.arrays,
     )  # fmt: skip
     a.collateral = dict(_pairs(m.collateral))
     a.basis = dict(_pairs(m.futures_basis))
@@ -567,7 +610,7 @@ def _account_from_proto(m: epb.AccountState, book: Book) -> Account:
     a.status, a.method_in_use = et.MarginStatus(m.status), et.MarginMethod(m.method_in_use)
     for pm in m.pools:
         table = market.tables[pm.currency]
-        pool = AccountPool(table, pm.track_rules)
+        pool = AccountPool(table, pm.track_rules, book.arrays)
         for state, sm in zip((pool.P, pool.B, pool.S), pm.states, strict=True):
             _state_from_proto(state, sm)
         for k, name in enumerate(("P", "B", "S")):
@@ -578,6 +621,7 @@ def _account_from_proto(m: epb.AccountState, book: Book) -> Account:
         pool.scen_B = (int(k[0]), int(k[1]), k[2])
         pool.scen_S = (int(k[3]), int(k[4]), k[5])
         a.pools[pm.currency] = pool
+    a.mirror()
     return a
 
 

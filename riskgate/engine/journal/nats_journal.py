@@ -48,7 +48,7 @@ from nats.js.api import (
 from nats.js.errors import BadRequestError, NotFoundError, ServiceUnavailableError
 
 from riskgate.engine.book import Book
-from riskgate.engine.events import Stamped
+from riskgate.engine.events import ACTOR, Stamped
 from riskgate.engine.journal import codec
 from riskgate.engine.journal.recovery import replay
 
@@ -104,12 +104,17 @@ async def _log_error(exc: Exception) -> None:
     _log.debug("nats: %s: %s", type(exc).__name__, exc)  # reconnects are routine
 
 
+# connection options every client of this process uses (credentials, TLS): set once at
+# start-up by the server (riskgate.cluster.options), before any connection is made
+CONNECT_OPTIONS: dict[str, Any] = {}
+
+
 async def connect(urls: Sequence[str], name: str, connect_timeout_s: float = 10.0):
     """A client that reconnects (to any of ``urls``) for as long as it lives."""
     return await nats.connect(
         servers=list(urls), name=name, connect_timeout=connect_timeout_s,
         allow_reconnect=True, max_reconnect_attempts=-1, reconnect_time_wait=0.2,
-        error_cb=_log_error,
+        error_cb=_log_error, **CONNECT_OPTIONS,
     )  # fmt: skip
 
 
@@ -145,6 +150,23 @@ async def ensure_stream(js, shard: int, replicas: int, timeout_s: float = 30.0) 
     return info.state.last_seq
 
 
+def create_stream(urls: Sequence[str], shard: int, replicas: int, timeout_s: float = 30.0) -> int:
+    """:func:`ensure_stream` from a synchronous caller (a standby subscribes to it)."""
+
+    async def run() -> int:
+        nc = await connect(urls, f"riskgate-stream-{shard}", timeout_s)
+        try:
+            return await ensure_stream(nc.jetstream(timeout=2.0), shard, replicas, timeout_s)
+        finally:
+            await nc.close()
+
+    lt = LoopThread(f"riskgate-stream-{shard}")
+    try:
+        return lt.run(run(), timeout_s + 15.0)
+    finally:
+        lt.close()
+
+
 class JetStreamJournal:
     """The engine's event sink on shard ``shard``'s stream (see the module docstring).
 
@@ -168,10 +190,13 @@ class JetStreamJournal:
         max_inflight: int = 10_000,
         max_pipeline: int = 256,
         connect_timeout_s: float = 10.0,
+        async_principals: Sequence[str] = (),
     ) -> None:
         if mode not in ("sync", "async"):
             raise ValueError(f"mode: {mode!r} (sync or async)")
         self.shard, self.mode, self.max_inflight = shard, mode, max(1, max_inflight)
+        # calls of these principals are acknowledged as in async mode (the rest: ``mode``)
+        self.async_principals = frozenset(async_principals)
         self.max_pipeline = max(1, max_pipeline)  # publishes awaiting an ack, at most
         self.subject = subject(shard)
         # unique per writer: retransmissions are deduplicated by it, so two writers sharing
@@ -179,6 +204,8 @@ class JetStreamJournal:
         self.writer_id = writer_id or f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.ack_timeout_s, self.durable_timeout_s = ack_timeout_s, durable_timeout_s
         self.error: ClusterJournalError | None = None
+        # called once (on a thread of its own) when the sink fails: the shard must step down
+        self.on_error: Callable[[ClusterJournalError], None] | None = None
         self.counters = {"published": 0, "acked": 0, "resent": 0, "no_responders": 0}
         self._encode = codec.encode_event
         self._cond = threading.Condition()
@@ -231,7 +258,7 @@ class JetStreamJournal:
     def wait_durable(self, seq: int) -> None:
         """``sync``: until JetStream has acknowledged events up to ``seq``. ``async``: only
         while more than ``max_inflight`` events are unacknowledged."""
-        if self.mode == "async":
+        if self.mode == "async" or (self.async_principals and ACTOR.get() in self.async_principals):
             seq -= self.max_inflight
         if self.acked >= seq:
             if self.error is not None:
@@ -353,11 +380,14 @@ class JetStreamJournal:
                 await self._resend()
 
     def _fail(self, error: ClusterJournalError) -> None:
-        if self.error is None:
+        first = self.error is None
+        if first:
             self.error = error
         self._room.set()
         with self._cond:
             self._cond.notify_all()
+        if first and self.on_error is not None:
+            threading.Thread(target=self.on_error, args=(error,), daemon=True).start()
 
     async def _on_ack(self, msg) -> None:
         seq = int(msg.subject.rsplit(".", 1)[1])
