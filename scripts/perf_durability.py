@@ -110,12 +110,14 @@ def _saturation(runs: Mapping[str, list[Result]]) -> list[str]:
 
 def _recovery(runs: Mapping[str, list[Result]]) -> list[str]:
     rows = [
-        "| code | runs | journal replay events/s | snapshot decode s | restart to SERVING, "
+        "| code | runs | journal replay events/s | snapshot decode s | in process recover s: "
+        "snapshot + tail / clean shutdown | restart to SERVING, "
         "median s: journal only / snapshot + tail / **clean shutdown** | snapshot: commit lock "
         "held, longest ms | writer's call during a snapshot, max ms |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for label, rs in runs.items():
+        inproc = [_med([r["replay"][c]["recover_s"] for r in rs]) for c in ("snapshot", "clean")]
         rate = [r["replay"]["journal"]["events_per_s_recover"] for r in rs]
         dec = [r["replay"]["snapshot"]["breakdown"]["snapshot_decode_s"] for r in rs]
         rst = {
@@ -127,6 +129,7 @@ def _recovery(runs: Mapping[str, list[Result]]) -> list[str]:
         wmax = [p["writer_during"]["max_us"] / 1e3 for p in pauses if p]
         rows.append(
             f"| {_label(label)} | {len(rs)} | {_med(rate):,.0f} | {_med(dec):.2f} "
+            f"| {inproc[0]:.2f} / {inproc[1]:.2f} "
             f"| {rst['journal']:.2f} / {rst['snapshot']:.2f} / **{rst['clean']:.2f}** "
             f"| {_each(hold, ',.1f') if hold else 'n/a'} "
             f"| {_each(wmax, ',.1f') if wmax else 'n/a'} |"
