@@ -300,8 +300,7 @@ def _order_accepted(book: Book, ev: OrderAccepted, hint: AcceptHint | None) -> N
     acc.open_orders += 1
     if acc.controls is not None and acc.controls.plan_windows:
         # the velocity windows count it at its decision time
-        n = control_track.usd_per_unit(book.controls, market, ev.symbol)
-        control_track.order_accepted(acc, ev.accepted_ns, qty * unit * n)
+        control_track.order_accepted(acc, market, ev.symbol, ev.accepted_ns, qty * unit)
     acc.pending[coid] = ev.reserve_until_ns
     book.pending_accounts.add(acc)
     _remember(book, acc, req, ev.decision, ev.accepted_ns)

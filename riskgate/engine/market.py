@@ -39,6 +39,9 @@ class MarketState:
     # (pool currency, symbol) -> (long linear, long quadratic, short linear, short quadratic)
     # coefficients of per-leg IM and MM: f(q) = lin * |q| + quad * q^2 on each side
     _rules_coef: dict[tuple[str, str], tuple[float, ...]] = field(default_factory=dict)
+    # USD notional of one unit of each symbol at this market's marks (the pre-trade
+    # controls read it for every order; filled on first use: a cache, not state)
+    units_usd: dict[str, float] = field(default_factory=dict)
 
     @property
     def valuation_time(self) -> datetime:

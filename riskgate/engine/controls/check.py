@@ -4,29 +4,29 @@ group. Reads the book only; O(1) per order and per group (no loop over positions
 
 from __future__ import annotations
 
-from riskgate.domain.instruments import Instrument, Kind
+from riskgate.domain.instruments import Instrument
 from riskgate.domain.units import plain
 from riskgate.engine import decide as _decide
 from riskgate.engine.book import Account
 from riskgate.engine.controls.model import (
+    KIND_CLASS,
     MICRO,
     AccountControls,
     ControlLimits,
     Group,
     Scope,
 )
-from riskgate.engine.controls.track import day_pnl_usd, usd_per_unit
+from riskgate.engine.controls.track import usd_per_unit
 from riskgate.engine.market import MarketState
 from riskgate.engine.types import Reason
+from riskgate.models.risk_table import USD
 
 _EPS = 1e-12
-_CLASS = {Kind.CALL: "option", Kind.PUT: "option", Kind.FUTURE: "future",
-          Kind.PERPETUAL: "future", Kind.SPOT: "spot"}  # fmt: skip
 _VELOCITY, _CREDIT, _GROUP = Reason.VELOCITY_LIMIT, Reason.CREDIT_LIMIT, Reason.GROUP_LIMIT
 
 
 def instrument_class(inst: Instrument) -> str:
-    return _CLASS[inst.kind]
+    return KIND_CLASS[inst.kind]
 
 
 def window_unit(what: str, window_ns: int) -> str:
@@ -46,40 +46,60 @@ def check(
     now_ns: int,
 ) -> None:
     """Raise the :class:`~riskgate.engine.decide.Reject` of the first control the order breaks. ``units``: what it
-    reserves (an inverse future's USD notional), ``pos``: the position in units."""
+    reserves (an inverse future's USD notional), ``pos``: the position in units.
+
+    Runs for every order: it reads the account's flattened plans (``plan_*``, see
+    :meth:`AccountControls.replan`) and inlines the short helpers it would otherwise call."""
     st: AccountControls = acc.controls  # type: ignore[assignment]
-    lim = st.limits
-    if lim is not None:
-        if lim.class_max_quantity or lim.class_price_band:
-            _class_limits(lim, inst, market.quotes[inst.symbol], qty, price)
-        if lim.max_loss_usd is not None and not reduces_position:
-            pnl = day_pnl_usd(acc, st)
-            if pnl < -lim.max_loss_usd:
-                raise _decide.Reject(
-                    Reason.LOSS_LIMIT,
-                    f"day's loss {plain(-pnl)} USD is past the limit {plain(lim.max_loss_usd)}",
-                    "day_pnl", -lim.max_loss_usd, pnl, "USD",
-                )  # fmt: skip
+    symbol = inst.symbol
+    pc = st.plan_class
+    if pc is not None:
+        cls, cap, band = pc[inst.kind]
+        if cap is not None and qty > cap:
+            raise _decide.Reject(
+                Reason.MAX_ORDER_QUANTITY, f"order quantity above the {cls} limit",
+                f"quantity[{cls}]", cap, qty, "coin",
+            )  # fmt: skip
+        if band is not None and price is not None:
+            _price_band(cls, band, inst, market.quotes[symbol], price)
+    loss = st.plan_loss
+    if loss is not None and not reduces_position:
+        m = acc.market
+        if m is None:
+            pnl = 0.0
+        else:  # equity_usd, inline (same sum, same order)
+            equity = 0.0
+            for ccy, pool in acc.pools.items():
+                equity += pool.equity * (1.0 if ccy == USD else m.snapshot.index(ccy))
+            pnl = equity - st.baseline_usd
+        if pnl < -loss:
+            raise _decide.Reject(
+                Reason.LOSS_LIMIT,
+                f"day's loss {plain(-pnl)} USD is past the limit {plain(loss)}",
+                "day_pnl", -loss, pnl, "USD",
+            )  # fmt: skip
     # velocity: a window's count is its running total while the newest bucket is current
     for w, width, cap, sc in st.plan_orders:
         n = w.count if now_ns // width <= w.last else w.usage(now_ns)[0]
         if n >= cap:
             _velocity_reject(sc, n + 1)
-    if not (st.plan_notional or st.plan_credit):
+    notional, credit = st.plan_notional, st.plan_credit
+    if not (notional or credit):
         return
-    symbol = inst.symbol
-    n_usd = usd_per_unit(st.book, market, symbol)
-    if st.plan_notional:
+    n_usd = market.units_usd.get(symbol)
+    if n_usd is None:
+        n_usd = usd_per_unit(market, symbol)
+    if notional:
         amount = round(units * n_usd * MICRO)
-        for w, width, cap, sc in st.plan_notional:
+        for w, width, cap, sc in notional:
             total = w.total if now_ns // width <= w.last else w.usage(now_ns)[1]
             if total + amount > cap:
                 _notional_reject(sc, total + amount)
-    if st.plan_credit:
+    if credit:
         # no usage moves by more than the order's notional: far from every limit (the
         # common case) the exact change need not be computed
         bound = units * n_usd * MICRO
-        for e, gross_cap, net_cap, _ in st.plan_credit:
+        for e, gross_cap, net_cap, _ in credit:
             if (gross_cap is not None and e.gross + bound > gross_cap) or (
                 net_cap is not None
                 and (abs(e.net_buy) + bound > net_cap or abs(e.net_sell) + bound > net_cap)
@@ -155,19 +175,7 @@ def _credit_reject(sc: Scope, limit: str, after: int) -> None:
     )  # fmt: skip
 
 
-def _class_limits(
-    lim: ControlLimits, inst: Instrument, quote, qty: float, price: float | None
-) -> None:
-    cls = _CLASS[inst.kind]
-    cap = lim.class_max_quantity.get(cls)
-    if cap is not None and qty > cap:
-        raise _decide.Reject(
-            Reason.MAX_ORDER_QUANTITY, f"order quantity above the {cls} limit",
-            f"quantity[{cls}]", cap, qty, "coin",
-        )  # fmt: skip
-    band = lim.class_price_band.get(cls)
-    if band is None or price is None:
-        return
+def _price_band(cls: str, band: float, inst: Instrument, quote, price: float) -> None:
     mark = quote.mark
     if cls == "option":
         # a fraction of the underlying: |price - mark| in USD per coin over the index

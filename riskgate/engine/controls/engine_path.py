@@ -195,7 +195,8 @@ class ControlsPath:
         w = self._throttle.get(principal)
         if w is None:
             w = self._throttle[principal] = RateWindow(self.config.throttle_window_ns)
-        n = w.count if now // w.width_ns <= w.last else w.usage(now)[0]
+        k, last = now // w.width_ns, w.last
+        n = w.count if k <= last else w.usage(now)[0]
         cap = self.config.throttle_max_orders
         if n >= cap:
             raise Reject(
@@ -205,8 +206,9 @@ class ControlsPath:
                 "principal", float(cap), float(n + 1),
                 f"orders/{plain(self.config.throttle_window_ns / 1e9)}s", remember=False,
             )  # fmt: skip
-        if now // w.width_ns == w.last and w.ids[w.last % BUCKETS] == w.last:
-            w.counts[w.last % BUCKETS] += 1  # the newest bucket (the common case)
+        slot = last % BUCKETS
+        if k == last and w.ids[slot] == last:
+            w.counts[slot] += 1  # the newest bucket (the common case)
             w.count += 1
         else:
             w.add(now, 0)

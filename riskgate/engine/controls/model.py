@@ -21,11 +21,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from riskgate.domain.instruments import Kind
 from riskgate.engine.types import TradingState
 
 MICRO = 1_000_000  # micro-USD per USD
 BUCKETS = 10  # per window: a window of W slides in steps of W / 10
 CLASSES = ("option", "future", "spot")
+KIND_CLASS = {Kind.CALL: "option", Kind.PUT: "option", Kind.FUTURE: "future",
+              Kind.PERPETUAL: "future", Kind.SPOT: "spot"}  # fmt: skip
 
 
 def micro(usd: float) -> int:
@@ -191,8 +194,9 @@ class AccountControls(Scope):
     membership change, never stored)."""
 
     __slots__ = (
-        "active", "baseline_usd", "book", "groups", "plan_alerts", "plan_credit",
-        "plan_exposures", "plan_notional", "plan_orders", "plan_windows", "track",
+        "active", "baseline_usd", "book", "groups", "plan_alerts", "plan_class", "plan_credit",
+        "plan_exposures", "plan_loss", "plan_notional", "plan_orders", "plan_windows",
+        "track",
     )  # fmt: skip
 
     def __init__(self, limits: ControlLimits | None, book: ControlBook) -> None:
@@ -225,7 +229,8 @@ class AccountControls(Scope):
                 if f is not None:
                     # the usage (micro-USD) at which each credit usage warns, or None
                     alerts.append((
-                        sc, None if gross is None else f * gross, None if net is None else f * net,
+                        sc.exposure, sc.alerted, None if gross is None else f * gross,
+                        None if net is None else f * net, sc,
                     ))  # fmt: skip
         self.plan_orders = tuple(orders)
         self.plan_notional = tuple(notional)
@@ -238,6 +243,15 @@ class AccountControls(Scope):
         # step only when something is to be checked
         self.track = bool(credit)
         lim = self.limits
+        # per instrument kind: (class, max quantity or None, price band or None), or None
+        # when the account has no class limit
+        self.plan_class = None
+        if lim is not None and (lim.class_max_quantity or lim.class_price_band):
+            self.plan_class = {
+                kind: (cls, lim.class_max_quantity.get(cls), lim.class_price_band.get(cls))
+                for kind, cls in KIND_CLASS.items()
+            }
+        self.plan_loss = None if lim is None else lim.max_loss_usd
         self.active = bool(orders or notional or credit) or (
             lim is not None
             and (lim.max_loss_usd is not None or bool(lim.class_max_quantity)
@@ -264,6 +278,3 @@ class ControlBook:
     loss_candidates: dict[tuple[bool, str], None] = field(default_factory=dict)
     # (account id or "", group id or "", limit name, limit USD, usage USD, fraction)
     alerts: list[tuple[str, str, str, float, float, float]] = field(default_factory=list)
-    # USD per unit of each symbol at ``units_market`` (a cache, not state)
-    units: dict[str, float] = field(default_factory=dict)
-    units_market: object = None

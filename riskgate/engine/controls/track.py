@@ -63,15 +63,12 @@ def _symbol_contrib(acc: Account, market: MarketState, sym: str) -> tuple[int, i
     )  # fmt: skip
 
 
-def usd_per_unit(cb: ControlBook, market: MarketState, sym: str) -> float:
-    """:func:`unit_usd` of ``sym`` at ``market``, cached per market (the order path reads it
-    for every order)."""
-    if cb.units_market is not market:
-        cb.units_market = market
-        cb.units = {}
-    n = cb.units.get(sym)
+def usd_per_unit(market: MarketState, sym: str) -> float:
+    """:func:`unit_usd` of ``sym`` at ``market``, kept in ``market.units_usd`` (computed once
+    per symbol and market version; the order path reads it for every order)."""
+    n = market.units_usd.get(sym)
     if n is None:
-        n = cb.units[sym] = unit_usd(market.instruments[sym], market.quotes[sym])
+        n = market.units_usd[sym] = unit_usd(market.instruments[sym], market.quotes[sym])
     return n
 
 
@@ -79,21 +76,35 @@ def exposure_changed(
     acc: Account, market: MarketState, q1: float, sym: str, q0: float, wb0: float, ws0: float
 ) -> None:
     """A symbol's position or working orders changed from (q0, wb0, ws0) to position ``q1``
-    and the working totals the account holds now (the arithmetic of :func:`contrib`, inline:
-    this runs for every accepted order)."""
+    and the working totals the account holds now (the arithmetic of :func:`contrib` and of
+    :func:`_push`, inline: this runs for every accepted order)."""
     st: AccountControls = acc.controls  # type: ignore[assignment]
-    cb = st.book
-    n = usd_per_unit(cb, market, sym) * MICRO
-    b = q0 + wb0
-    s = q0 - ws0
-    g0, b0, s0 = round(max(abs(b), abs(s)) * n), round(b * n), round(s * n)
-    b = q1 + acc.working_buy.get(sym, 0.0)
-    s = q1 - acc.working_sell.get(sym, 0.0)
-    dg = round(max(abs(b), abs(s)) * n) - g0
-    db = round(b * n) - b0
-    ds = round(s * n) - s0
-    if dg or db or ds:
-        _push(cb, acc, st, dg, db, ds)
+    n = market.units_usd.get(sym)
+    if n is None:
+        n = usd_per_unit(market, sym)
+    n *= MICRO
+    b0 = q0 + wb0
+    s0 = q0 - ws0
+    b1 = q1 + acc.working_buy.get(sym, 0.0)
+    s1 = q1 - acc.working_sell.get(sym, 0.0)
+    # an order moves one side only: an unchanged side (or gross) contributes exactly 0,
+    # so its two roundings are skipped (same integers as contrib(after) - contrib(before))
+    db = 0 if b1 == b0 else round(b1 * n) - round(b0 * n)
+    ds = 0 if s1 == s0 else round(s1 * n) - round(s0 * n)
+    g0 = max(abs(b0), abs(s0))
+    g1 = max(abs(b1), abs(s1))
+    dg = 0 if g1 == g0 else round(g1 * n) - round(g0 * n)
+    if not (dg or db or ds):
+        return
+    for e in st.plan_exposures:  # the account's and every enclosing group's
+        e.gross += dg
+        e.net_buy += db
+        e.net_sell += ds
+    for e, flags, gross_at, net_at, sc in st.plan_alerts:
+        if (gross_at is not None and (e.gross >= gross_at) is not flags[0]) or (
+            net_at is not None and (max(abs(e.net_buy), abs(e.net_sell)) >= net_at) is not flags[1]
+        ):
+            _alert(st.book, sc, acc.account_id)
 
 
 def recompute(book: Book, acc: Account) -> None:
@@ -119,8 +130,7 @@ def _push(cb: ControlBook, acc: Account, st: AccountControls, dg: int, db: int, 
         e.gross += dg
         e.net_buy += db
         e.net_sell += ds
-    for sc, gross_at, net_at in st.plan_alerts:
-        e, flags = sc.exposure, sc.alerted
+    for e, flags, gross_at, net_at, sc in st.plan_alerts:
         if (gross_at is not None and (e.gross >= gross_at) is not flags[0]) or (
             net_at is not None and (e.net >= net_at) is not flags[1]
         ):
@@ -159,10 +169,16 @@ def _alert(cb: ControlBook, sc: Scope, account_id: str) -> None:
         sc.alerted[k] = above
 
 
-def order_accepted(acc: Account, accepted_ns: int, notional_usd: float) -> None:
-    """An accepted order counts in the account's and every enclosing group's windows."""
-    st = acc.controls
-    amount = round(notional_usd * MICRO)
+def order_accepted(
+    acc: Account, market: MarketState, sym: str, accepted_ns: int, units: float
+) -> None:
+    """An accepted order of ``units`` of ``sym`` counts, at its USD notional, in the
+    account's and every enclosing group's windows."""
+    st: AccountControls = acc.controls  # type: ignore[assignment]
+    n = market.units_usd.get(sym)
+    if n is None:
+        n = usd_per_unit(market, sym)
+    amount = round(units * n * MICRO)
     for w in st.plan_windows:
         last = w.last
         if accepted_ns // w.width_ns == last:
@@ -178,15 +194,12 @@ def order_accepted(acc: Account, accepted_ns: int, notional_usd: float) -> None:
 def after_refresh(book: Book, acc: Account) -> None:
     """The account was re-margined: its (or a group's) loss may have crossed its limit."""
     st = acc.controls
+    loss = st.plan_loss
+    if loss is not None and not st.tripped and day_pnl_usd(acc, st) < -loss:
+        book.controls.loss_candidates[(False, acc.account_id)] = None
+    if not st.groups:
+        return
     cands = book.controls.loss_candidates
-    lim = st.limits
-    if (
-        lim is not None
-        and lim.max_loss_usd is not None
-        and not st.tripped
-        and day_pnl_usd(acc, st) < -lim.max_loss_usd
-    ):
-        cands[(False, acc.account_id)] = None
     for grp in st.groups:
         gl = grp.limits
         if gl is not None and gl.max_loss_usd is not None and not grp.tripped:
