@@ -4,7 +4,9 @@ Bucket ``riskgate-shards`` (``replicas`` copies, entries expire ``ttl_s`` after 
 write), key ``shard.<k>``, value the owner's id. :meth:`Lease.acquire` creates the key (only
 if it does not exist, so of two contenders one wins); the owner renews it well within the
 TTL with a compare-and-set on its own revision; if it stops renewing (it died, it paused,
-it lost the network) the entry expires and a standby's ``acquire`` succeeds.
+it lost the network) a standby's ``acquire`` succeeds ``ttl_s`` after the standby first saw
+that revision (a compare-and-set on it, by the standby's own clock: it does not wait for
+the server's expiry timer), or once the entry has expired.
 
 The lease only decides who *should* write; safety does not depend on clocks: the stream's
 expected-last-sequence check refuses a stale owner's appends whatever it believes about its
@@ -129,8 +131,10 @@ class Lease:
                 try:
                     self.revision = await self._kv.create(self.key, me)
                     return True
-                except KeyWrongLastSequenceError:
-                    return False  # somebody else was first
+                except (KeyWrongLastSequenceError, KeyNotFoundError):
+                    # somebody else was first (nats-py's create then reads the key, which
+                    # a replica not yet caught up may not hold: KeyNotFoundError)
+                    return False
             if entry.value == me:  # ours: a retried write whose first try got there
                 self.renewed_at, self.revision = now, entry.revision
                 return True
