@@ -195,6 +195,8 @@ class ClusterNode:
         while not lease.acquire():
             if self._stop.wait(s.lease_ttl_s / 20):  # a KV request each time: cheap
                 return
+            if standby.error is not None:  # e.g. it fell behind a trim: start over from a
+                raise standby.error  # snapshot rather than stay a standby that cannot serve
         t0 = time.monotonic()
         if self.snapshotter is not None:  # the owner takes none (one under way may finish)
             self.snapshotter.stop()
