@@ -9,6 +9,10 @@ checked on the final owner: each accepted order is among its account's working o
 (``lost`` counts those that are not), and a retry of each decision with its client order
 id returns the original decision (``changed`` counts those that do not).
 
+The processes take a snapshot every ``--snapshot-interval`` seconds (2 s: a restarted
+process loads one and replays only the events after it; ``restores_from_snapshot`` counts
+those starts).
+
 ``python -m loadtest.failover --failovers 20 [--threads 2] [--shards 1] [--json FILE]``
 """
 
@@ -144,14 +148,22 @@ def setup_accounts(urls: list[str], accounts: list[str]) -> None:
         client.close()
 
 
-def run(failovers: int, threads: int, shards: int, lease_ttl_s: float, log_dir: str) -> dict:
+def run(
+    failovers: int,
+    threads: int,
+    shards: int,
+    lease_ttl_s: float,
+    log_dir: str,
+    snapshot_interval_s: float = 2.0,
+) -> dict:
     from riskgate.cluster.local import NatsCluster
 
+    env = dict(_ENV, RISKGATE_CLUSTER_SNAPSHOT_INTERVAL_S=str(snapshot_interval_s))
     with NatsCluster(f"{log_dir}/nats") as nats:
         urls = nats.urls
         procs = {
             k: [RiskgateProc(urls, k, shards, log_dir, f"s{k}-{j}", lease_ttl_s=lease_ttl_s,
-                             extra=("--no-demo",), env=_ENV) for j in range(2)]
+                             extra=("--no-demo",), env=env) for j in range(2)]
             for k in range(shards)
         }  # fmt: skip
         for pair in procs.values():
@@ -197,7 +209,14 @@ def run(failovers: int, threads: int, shards: int, lease_ttl_s: float, log_dir: 
             for pair in procs.values():
                 for p in pair:
                     p.stop()
+    restores = [r for pair in procs.values() for p in pair for r in _restores(p)]
     result.update(
+        restores=len(restores),
+        restores_from_snapshot=sum(1 for r in restores if r["snapshot_seq"] > 0),
+        restore_events_replayed_max=max(
+            (r["stream_last"] - r["snapshot_seq"] for r in restores), default=0
+        ),
+        snapshot_interval_s=snapshot_interval_s,
         failovers=failovers, threads=threads, shards=shards, lease_ttl_s=lease_ttl_s,
         failover_s_median=statistics.median(times), failover_s_max=max(times),
         failover_s=[round(t, 3) for t in times], client_errors=len(load.errors),
@@ -217,6 +236,13 @@ def _last_takeover_s(p: RiskgateProc, timeout_s: float = 10.0) -> float:
             return float(json.loads(lines[-1]).get("takeover_s", float("nan")))
         time.sleep(0.1)
     return float("nan")
+
+
+def _restores(p: RiskgateProc) -> list[dict]:
+    """The ``cluster_restore`` lines of ``p``'s log: each standby start, the snapshot it
+    loaded (``snapshot_seq``, 0: none) and the stream's last event then."""
+    lines = p.log.read_text(errors="replace").splitlines() if p.log.exists() else []
+    return [json.loads(x) for x in lines if '"cluster_restore"' in x]
 
 
 def _wait_any(p: RiskgateProc, timeout_s: float = 90.0) -> None:
@@ -244,15 +270,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--lease-ttl", type=float, default=1.5)
+    ap.add_argument(
+        "--snapshot-interval",
+        type=float,
+        default=2.0,
+        help="cluster_snapshot_interval_s of the processes (0: no snapshots)",
+    )
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--keep-logs", metavar="DIR", help="keep the processes' logs in DIR")
     args = ap.parse_args(argv)
     if args.keep_logs:
         Path(args.keep_logs).mkdir(parents=True, exist_ok=True)
-        result = run(args.failovers, args.threads, args.shards, args.lease_ttl, args.keep_logs)
+        result = run(
+            args.failovers,
+            args.threads,
+            args.shards,
+            args.lease_ttl,
+            args.keep_logs,
+            args.snapshot_interval,
+        )
     else:
         with tempfile.TemporaryDirectory() as d:
-            result = run(args.failovers, args.threads, args.shards, args.lease_ttl, d)
+            result = run(
+                args.failovers, args.threads, args.shards, args.lease_ttl, d, args.snapshot_interval
+            )
     print(json.dumps(result, indent=2))
     if args.json:
         with open(args.json, "w") as f:

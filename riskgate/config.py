@@ -85,6 +85,10 @@ class Settings:
     nats_replicas: int = 3  # copies of each stream and bucket (3 on a 3-node cluster)
     nats_sync_interval: str = "always"  # what `riskgate nats-local` writes into nats-server
     lease_ttl_s: float = 1.5  # a silent owner is replaced after this
+    # cluster snapshots: a standby stores one in JetStream this often (0: never) and keeps
+    # this many; the shard's stream is trimmed below the oldest kept
+    cluster_snapshot_interval_s: float = 60.0
+    cluster_snapshot_keep: int = 2
     advertise_address: str = ""  # HOST:PORT clients reach this process at (default: listen)
     nats_creds_file: str | None = None  # NATS credentials (JWT + nkey seed) file
     nats_token: str | None = None
@@ -241,6 +245,10 @@ def _check_cluster(s: Settings) -> None:
         raise SettingsError("replication_max_inflight, nats_replicas: must be >= 1")
     if not (math.isfinite(s.lease_ttl_s) and s.lease_ttl_s >= 0.5):
         raise SettingsError(f"lease_ttl_s: must be >= 0.5, got {s.lease_ttl_s!r}")
+    if not (math.isfinite(s.cluster_snapshot_interval_s) and s.cluster_snapshot_interval_s >= 0):
+        raise SettingsError("cluster_snapshot_interval_s: must be >= 0 (0: no snapshots)")
+    if s.cluster_snapshot_keep < 1:
+        raise SettingsError("cluster_snapshot_keep: must be >= 1")
     for url in s.journal_urls:
         if not url.startswith(("nats://", "tls://")):
             raise SettingsError(f"journal_url: expected nats://HOST:PORT or tls://, got {url!r}")

@@ -4,7 +4,9 @@ Bucket ``riskgate-shards`` (``replicas`` copies, entries expire ``ttl_s`` after 
 write), key ``shard.<k>``, value the owner's id. :meth:`Lease.acquire` creates the key (only
 if it does not exist, so of two contenders one wins); the owner renews it well within the
 TTL with a compare-and-set on its own revision; if it stops renewing (it died, it paused,
-it lost the network) the entry expires and a standby's ``acquire`` succeeds.
+it lost the network) a standby's ``acquire`` succeeds ``ttl_s`` after the standby first saw
+that revision (a compare-and-set on it, by the standby's own clock: it does not wait for
+the server's expiry timer), or once the entry has expired.
 
 The lease only decides who *should* write; safety does not depend on clocks: the stream's
 expected-last-sequence check refuses a stale owner's appends whatever it believes about its
@@ -55,6 +57,8 @@ class Lease:
         # when the write that last (re)started our lease's TTL was sent (monotonic): after
         # ttl_s from it, it may have lapsed and a standby taken over, whatever we believe
         self.renewed_at = 0.0
+        # the holder's revision as another process first saw it, and when (acquire)
+        self._seen_revision, self._seen_at = 0, 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lt = LoopThread(f"riskgate-lease-{shard}")
@@ -104,24 +108,49 @@ class Lease:
         return self._lt.run(retrying(get, 10.0, f"lease {self.key}"), 15.0)
 
     def acquire(self) -> bool:
-        """Take the lease if nobody holds it."""
+        """Take the lease if nobody holds it, or if the holder's entry has not been
+        rewritten for ``ttl_s`` by this process's clock (it stopped renewing).
 
-        async def create() -> bool:
-            self.renewed_at = time.monotonic()
+        The second way does not wait for the bucket to expire the entry (the server's
+        expiry timer fires some time after the TTL): the standby watches the holder's
+        revision, and ``ttl_s`` after it first saw it unchanged it replaces it with a
+        compare-and-set on that revision. It first saw the revision after it was written,
+        and the holder stops serving ``ttl_s`` after it *sent* that write
+        (:meth:`fresh`), so the two never both believe they hold it; and the stream's
+        expected-last-sequence check fences the writes whatever they believe."""
+
+        async def take() -> bool:
+            me = self.owner_id.encode()
+            now = time.monotonic()
             try:
-                self.revision = await self._kv.create(self.key, self.owner_id.encode())
-            except KeyWrongLastSequenceError:
-                # held by somebody, or by us: a retried create whose first try got there
+                entry = await self._kv.get(self.key)
+            except KeyNotFoundError:  # nobody (never held, released, or expired)
+                entry = None
+            if entry is None:
+                self.renewed_at = now
                 try:
-                    entry = await self._kv.get(self.key)
-                except KeyNotFoundError:
+                    self.revision = await self._kv.create(self.key, me)
+                    return True
+                except (KeyWrongLastSequenceError, KeyNotFoundError):
+                    # somebody else was first (nats-py's create then reads the key, which
+                    # a replica not yet caught up may not hold: KeyNotFoundError)
                     return False
-                if entry.value != self.owner_id.encode():
-                    return False
-                self.revision = entry.revision
+            if entry.value == me:  # ours: a retried write whose first try got there
+                self.renewed_at, self.revision = now, entry.revision
+                return True
+            if entry.revision != self._seen_revision:
+                self._seen_revision, self._seen_at = entry.revision, now
+                return False
+            if now - self._seen_at < self.ttl_s:
+                return False
+            self.renewed_at = now
+            try:
+                self.revision = await self._kv.update(self.key, me, last=entry.revision)
+            except (KeyWrongLastSequenceError, KeyNotFoundError):
+                return False  # renewed (or replaced) at the last moment
             return True
 
-        return self._lt.run(retrying(create, 10.0, f"lease {self.key}"), 15.0)
+        return self._lt.run(retrying(take, 10.0, f"lease {self.key}"), 15.0)
 
     def renew(self) -> bool:
         """Write the lease again (resetting its TTL) if it is still ours; False if it lapsed

@@ -5,8 +5,12 @@ nothing), starts over with an empty book and becomes a standby again.
 The cycle (a thread of its own, :meth:`ClusterNode._run`):
 
 1. **standby**: a :class:`~riskgate.cluster.standby.Standby` applies the shard's stream to
-   an empty book (the role is ``standby`` once it has applied the stream as it stood when
-   it started: warm); from then on the node tries to take the lease every ``lease_ttl_s / 20``.
+   the newest valid snapshot (:mod:`riskgate.cluster.snapshots`; an empty book if there is
+   none) — the role is ``standby`` once it has applied the stream as it stood when it
+   started: warm; from then on the node polls the lease every ``lease_ttl_s / 20`` (taking
+   it once the owner's entry has not changed for ``lease_ttl_s``), and takes a snapshot of
+   its book every ``cluster_snapshot_interval_s`` (trimming the stream below the oldest of
+   the ``cluster_snapshot_keep`` kept).
 2. **take-over**: with the lease, it opens the stream as its writer, applies every event up
    to the stream's last (every acknowledged decision), starts taking market updates
    (:class:`~riskgate.cluster.market.MarketFollower`), is the **owner** and writes its
@@ -36,6 +40,7 @@ from typing import Any
 from riskgate.cluster.lease import Lease
 from riskgate.cluster.market import MarketFeed, MarketFollower
 from riskgate.cluster.sharding import ShardMap, shard_of
+from riskgate.cluster.snapshots import ShardSnapshots, Snapshotter, restore_newest
 from riskgate.cluster.standby import Standby
 from riskgate.config import Settings
 from riskgate.engine.engine import RiskEngine
@@ -89,6 +94,9 @@ class ClusterNode:
         self.shard_map: ShardMap | None = None
         self.feed: MarketFeed | None = None
         self.last_takeover_s = 0.0  # lease taken -> serving, the last time
+        self.snaps: ShardSnapshots | None = None
+        self.snapshotter: Snapshotter | None = None
+        self.restored_from = 0  # the snapshot seq the last cycle's standby started from
         self._stop = threading.Event()
         self._lost = threading.Event()
         self._thread: threading.Thread | None = None
@@ -159,13 +167,27 @@ class ClusterNode:
         self._lost.clear()
         eng.sink = None
         eng.restore(eng.new_book(), 0)
-        last = nats_journal.create_stream(self.urls, self.shard, s.nats_replicas)
+        nats_journal.create_stream(self.urls, self.shard, s.nats_replicas)
+        self.snaps = snaps = ShardSnapshots(self.urls, self.shard, replicas=s.nats_replicas)
+        # the newest valid snapshot, then only the events after it (built aside: the
+        # engine's book is replaced only once it is whole)
+        first, last = snaps.stream_bounds()
+        book, snap_seq, skipped = restore_newest(snaps, eng.new_book, first, last)
+        eng.restore(book, snap_seq)
+        self.restored_from = snap_seq
+        _log.info("cluster_restore", shard=self.shard, snapshot_seq=snap_seq,
+                  stream_first=first, stream_last=last, skipped=skipped)  # fmt: skip
         self.standby = standby = Standby(self.shard, self.urls, eng)
         # a standby in name only once warm: it has applied the stream as it was at start
         while standby.wait_for(last, 0.5) < last:
             if self._stop.is_set():
                 return
         self._set_role(STANDBY)
+        if s.cluster_snapshot_interval_s > 0:  # a standby's snapshots: the owner never pauses
+            self.snapshotter = Snapshotter(
+                snaps, eng.snapshot, interval_s=s.cluster_snapshot_interval_s,
+                keep=s.cluster_snapshot_keep,
+            ).start()  # fmt: skip
         self.lease = lease = Lease(
             self.urls, self.shard, f"{self.node_id}@{self.address}", ttl_s=s.lease_ttl_s,
             replicas=s.nats_replicas,
@@ -173,7 +195,11 @@ class ClusterNode:
         while not lease.acquire():
             if self._stop.wait(s.lease_ttl_s / 20):  # a KV request each time: cheap
                 return
+            if standby.error is not None:  # e.g. it fell behind a trim: start over from a
+                raise standby.error  # snapshot rather than stay a standby that cannot serve
         t0 = time.monotonic()
+        if self.snapshotter is not None:  # the owner takes none (one under way may finish)
+            self.snapshotter.stop()
         self.sink = sink = self.standby.take_over(
             lease, mode=s.replication_ack, on_lost=lambda: self._step_down("lease lost"),
             max_inflight=s.replication_max_inflight, replicas=s.nats_replicas,
@@ -208,6 +234,13 @@ class ClusterNode:
             pass
 
     def _clean_up(self) -> None:
+        snapshotter, self.snapshotter = self.snapshotter, None
+        if snapshotter is not None:  # before the next cycle replaces the book it reads
+            snapshotter.stop(wait_s=60.0)
+        snaps, self.snaps = self.snaps, None
+        if snaps is not None:
+            with contextlib.suppress(Exception):
+                snaps.close()
         for part in (self.follower, self.standby):
             if part is not None:
                 with contextlib.suppress(Exception):

@@ -23,7 +23,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from riskgate.cluster.lease import Lease
 from riskgate.engine.apply import apply, bind_all
 from riskgate.engine.engine import RiskEngine
-from riskgate.engine.events import MarketApplied
+from riskgate.engine.events import MarketApplied, MarketSourced
 from riskgate.engine.journal import codec
 from riskgate.engine.journal.nats_journal import (
     ClusterJournalError,
@@ -37,6 +37,8 @@ from riskgate.engine.journal.nats_journal import (
 )
 
 _STOP = (0, b"")
+_MARKET_EVENTS = (MarketApplied, MarketSourced)
+_NO_LOCK = contextlib.nullcontext()
 
 
 class Standby:
@@ -58,6 +60,7 @@ class Standby:
             raise ValueError("standby: its engine must not journal (it has a sink)")
         self.shard, self.engine, self.urls = shard, engine, list(urls)
         self.seq = engine.seq
+        self.applied = 0  # events applied by this standby (after the book it started from)
         self.error: Exception | None = None
         self.takeover_s = (0.0, 0.0)
         self._lock = threading.Lock()  # the book, while an event is applied
@@ -91,7 +94,8 @@ class Standby:
         self._queue.put((msg.metadata.sequence.stream, msg.data))
 
     def _apply_loop(self) -> None:
-        book = self.engine.book
+        eng = self.engine
+        book = eng.book
         while True:
             seq, payload = self._queue.get()
             if (seq, payload) == _STOP:
@@ -105,15 +109,23 @@ class Standby:
                             f"standby {self.shard}: event {self.seq + 1} missing (next is {seq})"
                         )
                     stamped = codec.decode_event_checked(seq, payload)
-                    apply(book, stamped.event)
-                    if isinstance(stamped.event, MarketApplied):
-                        bind_all(book)
-                    book.status_changes.clear()  # nobody subscribes to a standby
+                    # under the engine's locks, as a commit: its copy-on-write snapshot
+                    # (RiskEngine.snapshot) works on a standby's book too (it reads the
+                    # market outside the commit lock, holding the market lock)
+                    market = isinstance(stamped.event, _MARKET_EVENTS)
+                    with eng._market_lock if market else _NO_LOCK, eng._commit_lock:
+                        if eng._capture is not None:
+                            eng._capture.before(book, stamped.event)
+                        apply(book, stamped.event)
+                        if isinstance(stamped.event, MarketApplied):
+                            bind_all(book)
+                        book.status_changes.clear()  # nobody subscribes to a standby
+                        eng.seq = eng._written = seq
                 except Exception as exc:
                     self.error = exc
                     self._applied.notify_all()
                     continue
-                self.seq = self.engine.seq = seq
+                self.seq, self.applied = seq, self.applied + 1
                 self._applied.notify_all()
 
     def wait_for(self, seq: int, timeout_s: float = 30.0) -> int:

@@ -64,7 +64,7 @@ def cluster(tmp_path_factory):
             with c.client(failover_wait_s=20.0) as rg:
                 rg._routed(0, lambda x: x.stub.UpdateMarket(demo_market_request(), timeout=30))
                 for a in [a for v in c.accounts.values() for a in v]:
-                    rg.upsert_account(a, collateral={"USD": 1e9})
+                    _upsert_once_market_applied(rg, a)
             yield c
         finally:
             for ps in c.procs.values():
@@ -229,6 +229,23 @@ def test_the_service_goes_on_when_a_nats_node_is_killed(cluster) -> None:
                 assert len(rg.get_account(a).working_orders) >= 19
     finally:
         cluster.nats.start_node(0)
+
+
+def _upsert_once_market_applied(rg: ClusterClient, account: str) -> None:
+    """UpdateMarket answers once the receiving shard applied it; the other shard's owner
+    takes it from the market stream a moment later: until then it refuses account calls."""
+    deadline = time.monotonic() + 30.0
+    while True:
+        try:
+            rg.upsert_account(account, collateral={"USD": 1e9})
+            return
+        except grpc.RpcError as exc:
+            late = exc.code() == grpc.StatusCode.FAILED_PRECONDITION and "no market" in str(
+                exc.details()
+            )
+            if not late or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _accepted(rg, account: str, coid: str, qty: float = 0.1):

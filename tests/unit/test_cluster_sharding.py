@@ -63,6 +63,9 @@ def test_accounts_spread_evenly_over_shards() -> None:
         ({"journal_url": "http://a:1"}, "journal_url"),
         ({"journal_url": "nats://a:1", "data_dir": "/tmp/x"}, "journal_url, data_dir"),
         ({"lease_ttl_s": 0.1}, "lease_ttl_s"),
+        ({"cluster_snapshot_interval_s": -1.0}, "cluster_snapshot_interval_s"),
+        ({"cluster_snapshot_interval_s": float("nan")}, "cluster_snapshot_interval_s"),
+        ({"cluster_snapshot_keep": 0}, "cluster_snapshot_keep"),
         ({"nats_tls_cert_file": "c.pem"}, "nats_tls_cert_file"),
     ],
 )
