@@ -86,6 +86,29 @@ def _num(table: Mapping[str, Any], key: str, where: str, *, minimum: float | Non
     return float(value)
 
 
+def _underlying_tables(data: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """``(where, table)`` of each ``[underlyings.<COIN>]`` table, each checked to be one."""
+    out = []
+    for coin, table in data["underlyings"].items():
+        where = f"underlyings.{coin}"
+        if not isinstance(table, Mapping):
+            raise ModelParamsError(f"{where}: expected a table of parameters")
+        out.append((where, table))
+    return out
+
+
+def _fall_fraction(table: Mapping[str, Any], key: str, where: str) -> float:
+    """A price move as a fraction of the index, in [0, 1): a fall of 100 % or more would
+    price the coin at or below zero."""
+    value = _num(table, key, where, minimum=0.0)
+    if value >= 1.0:
+        raise ModelParamsError(
+            f"{where}.{key}: must be < 1 (a fall of 100% or more puts scenario prices at or "
+            f"below zero), got {value!r}"
+        )
+    return value
+
+
 def load_params_file(name: str, path: str | Path | None) -> dict[str, Any]:
     """Read a model's TOML: the user's file if given, else the packaged default."""
     try:

@@ -16,7 +16,9 @@ from riskgate.models.base import (
     CoinGrid,
     ModelParamsError,
     ScenarioModel,
+    _fall_fraction,
     _num,
+    _underlying_tables,
     register,
 )
 
@@ -50,16 +52,8 @@ class DeribitModel(ScenarioModel):
                 "more puts the scenario price at or below zero)"
             )
         self.extended_moves = [float(m) for m in ext]
-        for coin, table in self.data["underlyings"].items():
-            where = f"underlyings.{coin}"
-            if not isinstance(table, Mapping):
-                raise ModelParamsError(f"{where}: expected a table of parameters")
-            rng = _num(table, "price_range", where, minimum=0.0)
-            if rng >= 1.0:
-                raise ModelParamsError(
-                    f"{where}.price_range: must be < 1 (a fall of 100% or more puts the "
-                    f"lowest scenario price at or below zero), got {rng!r}"
-                )
+        for where, table in _underlying_tables(self.data):
+            _fall_fraction(table, "price_range", where)
         self.switch_days = _num(data, "vega_power_switch_days", "deribit", minimum=0.0)
         self.short_power = _num(data, "short_term_vega_power", "deribit", minimum=0.0)
         self.long_power = _num(data, "long_term_vega_power", "deribit", minimum=0.0)

@@ -16,7 +16,9 @@ from riskgate.models.base import (
     CoinGrid,
     ModelParamsError,
     ScenarioModel,
+    _fall_fraction,
     _num,
+    _underlying_tables,
     register,
 )
 
@@ -105,16 +107,8 @@ class SpanModel(ScenarioModel):
         """Every scenario must leave the price above zero. The largest fall is
         ``max(1, extreme_multiple) x price_scan_range``; checked for every table up front,
         so a bad file fails when it is loaded, not when a book first uses the coin."""
-        for coin, table in self.data["underlyings"].items():
-            where = f"underlyings.{coin}"
-            if not isinstance(table, Mapping):
-                raise ModelParamsError(f"{where}: expected a table of parameters")
-            psr = _num(table, "price_scan_range", where, minimum=0.0)
-            if psr >= 1.0:
-                raise ModelParamsError(
-                    f"{where}.price_scan_range: must be < 1 (a fall of 100% or more puts "
-                    f"scenario prices at or below zero), got {psr!r}"
-                )
+        for where, table in _underlying_tables(self.data):
+            psr = _fall_fraction(table, "price_scan_range", where)
             fall = self.extreme_multiple * psr
             if fall >= 1.0:
                 raise ModelParamsError(

@@ -39,7 +39,9 @@ from riskgate.models.base import (
     CoinGrid,
     ModelParamsError,
     ScenarioModel,
+    _fall_fraction,
     _num,
+    _underlying_tables,
     register,
 )
 
@@ -88,16 +90,8 @@ class TimsModel(ScenarioModel):
                     )
                 seen[coin.upper()] = k
             self.groups.append((tuple(c.upper() for c in coins), offset))
-        for coin, table in self.data["underlyings"].items():
-            where = f"underlyings.{coin}"
-            if not isinstance(table, Mapping):
-                raise ModelParamsError(f"{where}: expected a table of parameters")
-            rng = _num(table, "price_range", where, minimum=0.0)
-            if rng >= 1.0:
-                raise ModelParamsError(
-                    f"{where}.price_range: must be < 1 (a fall of 100% or more puts the "
-                    f"lowest price point at or below zero), got {rng!r}"
-                )
+        for where, table in _underlying_tables(self.data):
+            _fall_fraction(table, "price_range", where)
             _num(table, "vol_shift", where, minimum=0.0)
             _num(table, "short_option_minimum", where, minimum=0.0)
 
